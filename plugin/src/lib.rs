@@ -1,0 +1,63 @@
+//! The `friscy` and `docker-friscy` command lines.
+//!
+//! Both binaries share one command tree; `docker-friscy` first strips the
+//! docker CLI's plugin protocol (see [`docker`]).
+
+pub mod docker;
+pub mod install;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit status for friscy's own failures (bad arguments, unreadable input),
+/// as `docker run` uses 125 for errors of the engine rather than the container.
+pub const EXIT_FRISCY_ERROR: u8 = 125;
+
+/// friscy runs Linux container images built for riscv64: natively, or in a
+/// browser tab.
+#[derive(Debug, Parser)]
+#[command(name = "friscy", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Install `docker-friscy` as a docker CLI plugin, so that `docker friscy`
+    /// works.
+    ///
+    /// Copies the `docker-friscy` binary that was built beside this `friscy`
+    /// binary into docker's per-user plugin folder.
+    InstallPlugin {
+        /// Plugin folder [default: $DOCKER_CONFIG/cli-plugins or
+        /// ~/.docker/cli-plugins]
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// Runs a parsed command; returns the process exit status.
+pub fn run(cli: Cli, _globals: &docker::GlobalFlags) -> Result<ExitCode> {
+    match cli.command {
+        Command::InstallPlugin { dir } => {
+            let dir = match dir {
+                Some(d) => d,
+                None => install::default_plugin_dir()?,
+            };
+            let source = install::sibling_plugin_binary()?;
+            let dest = install::install(&source, &dir)?;
+            println!("installed {}", dest.display());
+            println!("try: docker friscy --help");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Prints an error the way both binaries do and returns friscy's error status.
+pub fn report(err: &anyhow::Error) -> ExitCode {
+    eprintln!("friscy: {err:#}");
+    ExitCode::from(EXIT_FRISCY_ERROR)
+}
