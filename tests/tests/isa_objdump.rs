@@ -137,9 +137,11 @@ fn compare(words: &[u32], width: usize) -> (usize, Vec<String>) {
             valid += 1;
         }
         // objdump writes AMO ordering into the mnemonic (amoadd.w.aq)
-        let theirs_base = theirs
-            .as_deref()
-            .map(|m| m.trim_end_matches(".aqrl").trim_end_matches(".aq").trim_end_matches(".rl"));
+        let theirs_base = theirs.as_deref().map(|m| {
+            m.trim_end_matches(".aqrl")
+                .trim_end_matches(".aq")
+                .trim_end_matches(".rl")
+        });
         if ours_name == theirs_base {
             continue;
         }
@@ -207,7 +209,16 @@ fn sampled_32_bit_encodings_match_objdump() {
         summary(&mismatches)
     );
     // The sample covers every extension.
-    for ext in [Ext::I, Ext::M, Ext::A, Ext::F, Ext::D, Ext::Zba, Ext::Zbb, Ext::Zbs] {
+    for ext in [
+        Ext::I,
+        Ext::M,
+        Ext::A,
+        Ext::F,
+        Ext::D,
+        Ext::Zba,
+        Ext::Zbb,
+        Ext::Zbs,
+    ] {
         assert!(TABLE.iter().any(|d| d.ext == ext));
     }
 }

@@ -113,10 +113,7 @@ fn inst(op: Op, c: COp, rd: u8, rs1: u8, rs2: u8, imm: i64) -> Inst {
 
 /// Finds the compressed table row of a 16-bit encoding.
 pub fn lookup16(raw: u16) -> Option<COp> {
-    CTABLE
-        .iter()
-        .find(|d| raw & d.mask == d.bits)
-        .map(|d| d.op)
+    CTABLE.iter().find(|d| raw & d.mask == d.bits).map(|d| d.op)
 }
 
 /// Decodes a compressed instruction into the 32-bit instruction it expands

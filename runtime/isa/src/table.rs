@@ -350,7 +350,12 @@ mod tests {
     fn table_rows_are_in_op_order() {
         for (i, d) in TABLE.iter().enumerate() {
             assert_eq!(d.op as usize, i, "{}", d.name);
-            assert_eq!(d.bits & !d.mask, 0, "{}: match has bits outside its mask", d.name);
+            assert_eq!(
+                d.bits & !d.mask,
+                0,
+                "{}: match has bits outside its mask",
+                d.name
+            );
             assert_eq!(d.bits & 3, 3, "{}: not a 32-bit encoding", d.name);
         }
     }

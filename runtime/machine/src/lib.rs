@@ -1,0 +1,15 @@
+//! friscy's RV64GC machine: hart state, guest memory, and an interpreter
+//! over decoded blocks. It knows nothing of Linux: [`CodeCache::run`]
+//! returns to its caller on `ecall`, on a fault, on an illegal instruction
+//! and when its instruction budget runs out.
+//!
+//! Builds for `wasm32-unknown-unknown` as well as natively.
+
+pub mod fp;
+pub mod hart;
+pub mod interp;
+pub mod memory;
+
+pub use hart::{Exit, Hart};
+pub use interp::CodeCache;
+pub use memory::{Access, FaultCause, MemFault, Memory, PAGE_SIZE, Perm};

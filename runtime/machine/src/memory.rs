@@ -1,0 +1,729 @@
+//! Guest memory: a sparse 64-bit address space of 4 KiB pages.
+//!
+//! * Mappings are kept as regions (start, end, permissions) in a B-tree;
+//!   pages are allocated only when first touched, so a large anonymous
+//!   mapping costs nothing until used.
+//! * Pages are reference-counted: [`Memory::fork`] shares every page and a
+//!   write copies the page first (copy-on-write).
+//! * Loads and stores go through two direct-mapped software TLBs (one for
+//!   reads, one for writes) that map a virtual page number to the host
+//!   address of the page: the fast path is a shift, a mask, a compare and
+//!   the access itself. A miss takes the slow path, which checks the
+//!   region's permissions, allocates or copies the page and refills the TLB.
+//! * Pages holding decoded code are never entered into the write TLB, so a
+//!   store to them reaches the slow path, which records that decoded blocks
+//!   must be dropped (see [`Memory::take_code_dirty`]).
+
+use std::cell::UnsafeCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
+
+pub const PAGE_SHIFT: u32 = 12;
+pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
+const PAGE_MASK: u64 = PAGE_SIZE - 1;
+
+/// Page permissions (a bit set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Perm(pub u8);
+
+impl Perm {
+    pub const NONE: Perm = Perm(0);
+    pub const R: Perm = Perm(1);
+    pub const W: Perm = Perm(2);
+    pub const X: Perm = Perm(4);
+    pub const RW: Perm = Perm(3);
+    pub const RX: Perm = Perm(5);
+    pub const RWX: Perm = Perm(7);
+
+    pub fn contains(self, other: Perm) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOr for Perm {
+    type Output = Perm;
+    fn bitor(self, rhs: Perm) -> Perm {
+        Perm(self.0 | rhs.0)
+    }
+}
+
+/// What kind of access faulted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Load,
+    Store,
+    Fetch,
+}
+
+/// Why an access faulted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultCause {
+    /// Nothing is mapped there (SIGSEGV, SEGV_MAPERR).
+    Unmapped,
+    /// Mapped without the needed permission (SIGSEGV, SEGV_ACCERR).
+    Protection,
+    /// An atomic access that is not naturally aligned (SIGBUS, BUS_ADRALN).
+    Misaligned,
+}
+
+/// A failed guest memory access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemFault {
+    pub addr: u64,
+    pub access: Access,
+    pub cause: FaultCause,
+}
+
+/// One page of guest memory. Only ever accessed through raw pointers
+/// obtained from the `UnsafeCell`, and written only while its `Rc` is
+/// unique (see the copy-on-write rules in the module docs).
+pub struct PageBuf(UnsafeCell<[u8; PAGE_SIZE as usize]>);
+
+impl PageBuf {
+    fn zeroed() -> Rc<PageBuf> {
+        Rc::new(PageBuf(UnsafeCell::new([0; PAGE_SIZE as usize])))
+    }
+
+    fn ptr(&self) -> *mut u8 {
+        self.0.get().cast()
+    }
+
+    fn copy(&self) -> Rc<PageBuf> {
+        let new = PageBuf::zeroed();
+        // SAFETY: both pointers address distinct live pages of PAGE_SIZE
+        // bytes; nothing else accesses them during the copy (single thread).
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr(), new.ptr(), PAGE_SIZE as usize) };
+        new
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Region {
+    end: u64,
+    perm: Perm,
+}
+
+#[derive(Clone, Copy)]
+struct TlbEntry {
+    vpn: u64,
+    base: *mut u8,
+}
+
+const TLB_BITS: u32 = 9;
+const TLB_SIZE: usize = 1 << TLB_BITS;
+const INVALID_VPN: u64 = u64::MAX;
+const EMPTY: TlbEntry = TlbEntry {
+    vpn: INVALID_VPN,
+    base: std::ptr::null_mut(),
+};
+
+/// A guest address space.
+pub struct Memory {
+    regions: BTreeMap<u64, Region>,
+    pages: HashMap<u64, Rc<PageBuf>>,
+    tlb_read: Box<[TlbEntry; TLB_SIZE]>,
+    tlb_write: Box<[TlbEntry; TLB_SIZE]>,
+    code_pages: HashSet<u64>,
+    code_dirty: bool,
+    zero: Rc<PageBuf>,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Memory::new()
+    }
+}
+
+impl std::fmt::Debug for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memory")
+            .field("regions", &self.regions.len())
+            .field("pages", &self.pages.len())
+            .finish()
+    }
+}
+
+#[inline(always)]
+fn tlb_index(vpn: u64) -> usize {
+    (vpn as usize) & (TLB_SIZE - 1)
+}
+
+macro_rules! access {
+    ($read:ident, $write:ident, $ty:ty) => {
+        /// Loads a little-endian value (any alignment).
+        #[inline(always)]
+        pub fn $read(&mut self, addr: u64) -> Result<$ty, MemFault> {
+            const N: u64 = std::mem::size_of::<$ty>() as u64;
+            let vpn = addr >> PAGE_SHIFT;
+            let e = self.tlb_read[tlb_index(vpn)];
+            let off = addr & PAGE_MASK;
+            if e.vpn == vpn && off <= PAGE_SIZE - N {
+                // SAFETY: a read TLB entry points at a live page of PAGE_SIZE
+                // bytes (entries are dropped whenever their page is unmapped,
+                // replaced or copied) and off + N <= PAGE_SIZE.
+                let v = unsafe { e.base.add(off as usize).cast::<$ty>().read_unaligned() };
+                return Ok(<$ty>::from_le(v));
+            }
+            let mut buf = [0u8; N as usize];
+            self.read_slow(addr, &mut buf, Access::Load)?;
+            Ok(<$ty>::from_le_bytes(buf))
+        }
+
+        /// Stores a little-endian value (any alignment).
+        #[inline(always)]
+        pub fn $write(&mut self, addr: u64, value: $ty) -> Result<(), MemFault> {
+            const N: u64 = std::mem::size_of::<$ty>() as u64;
+            let vpn = addr >> PAGE_SHIFT;
+            let e = self.tlb_write[tlb_index(vpn)];
+            let off = addr & PAGE_MASK;
+            if e.vpn == vpn && off <= PAGE_SIZE - N {
+                // SAFETY: a write TLB entry points at a live page that this
+                // address space owns alone (its Rc is unique) and that holds
+                // no decoded code; off + N <= PAGE_SIZE.
+                unsafe {
+                    e.base
+                        .add(off as usize)
+                        .cast::<$ty>()
+                        .write_unaligned(value.to_le())
+                };
+                return Ok(());
+            }
+            self.write_slow(addr, &value.to_le_bytes())
+        }
+    };
+}
+
+impl Memory {
+    pub fn new() -> Memory {
+        Memory {
+            regions: BTreeMap::new(),
+            pages: HashMap::new(),
+            tlb_read: Box::new([EMPTY; TLB_SIZE]),
+            tlb_write: Box::new([EMPTY; TLB_SIZE]),
+            code_pages: HashSet::new(),
+            code_dirty: false,
+            zero: PageBuf::zeroed(),
+        }
+    }
+
+    access!(read_u8, write_u8, u8);
+    access!(read_u16, write_u16, u16);
+    access!(read_u32, write_u32, u32);
+    access!(read_u64, write_u64, u64);
+
+    fn flush_tlb(&mut self) {
+        self.tlb_read.fill(EMPTY);
+        self.tlb_write.fill(EMPTY);
+    }
+
+    /// The region containing `addr`, if any.
+    fn region(&self, addr: u64) -> Option<(u64, Region)> {
+        let (&start, &r) = self.regions.range(..=addr).next_back()?;
+        (addr < r.end).then_some((start, r))
+    }
+
+    /// Permissions at `addr`, or None if unmapped.
+    pub fn perm_at(&self, addr: u64) -> Option<Perm> {
+        self.region(addr).map(|(_, r)| r.perm)
+    }
+
+    /// Removes [start, end) from the region map, splitting regions that
+    /// straddle the bounds. Returns whether anything was mapped there.
+    fn carve(&mut self, start: u64, end: u64) -> bool {
+        let mut touched = false;
+        // A region starting before `start` that reaches into the range.
+        if let Some((s, r)) = self.region(start) {
+            if s < start {
+                self.regions.insert(
+                    s,
+                    Region {
+                        end: start,
+                        perm: r.perm,
+                    },
+                );
+                if r.end > start {
+                    self.regions.insert(
+                        start,
+                        Region {
+                            end: r.end,
+                            perm: r.perm,
+                        },
+                    );
+                }
+            }
+        }
+        let inside: Vec<u64> = self.regions.range(start..end).map(|(&s, _)| s).collect();
+        for s in inside {
+            let r = self.regions.remove(&s).expect("listed above");
+            touched = true;
+            if r.end > end {
+                self.regions.insert(end, r);
+            }
+        }
+        touched
+    }
+
+    fn page_range(start: u64, end: u64) -> impl Iterator<Item = u64> {
+        (start >> PAGE_SHIFT)..end.div_ceil(PAGE_SIZE)
+    }
+
+    /// Maps [addr, addr+len) with `perm`, zero-filled, replacing whatever
+    /// was mapped there. `addr` and `len` must be page-aligned.
+    pub fn map(&mut self, addr: u64, len: u64, perm: Perm) {
+        assert!(
+            addr % PAGE_SIZE == 0 && len % PAGE_SIZE == 0,
+            "unaligned map"
+        );
+        if len == 0 {
+            return;
+        }
+        let end = addr.saturating_add(len);
+        self.unmap(addr, len);
+        self.regions.insert(addr, Region { end, perm });
+        self.merge_around(addr, end);
+    }
+
+    /// Unmaps [addr, addr+len); unmapped parts are ignored.
+    pub fn unmap(&mut self, addr: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        let end = addr.saturating_add(len);
+        self.carve(addr, end);
+        for vpn in Self::page_range(addr, end) {
+            if self.pages.remove(&vpn).is_some() && self.code_pages.remove(&vpn) {
+                self.code_dirty = true;
+            }
+        }
+        self.flush_tlb();
+    }
+
+    /// Changes the permissions of every mapped page in [addr, addr+len).
+    pub fn protect(&mut self, addr: u64, len: u64, perm: Perm) {
+        if len == 0 {
+            return;
+        }
+        let end = addr.saturating_add(len);
+        let mut parts = Vec::new();
+        let mut cur = addr;
+        while cur < end {
+            match self.region(cur) {
+                Some((_, r)) => {
+                    let stop = r.end.min(end);
+                    parts.push((cur, stop));
+                    cur = stop;
+                }
+                None => match self.regions.range(cur..end).next() {
+                    Some((&s, _)) => cur = s,
+                    None => break,
+                },
+            }
+        }
+        for (s, e) in parts {
+            self.carve(s, e);
+            self.regions.insert(s, Region { end: e, perm });
+        }
+        self.merge_around(addr, end);
+        if !perm.contains(Perm::X) {
+            let dropped = Self::page_range(addr, end).any(|vpn| self.code_pages.remove(&vpn));
+            self.code_dirty |= dropped;
+        }
+        self.flush_tlb();
+    }
+
+    /// Joins adjacent regions with equal permissions around [start, end).
+    fn merge_around(&mut self, start: u64, end: u64) {
+        let lo = self
+            .regions
+            .range(..start)
+            .next_back()
+            .map_or(start, |(&s, _)| s);
+        let keys: Vec<u64> = self.regions.range(lo..=end).map(|(&s, _)| s).collect();
+        let mut prev: Option<u64> = None;
+        for s in keys {
+            if let Some(p) = prev {
+                let pr = self.regions[&p];
+                let r = self.regions[&s];
+                if pr.end == s && pr.perm == r.perm {
+                    self.regions.remove(&s);
+                    self.regions.insert(
+                        p,
+                        Region {
+                            end: r.end,
+                            perm: r.perm,
+                        },
+                    );
+                    continue;
+                }
+            }
+            prev = Some(s);
+        }
+    }
+
+    /// Whether every page of [addr, addr+len) is mapped.
+    pub fn is_mapped(&self, addr: u64, len: u64) -> bool {
+        let end = addr.saturating_add(len);
+        let mut cur = addr;
+        while cur < end {
+            match self.region(cur) {
+                Some((_, r)) => cur = r.end,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// The mapped regions, in address order: (start, end, perm).
+    pub fn regions(&self) -> impl Iterator<Item = (u64, u64, Perm)> + '_ {
+        self.regions.iter().map(|(&s, r)| (s, r.end, r.perm))
+    }
+
+    /// The lowest gap of `len` bytes at or above `hint` and below `limit`.
+    pub fn find_free(&self, hint: u64, len: u64, limit: u64) -> Option<u64> {
+        let mut cur = hint;
+        if let Some((_, r)) = self.region(cur) {
+            cur = r.end;
+        }
+        for (&s, r) in self.regions.range(cur..) {
+            if s >= cur.checked_add(len)? {
+                break;
+            }
+            cur = cur.max(r.end);
+        }
+        (cur.checked_add(len)? <= limit).then_some(cur)
+    }
+
+    /// Number of pages that hold data (for accounting).
+    pub fn resident_pages(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// A copy of this address space that shares every page until either
+    /// side writes it.
+    pub fn fork(&mut self) -> Memory {
+        // Pages become shared: no write may go through the old entries.
+        self.tlb_write.fill(EMPTY);
+        Memory {
+            regions: self.regions.clone(),
+            pages: self.pages.clone(),
+            tlb_read: Box::new([EMPTY; TLB_SIZE]),
+            tlb_write: Box::new([EMPTY; TLB_SIZE]),
+            code_pages: HashSet::new(),
+            code_dirty: false,
+            zero: self.zero.clone(),
+        }
+    }
+
+    /// Looks up `vpn` for an access, checking permissions and allocating
+    /// or copying the page as needed; refills the TLB. Returns the page's
+    /// host base address.
+    fn page_for(&mut self, addr: u64, access: Access) -> Result<*mut u8, MemFault> {
+        let vpn = addr >> PAGE_SHIFT;
+        let fault = |cause| MemFault {
+            addr,
+            access,
+            cause,
+        };
+        let (_, region) = self.region(addr).ok_or(fault(FaultCause::Unmapped))?;
+        let need = match access {
+            Access::Load => Perm::R,
+            Access::Store => Perm::W,
+            Access::Fetch => Perm::X,
+        };
+        if !region.perm.contains(need) {
+            return Err(fault(FaultCause::Protection));
+        }
+        if access != Access::Store {
+            let base = match self.pages.get(&vpn) {
+                Some(p) => p.ptr(),
+                None => self.zero.ptr(),
+            };
+            if access == Access::Load {
+                self.tlb_read[tlb_index(vpn)] = TlbEntry { vpn, base };
+            }
+            return Ok(base);
+        }
+        let page = self.pages.entry(vpn).or_insert_with(PageBuf::zeroed);
+        if Rc::strong_count(page) > 1 {
+            *page = page.copy();
+        }
+        let base = page.ptr();
+        // The page may have moved (first touch or copy): refresh reads too.
+        self.tlb_read[tlb_index(vpn)] = if region.perm.contains(Perm::R) {
+            TlbEntry { vpn, base }
+        } else {
+            EMPTY
+        };
+        if self.code_pages.remove(&vpn) {
+            // A store into decoded code: the blocks must go.
+            self.code_dirty = true;
+        }
+        self.tlb_write[tlb_index(vpn)] = TlbEntry { vpn, base };
+        Ok(base)
+    }
+
+    fn read_slow(&mut self, addr: u64, buf: &mut [u8], access: Access) -> Result<(), MemFault> {
+        let mut done = 0;
+        while done < buf.len() {
+            let a = addr.wrapping_add(done as u64);
+            let base = self.page_for(a, access)?;
+            let off = (a & PAGE_MASK) as usize;
+            let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
+            // SAFETY: `base` is a live page; off + n <= PAGE_SIZE.
+            unsafe { std::ptr::copy_nonoverlapping(base.add(off), buf[done..].as_mut_ptr(), n) };
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn write_slow(&mut self, addr: u64, data: &[u8]) -> Result<(), MemFault> {
+        // Check every page first, so a faulting store writes nothing.
+        let end = addr.wrapping_add(data.len() as u64 - 1);
+        if end >> PAGE_SHIFT != addr >> PAGE_SHIFT {
+            self.check(end, Access::Store)?;
+        }
+        let mut done = 0;
+        while done < data.len() {
+            let a = addr.wrapping_add(done as u64);
+            let base = self.page_for(a, Access::Store)?;
+            let off = (a & PAGE_MASK) as usize;
+            let n = (PAGE_SIZE as usize - off).min(data.len() - done);
+            // SAFETY: `base` is a live page this space owns alone; off + n
+            // <= PAGE_SIZE.
+            unsafe { std::ptr::copy_nonoverlapping(data[done..].as_ptr(), base.add(off), n) };
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Checks that `addr` may be accessed, without touching memory.
+    pub fn check(&self, addr: u64, access: Access) -> Result<(), MemFault> {
+        let fault = |cause| MemFault {
+            addr,
+            access,
+            cause,
+        };
+        let (_, r) = self.region(addr).ok_or(fault(FaultCause::Unmapped))?;
+        let need = match access {
+            Access::Load => Perm::R,
+            Access::Store => Perm::W,
+            Access::Fetch => Perm::X,
+        };
+        if r.perm.contains(need) {
+            Ok(())
+        } else {
+            Err(fault(FaultCause::Protection))
+        }
+    }
+
+    /// Reads guest memory into `buf` as the guest would (needs R).
+    pub fn read_bytes(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), MemFault> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.read_slow(addr, buf, Access::Load)
+    }
+
+    /// Writes `data` into guest memory as the guest would (needs W).
+    pub fn write_bytes(&mut self, addr: u64, data: &[u8]) -> Result<(), MemFault> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        // Check the whole range first so that a fault writes nothing.
+        let mut a = addr & !PAGE_MASK;
+        let end = addr.wrapping_add(data.len() as u64);
+        while a < end {
+            self.check(a.max(addr), Access::Store)?;
+            a += PAGE_SIZE;
+        }
+        self.write_slow(addr, data)
+    }
+
+    /// Writes `data` ignoring page permissions (for loaders: filling a
+    /// read-only or execute-only mapping). The range must be mapped.
+    pub fn poke(&mut self, addr: u64, data: &[u8]) -> Result<(), MemFault> {
+        let mut done = 0;
+        while done < data.len() {
+            let a = addr.wrapping_add(done as u64);
+            if self.region(a).is_none() {
+                return Err(MemFault {
+                    addr: a,
+                    access: Access::Store,
+                    cause: FaultCause::Unmapped,
+                });
+            }
+            let vpn = a >> PAGE_SHIFT;
+            let page = self.pages.entry(vpn).or_insert_with(PageBuf::zeroed);
+            if Rc::strong_count(page) > 1 {
+                *page = page.copy();
+            }
+            let base = page.ptr();
+            if self.code_pages.remove(&vpn) {
+                self.code_dirty = true;
+            }
+            let off = (a & PAGE_MASK) as usize;
+            let n = (PAGE_SIZE as usize - off).min(data.len() - done);
+            // SAFETY: `base` is a live page this space owns alone; off + n
+            // <= PAGE_SIZE.
+            unsafe { std::ptr::copy_nonoverlapping(data[done..].as_ptr(), base.add(off), n) };
+            done += n;
+        }
+        self.flush_tlb();
+        Ok(())
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes.
+    pub fn read_cstr(&mut self, addr: u64, max: usize) -> Result<Option<Vec<u8>>, MemFault> {
+        let mut out = Vec::new();
+        let mut a = addr;
+        while out.len() < max {
+            let b = self.read_u8(a)?;
+            if b == 0 {
+                return Ok(Some(out));
+            }
+            out.push(b);
+            a = a.wrapping_add(1);
+        }
+        Ok(None)
+    }
+
+    /// Fetches an instruction halfword for decoding (needs X). Marks the
+    /// page as holding code, so that stores to it are noticed.
+    pub fn fetch_u16(&mut self, addr: u64) -> Result<u16, MemFault> {
+        let base = self.page_for(addr, Access::Fetch)?;
+        let vpn = addr >> PAGE_SHIFT;
+        if self.code_pages.insert(vpn) {
+            self.tlb_write[tlb_index(vpn)] = EMPTY;
+        }
+        let off = (addr & PAGE_MASK) as usize;
+        let mut b = [0u8; 2];
+        // SAFETY: `base` is a live page; fetches are 2-byte aligned so
+        // off + 2 <= PAGE_SIZE.
+        unsafe { std::ptr::copy_nonoverlapping(base.add(off & !1), b.as_mut_ptr(), 2) };
+        Ok(u16::from_le_bytes(b))
+    }
+
+    /// Whether a store hit a page holding decoded code since the last call
+    /// (or code pages were unmapped or lost X); clears the flag.
+    pub fn take_code_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.code_dirty)
+    }
+
+    /// Requests that decoded blocks be dropped (fence.i).
+    pub fn mark_code_dirty(&mut self) {
+        self.code_dirty = true;
+    }
+
+    /// Forgets which pages hold code (after the decoded blocks were
+    /// dropped).
+    pub fn clear_code_pages(&mut self) {
+        self.code_pages.clear();
+    }
+
+    /// Checks a naturally aligned atomic access and returns a fault for a
+    /// misaligned one (Linux delivers SIGBUS).
+    pub fn check_aligned(addr: u64, size: u64, access: Access) -> Result<(), MemFault> {
+        if addr % size == 0 {
+            Ok(())
+        } else {
+            Err(MemFault {
+                addr,
+                access,
+                cause: FaultCause::Misaligned,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lazy_zero_pages_and_permissions() {
+        let mut m = Memory::new();
+        m.map(0x10000, 0x4000, Perm::RW);
+        assert_eq!(m.read_u64(0x10008).unwrap(), 0);
+        assert_eq!(
+            m.resident_pages(),
+            0,
+            "reads of untouched pages allocate nothing"
+        );
+        m.write_u32(0x10ffe, 0xdead_beef).unwrap(); // crosses a page boundary
+        assert_eq!(m.read_u32(0x10ffe).unwrap(), 0xdead_beef);
+        assert_eq!(m.read_u16(0x11000).unwrap(), 0xdead);
+        assert_eq!(m.resident_pages(), 2);
+        let f = m.read_u8(0x14000).unwrap_err();
+        assert_eq!(
+            (f.addr, f.access, f.cause),
+            (0x14000, Access::Load, FaultCause::Unmapped)
+        );
+        m.protect(0x10000, 0x1000, Perm::R);
+        let f = m.write_u8(0x10000, 1).unwrap_err();
+        assert_eq!(f.cause, FaultCause::Protection);
+        // a store that straddles into a read-only page writes nothing
+        m.protect(0x11000, 0x1000, Perm::R);
+        m.protect(0x10000, 0x1000, Perm::RW);
+        assert!(m.write_u32(0x10ffe, 0x1111_1111).is_err());
+        assert_eq!(m.read_u32(0x10ffe).unwrap(), 0xdead_beef);
+    }
+
+    #[test]
+    fn unmap_and_regions_split_and_merge() {
+        let mut m = Memory::new();
+        m.map(0x10000, 0x10000, Perm::RW);
+        m.write_u64(0x12000, 7).unwrap();
+        m.unmap(0x12000, 0x1000);
+        assert!(m.read_u8(0x12000).is_err());
+        assert_eq!(m.regions().count(), 2);
+        m.map(0x12000, 0x1000, Perm::RW);
+        assert_eq!(m.read_u64(0x12000).unwrap(), 0, "remapped memory is zero");
+        assert_eq!(m.regions().count(), 1, "equal neighbours merge");
+        m.protect(0x13000, 0x2000, Perm::R);
+        assert_eq!(
+            m.regions().collect::<Vec<_>>(),
+            vec![
+                (0x10000, 0x13000, Perm::RW),
+                (0x13000, 0x15000, Perm::R),
+                (0x15000, 0x20000, Perm::RW)
+            ]
+        );
+        assert_eq!(m.find_free(0x10000, 0x1000, 1 << 40), Some(0x20000));
+        m.unmap(0x11000, 0x1000);
+        assert_eq!(m.find_free(0x10000, 0x1000, 1 << 40), Some(0x11000));
+        assert_eq!(m.find_free(0x10000, 0x2000, 1 << 40), Some(0x20000));
+    }
+
+    #[test]
+    fn fork_is_copy_on_write() {
+        let mut a = Memory::new();
+        a.map(0x1000, 0x2000, Perm::RW);
+        a.write_u64(0x1000, 1).unwrap();
+        let mut b = a.fork();
+        assert_eq!(b.read_u64(0x1000).unwrap(), 1);
+        b.write_u64(0x1000, 2).unwrap();
+        a.write_u64(0x1008, 3).unwrap();
+        assert_eq!(a.read_u64(0x1000).unwrap(), 1);
+        assert_eq!(b.read_u64(0x1000).unwrap(), 2);
+        assert_eq!(b.read_u64(0x1008).unwrap(), 0);
+        assert_eq!(a.read_u64(0x1008).unwrap(), 3);
+    }
+
+    #[test]
+    fn stores_to_code_pages_are_noticed() {
+        let mut m = Memory::new();
+        m.map(0x1000, 0x1000, Perm::RWX);
+        m.write_u32(0x1000, 0x13).unwrap();
+        assert_eq!(m.fetch_u16(0x1000).unwrap(), 0x13);
+        assert!(!m.take_code_dirty());
+        m.write_u32(0x1004, 0x13).unwrap();
+        assert!(m.take_code_dirty());
+        assert!(!m.take_code_dirty());
+        // execute permission is checked on fetch
+        m.protect(0x1000, 0x1000, Perm::RW);
+        assert_eq!(
+            m.fetch_u16(0x1000).unwrap_err().cause,
+            FaultCause::Protection
+        );
+    }
+}
