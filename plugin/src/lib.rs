@@ -4,6 +4,7 @@
 //! docker CLI's plugin protocol (see [`docker`]).
 
 pub mod docker;
+pub mod exec;
 pub mod install;
 
 use anyhow::Result;
@@ -26,6 +27,21 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a static riscv64 Linux program from a host path.
+    ///
+    /// The program gets this process's standard streams and environment,
+    /// and no file system; the exit status is the program's (128+N when
+    /// signal N killed it). For programs in container images, use `run`.
+    Exec {
+        /// Print every system call to stderr, as strace does.
+        #[arg(long)]
+        trace: bool,
+        /// The riscv64 ELF executable (statically linked).
+        program: PathBuf,
+        /// Arguments for the program.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Install `docker-friscy` as a docker CLI plugin, so that `docker friscy`
     /// works.
     ///
@@ -42,6 +58,11 @@ pub enum Command {
 /// Runs a parsed command; returns the process exit status.
 pub fn run(cli: Cli, _globals: &docker::GlobalFlags) -> Result<ExitCode> {
     match cli.command {
+        Command::Exec {
+            trace,
+            program,
+            args,
+        } => exec::exec(&program, &args, trace),
         Command::InstallPlugin { dir } => {
             let dir = match dir {
                 Some(d) => d,

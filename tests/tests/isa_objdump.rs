@@ -107,7 +107,7 @@ fn summary(mismatches: &[String]) -> String {
         groups.entry(key).or_insert((0, m)).0 += 1;
     }
     let mut rows: Vec<_> = groups.into_iter().collect();
-    rows.sort_by(|a, b| b.1.0.cmp(&a.1.0));
+    rows.sort_by_key(|b| std::cmp::Reverse(b.1.0));
     rows.iter()
         .take(60)
         .map(|(_, (n, example))| format!("{n:6} like {example}"))

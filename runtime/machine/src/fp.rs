@@ -462,16 +462,7 @@ pub fn sqrt(f: Fmt, a: u64, rm: u8, flags: &mut u8) -> u64 {
 }
 
 /// Fused multiply-add: (-1)^neg_prod * a * b + (-1)^neg_c * c, rounded once.
-pub fn fma(
-    f: Fmt,
-    a: u64,
-    b: u64,
-    c: u64,
-    neg_prod: bool,
-    neg_c: bool,
-    rm: u8,
-    flags: &mut u8,
-) -> u64 {
+pub fn fma(f: Fmt, a: u64, b: u64, c: u64, signs: (bool, bool), rm: u8, flags: &mut u8) -> u64 {
     let (x, y, z) = (unpack(f, a), unpack(f, b), unpack(f, c));
     let inf_times_zero = matches!(
         (x.class, y.class),
@@ -488,6 +479,7 @@ pub fn fma(
         *flags |= NV;
         return f.canonical_nan();
     }
+    let (neg_prod, neg_c) = signs;
     let pneg = (x.neg != y.neg) != neg_prod;
     let cneg = z.neg != neg_c;
     let pinf = x.class == Class::Inf || y.class == Class::Inf;
@@ -787,30 +779,28 @@ pub fn sqrt32(a: u32, rm: u8, flags: &mut u8) -> u32 {
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub fn fma64(a: u64, b: u64, c: u64, neg_prod: bool, neg_c: bool, rm: u8, flags: &mut u8) -> u64 {
+pub fn fma64(a: u64, b: u64, c: u64, signs: (bool, bool), rm: u8, flags: &mut u8) -> u64 {
     if rm == RNE && *flags & NX != 0 {
         let (x, y, z) = (f64::from_bits(a), f64::from_bits(b), f64::from_bits(c));
         if finite64(x) && finite64(y) && finite64(z) {
-            let x = if neg_prod { -x } else { x };
-            let z = if neg_c { -z } else { z };
+            let x = if signs.0 { -x } else { x };
+            let z = if signs.1 { -z } else { z };
             let r = x.mul_add(y, z);
             if fast_ok64(r) {
                 return r.to_bits();
             }
         }
     }
-    fma(D, a, b, c, neg_prod, neg_c, rm, flags)
+    fma(D, a, b, c, signs, rm, flags)
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub fn fma32(a: u32, b: u32, c: u32, neg_prod: bool, neg_c: bool, rm: u8, flags: &mut u8) -> u32 {
+pub fn fma32(a: u32, b: u32, c: u32, signs: (bool, bool), rm: u8, flags: &mut u8) -> u32 {
     if rm == RNE && *flags & NX != 0 {
         let (x, y, z) = (f32::from_bits(a), f32::from_bits(b), f32::from_bits(c));
         if finite32(x) && finite32(y) && finite32(z) {
-            let x = if neg_prod { -x } else { x };
-            let z = if neg_c { -z } else { z };
+            let x = if signs.0 { -x } else { x };
+            let z = if signs.1 { -z } else { z };
             let r = x.mul_add(y, z);
             if fast_ok32(r) {
                 return r.to_bits();
@@ -822,8 +812,7 @@ pub fn fma32(a: u32, b: u32, c: u32, neg_prod: bool, neg_c: bool, rm: u8, flags:
         u64::from(a),
         u64::from(b),
         u64::from(c),
-        neg_prod,
-        neg_c,
+        signs,
         rm,
         flags,
     ) as u32
@@ -864,7 +853,7 @@ mod tests {
                 assert_eq!(div(D, d(a), d(b), RNE, &mut fl), d(a / b), "{a} / {b}");
                 for &c in &vals {
                     assert_eq!(
-                        fma(D, d(a), d(b), d(c), false, false, RNE, &mut fl),
+                        fma(D, d(a), d(b), d(c), (false, false), RNE, &mut fl),
                         d(a.mul_add(b, c)),
                         "fma({a}, {b}, {c})"
                     );

@@ -512,11 +512,7 @@ fn exec_block(hart: &mut Hart, mem: &mut Memory, block: &Block) -> Flow {
             }
             Op::Divuw => {
                 let (a, b) = (rs1 as u32, rs2 as u32);
-                r[rd] = if b == 0 {
-                    u64::MAX
-                } else {
-                    sext32(u64::from(a / b))
-                };
+                r[rd] = a.checked_div(b).map_or(u64::MAX, |q| sext32(u64::from(q)));
             }
             Op::Remw => {
                 let (a, b) = (rs1 as i32, rs2 as i32);
@@ -627,8 +623,7 @@ fn exec_block(hart: &mut Hart, mem: &mut Memory, block: &Block) -> Flow {
                     unbox(rs1),
                     unbox(rs2),
                     unbox(rs3),
-                    np,
-                    nc,
+                    (np, nc),
                     rm,
                     &mut hart.fflags,
                 );
@@ -641,7 +636,7 @@ fn exec_block(hart: &mut Hart, mem: &mut Memory, block: &Block) -> Flow {
                 });
                 let rs3 = hart.regs[(d.imm & 0xff) as usize];
                 let (np, nc) = fma_signs(d.op);
-                hart.regs[rd] = fp::fma64(rs1, rs2, rs3, np, nc, rm, &mut hart.fflags);
+                hart.regs[rd] = fp::fma64(rs1, rs2, rs3, (np, nc), rm, &mut hart.fflags);
             }
             Op::FaddS | Op::FsubS | Op::FmulS | Op::FdivS => {
                 let rm = rm!(d);

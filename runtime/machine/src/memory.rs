@@ -393,6 +393,20 @@ impl Memory {
         (cur.checked_add(len)? <= limit).then_some(cur)
     }
 
+    /// The highest gap of `len` bytes that ends at or below `top` and starts
+    /// at or above `floor` (top-down placement, as Linux places mmaps).
+    pub fn find_free_below(&self, top: u64, len: u64, floor: u64) -> Option<u64> {
+        let mut end = top;
+        for (&s, r) in self.regions.range(..top).rev() {
+            if r.end <= end.checked_sub(len)? {
+                break;
+            }
+            end = end.min(s);
+        }
+        let start = end.checked_sub(len)?;
+        (start >= floor).then_some(start)
+    }
+
     /// Number of pages that hold data (for accounting).
     pub fn resident_pages(&self) -> usize {
         self.pages.len()
@@ -689,7 +703,11 @@ mod tests {
             ]
         );
         assert_eq!(m.find_free(0x10000, 0x1000, 1 << 40), Some(0x20000));
+        assert_eq!(m.find_free_below(0x20000, 0x1000, 0), Some(0xf000));
+        assert_eq!(m.find_free_below(0x30000, 0x1000, 0), Some(0x2f000));
         m.unmap(0x11000, 0x1000);
+        assert_eq!(m.find_free_below(0x20000, 0x1000, 0), Some(0x11000));
+        assert_eq!(m.find_free_below(0x20000, 0x2000, 0x10000), None);
         assert_eq!(m.find_free(0x10000, 0x1000, 1 << 40), Some(0x11000));
         assert_eq!(m.find_free(0x10000, 0x2000, 1 << 40), Some(0x20000));
     }

@@ -1,0 +1,48 @@
+//! `friscy exec`: run a static riscv64 ELF from a host path.
+
+use anyhow::{Context, Result};
+use friscy_kernel::native::NativeHost;
+use friscy_kernel::{KillReason, Process, Termination};
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Runs `program` with `args`; returns the guest's exit status.
+pub fn exec(program: &Path, args: &[OsString], trace: bool) -> Result<ExitCode> {
+    let image =
+        std::fs::read(program).with_context(|| format!("cannot read {}", program.display()))?;
+    let exe = std::fs::canonicalize(program).unwrap_or_else(|_| program.to_path_buf());
+    let mut argv = vec![program.as_os_str().as_bytes().to_vec()];
+    argv.extend(args.iter().map(|a| a.as_bytes().to_vec()));
+    let envp: Vec<Vec<u8>> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut e = k.as_bytes().to_vec();
+            e.push(b'=');
+            e.extend_from_slice(v.as_bytes());
+            e
+        })
+        .collect();
+    let mut host = NativeHost::new();
+    let mut process = Process::exec(&image, &exe.to_string_lossy(), &argv, &envp, &mut host)
+        .with_context(|| format!("cannot run {}", program.display()))?;
+    if trace {
+        process.set_trace(Box::new(std::io::stderr()));
+    }
+    let end = process.run(&mut host);
+    if let Termination::Killed { signal, reason } = end {
+        let what = match reason {
+            KillReason::Fault(f) => {
+                format!("{:?} fault ({:?}) at {:#x}", f.access, f.cause, f.addr)
+            }
+            KillReason::Illegal(raw) => format!("illegal instruction {raw:#010x}"),
+            KillReason::Breakpoint => "breakpoint".to_string(),
+        };
+        eprintln!(
+            "friscy: {} killed by signal {signal}: {what}, pc {:#x}",
+            program.display(),
+            process.hart.pc
+        );
+    }
+    Ok(ExitCode::from(end.status() as u8))
+}

@@ -1,0 +1,45 @@
+//! Host effects: everything the kernel needs from the machine it runs on.
+//! Native and browser builds each provide an implementation.
+
+/// Host-side metadata of one of the standard streams.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostStat {
+    /// st_mode in Linux values (file type bits and permissions).
+    pub mode: u32,
+    pub size: u64,
+    pub rdev: u64,
+    pub ino: u64,
+    pub dev: u64,
+    pub nlink: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub blksize: u32,
+}
+
+/// Which clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    Realtime,
+    Monotonic,
+}
+
+/// The host's side of the standard streams, clocks and randomness. Errors
+/// are Linux errno values.
+pub trait Host {
+    /// Writes to the host stream behind guest fd 0, 1 or 2.
+    fn write(&mut self, fd: i32, data: &[u8]) -> Result<usize, i64>;
+    /// Reads from the host stream behind guest fd 0, 1 or 2.
+    fn read(&mut self, fd: i32, buf: &mut [u8]) -> Result<usize, i64>;
+    /// Metadata of the host stream behind guest fd 0, 1 or 2.
+    fn fstat(&mut self, fd: i32) -> Result<HostStat, i64>;
+    /// Whether the stream is a terminal.
+    fn is_terminal(&mut self, fd: i32) -> bool;
+    /// Seeks the host stream (ESPIPE for pipes and terminals).
+    fn seek(&mut self, fd: i32, offset: i64, whence: u32) -> Result<u64, i64>;
+    /// Nanoseconds since the clock's epoch.
+    fn now(&mut self, clock: Clock) -> u128;
+    /// Sleeps (or waits) for the given number of nanoseconds.
+    fn sleep(&mut self, nanos: u128);
+    /// Fills `buf` with random bytes.
+    fn random(&mut self, buf: &mut [u8]) -> Result<(), i64>;
+}
