@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// Runs `program` with `args`; returns the guest's exit status.
-pub fn exec(program: &Path, args: &[OsString], trace: bool) -> Result<ExitCode> {
+pub fn exec(program: &Path, args: &[OsString], trace: bool, stats: bool) -> Result<ExitCode> {
     let image =
         std::fs::read(program).with_context(|| format!("cannot read {}", program.display()))?;
     let exe = std::fs::canonicalize(program).unwrap_or_else(|_| program.to_path_buf());
@@ -29,7 +29,16 @@ pub fn exec(program: &Path, args: &[OsString], trace: bool) -> Result<ExitCode> 
     if trace {
         process.set_trace(Box::new(std::io::stderr()));
     }
+    let started = std::time::Instant::now();
     let end = process.run(&mut host);
+    if stats {
+        let secs = started.elapsed().as_secs_f64();
+        let n = process.hart.instret;
+        eprintln!(
+            "friscy-stats: instret={n} seconds={secs:.6} mips={:.1}",
+            n as f64 / secs.max(1e-9) / 1e6
+        );
+    }
     if let Termination::Killed { signal, reason } = end {
         let what = match reason {
             KillReason::Fault(f) => {

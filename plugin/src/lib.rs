@@ -36,6 +36,10 @@ pub enum Command {
         /// Print every system call to stderr, as strace does.
         #[arg(long)]
         trace: bool,
+        /// Print instructions retired, run time and MIPS to stderr at exit
+        /// (one line starting `friscy-stats:`).
+        #[arg(long)]
+        stats: bool,
         /// The riscv64 ELF executable (statically linked).
         program: PathBuf,
         /// Arguments for the program.
@@ -60,9 +64,10 @@ pub fn run(cli: Cli, _globals: &docker::GlobalFlags) -> Result<ExitCode> {
     match cli.command {
         Command::Exec {
             trace,
+            stats,
             program,
             args,
-        } => exec::exec(&program, &args, trace),
+        } => exec::exec(&program, &args, trace, stats),
         Command::InstallPlugin { dir } => {
             let dir = match dir {
                 Some(d) => d,
