@@ -1,0 +1,245 @@
+//! The runtime as a WebAssembly module (`wasm32-unknown-unknown`).
+//!
+//! The module imports a small host interface (module `friscy_host`, see
+//! [`imports`]) and exports a C-like API that a JavaScript embedder drives:
+//!
+//! 1. `friscy_alloc(len)` for buffers it fills with the program and its
+//!    arguments;
+//! 2. `friscy_exec(elf, elf_len, args, args_len, argc, envc)` loads a
+//!    static riscv64 program (`args` holds argc argument strings then envc
+//!    environment strings, each NUL-terminated); returns 0 or a negative
+//!    error code (the message is written to fd 2);
+//! 3. `friscy_run()` runs it to the end and returns the exit status;
+//!    `friscy_instret()` tells how many guest instructions retired.
+//!
+//! `node/run.mjs` is such an embedder for Node.js. The browser embedder
+//! (Web Worker, SharedArrayBuffer and Atomics for blocking) builds on the
+//! same exports.
+
+use friscy_kernel::{Clock, Host, HostStat, Process};
+use std::cell::RefCell;
+
+#[cfg(target_arch = "wasm32")]
+mod imports {
+    #[link(wasm_import_module = "friscy_host")]
+    unsafe extern "C" {
+        /// Writes `len` bytes at `ptr` to stream `fd`; bytes written or -errno.
+        pub fn write(fd: i32, ptr: *const u8, len: usize) -> i64;
+        /// Reads up to `len` bytes into `ptr` from stream `fd`; bytes read
+        /// (0 at end of input) or -errno.
+        pub fn read(fd: i32, ptr: *mut u8, len: usize) -> i64;
+        /// Nanoseconds on a clock: 0 realtime (since the epoch), 1 monotonic.
+        pub fn now(clock: i32) -> f64;
+        /// Blocks for `nanos` nanoseconds.
+        pub fn sleep(nanos: f64);
+        /// Fills `len` bytes at `ptr` with random bytes.
+        pub fn random(ptr: *mut u8, len: usize);
+        /// 1 if stream `fd` is a terminal.
+        pub fn is_terminal(fd: i32) -> i32;
+    }
+}
+
+/// The host as the JavaScript embedder provides it.
+#[derive(Debug, Default)]
+pub struct WebHost;
+
+#[cfg(not(target_arch = "wasm32"))]
+const ENOSYS: i64 = 38;
+const ESPIPE: i64 = 29;
+const S_IFCHR: u32 = 0o020000;
+const S_IFIFO: u32 = 0o010000;
+
+#[cfg(target_arch = "wasm32")]
+impl Host for WebHost {
+    fn write(&mut self, fd: i32, data: &[u8]) -> Result<usize, i64> {
+        // SAFETY: the import reads `data.len()` bytes of this module's
+        // memory at `data.as_ptr()`, which is a live borrowed slice.
+        let n = unsafe { imports::write(fd, data.as_ptr(), data.len()) };
+        if n < 0 { Err(-n) } else { Ok(n as usize) }
+    }
+
+    fn read(&mut self, fd: i32, buf: &mut [u8]) -> Result<usize, i64> {
+        // SAFETY: the import writes at most `buf.len()` bytes into the live,
+        // exclusively borrowed `buf`.
+        let n = unsafe { imports::read(fd, buf.as_mut_ptr(), buf.len()) };
+        if n < 0 { Err(-n) } else { Ok((n as usize).min(buf.len())) }
+    }
+
+    fn fstat(&mut self, fd: i32) -> Result<HostStat, i64> {
+        let mode = if self.is_terminal(fd) {
+            S_IFCHR | 0o620
+        } else {
+            S_IFIFO | 0o600
+        };
+        Ok(HostStat {
+            mode,
+            nlink: 1,
+            blksize: 4096,
+            ..HostStat::default()
+        })
+    }
+
+    fn is_terminal(&mut self, fd: i32) -> bool {
+        // SAFETY: a plain call with integer arguments.
+        unsafe { imports::is_terminal(fd) != 0 }
+    }
+
+    fn seek(&mut self, _fd: i32, _offset: i64, _whence: u32) -> Result<u64, i64> {
+        Err(ESPIPE)
+    }
+
+    fn now(&mut self, clock: Clock) -> u128 {
+        let c = match clock {
+            Clock::Realtime => 0,
+            Clock::Monotonic => 1,
+        };
+        // SAFETY: a plain call with integer arguments.
+        unsafe { imports::now(c) as u128 }
+    }
+
+    fn sleep(&mut self, nanos: u128) {
+        // SAFETY: a plain call with a float argument.
+        unsafe { imports::sleep(nanos as f64) }
+    }
+
+    fn random(&mut self, buf: &mut [u8]) -> Result<(), i64> {
+        // SAFETY: the import writes exactly `buf.len()` bytes into the live,
+        // exclusively borrowed `buf`.
+        unsafe { imports::random(buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+}
+
+/// Outside wasm32 the module has no host: every call fails (this keeps the
+/// crate checkable natively).
+#[cfg(not(target_arch = "wasm32"))]
+impl Host for WebHost {
+    fn write(&mut self, _fd: i32, _data: &[u8]) -> Result<usize, i64> {
+        Err(ENOSYS)
+    }
+    fn read(&mut self, _fd: i32, _buf: &mut [u8]) -> Result<usize, i64> {
+        Err(ENOSYS)
+    }
+    fn fstat(&mut self, _fd: i32) -> Result<HostStat, i64> {
+        Err(ENOSYS)
+    }
+    fn is_terminal(&mut self, _fd: i32) -> bool {
+        false
+    }
+    fn seek(&mut self, _fd: i32, _offset: i64, _whence: u32) -> Result<u64, i64> {
+        Err(ESPIPE)
+    }
+    fn now(&mut self, _clock: Clock) -> u128 {
+        0
+    }
+    fn sleep(&mut self, _nanos: u128) {}
+    fn random(&mut self, _buf: &mut [u8]) -> Result<(), i64> {
+        Err(ENOSYS)
+    }
+}
+
+thread_local! {
+    static PROCESS: RefCell<Option<Process>> = const { RefCell::new(None) };
+}
+
+/// Allocates `len` bytes for the embedder (never freed before exit: the
+/// buffers live as long as the program).
+#[unsafe(no_mangle)]
+pub extern "C" fn friscy_alloc(len: usize) -> *mut u8 {
+    let mut v = vec![0u8; len.max(1)];
+    let p = v.as_mut_ptr();
+    std::mem::forget(v);
+    p
+}
+
+/// Splits `n` NUL-terminated strings off the front of `buf`.
+fn strings(buf: &[u8], n: usize) -> Option<(Vec<Vec<u8>>, &[u8])> {
+    let mut out = Vec::with_capacity(n);
+    let mut rest = buf;
+    for _ in 0..n {
+        let end = rest.iter().position(|&b| b == 0)?;
+        out.push(rest[..end].to_vec());
+        rest = &rest[end + 1..];
+    }
+    Some((out, rest))
+}
+
+/// Loads a program; see the crate docs.
+///
+/// # Safety
+/// `elf` and `args` must point at `elf_len` and `args_len` readable bytes
+/// of this module's memory (as returned by [`friscy_alloc`]).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn friscy_exec(
+    elf: *const u8,
+    elf_len: usize,
+    args: *const u8,
+    args_len: usize,
+    argc: usize,
+    envc: usize,
+) -> i32 {
+    // SAFETY: the caller guarantees both ranges are readable.
+    let (image, args) = unsafe {
+        (
+            std::slice::from_raw_parts(elf, elf_len),
+            std::slice::from_raw_parts(args, args_len),
+        )
+    };
+    let mut host = WebHost;
+    let Some((argv, rest)) = strings(args, argc) else {
+        let _ = host.write(2, b"friscy: malformed argument block\n");
+        return -1;
+    };
+    let Some((envp, _)) = strings(rest, envc) else {
+        let _ = host.write(2, b"friscy: malformed environment block\n");
+        return -1;
+    };
+    let exe = argv
+        .first()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .unwrap_or_default();
+    match Process::exec(image, &exe, &argv, &envp, &mut host) {
+        Ok(p) => {
+            PROCESS.with(|cell| *cell.borrow_mut() = Some(p));
+            0
+        }
+        Err(e) => {
+            let _ = host.write(2, format!("friscy: cannot run {exe}: {e}\n").as_bytes());
+            -2
+        }
+    }
+}
+
+/// Runs the loaded program to its end; returns its exit status (128+N when
+/// killed by signal N), or -1 if nothing is loaded.
+#[unsafe(no_mangle)]
+pub extern "C" fn friscy_run() -> i32 {
+    PROCESS.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let Some(p) = slot.as_mut() else {
+            return -1;
+        };
+        let mut host = WebHost;
+        p.run(&mut host).status()
+    })
+}
+
+/// Guest instructions retired so far.
+#[unsafe(no_mangle)]
+pub extern "C" fn friscy_instret() -> u64 {
+    PROCESS.with(|cell| cell.borrow().as_ref().map_or(0, |p| p.hart.instret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argument_blocks_split() {
+        let (a, rest) = strings(b"prog\0x\0K=V\0", 2).unwrap();
+        assert_eq!(a, vec![b"prog".to_vec(), b"x".to_vec()]);
+        let (e, _) = strings(rest, 1).unwrap();
+        assert_eq!(e, vec![b"K=V".to_vec()]);
+        assert!(strings(b"unterminated", 1).is_none());
+    }
+}
