@@ -102,6 +102,17 @@ macro_rules! instructions {
         #[repr(u8)]
         pub enum Op { $($op,)* }
 
+        impl Op {
+            /// Number of ops.
+            pub const COUNT: usize = [$(stringify!($op)),*].len();
+
+            /// The op numbered `n` (`Op as u8`), if any.
+            pub const fn from_u8(n: u8) -> Option<Op> {
+                $( if n == Op::$op as u8 { return Some(Op::$op); } )*
+                None
+            }
+        }
+
         /// The table, in `Op` order.
         pub static TABLE: &[Desc] = &[
             $( Desc { op: Op::$op, name: $name, format: Format::$fmt, ext: Ext::$ext,

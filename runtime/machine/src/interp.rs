@@ -22,9 +22,9 @@ use std::collections::HashMap;
 /// the immediate; for branches, `jal` and `auipc` the target or value as an
 /// offset from the block's start; for FP ops the rounding mode (FMA: `rs3 |
 /// rm << 8`); for CSR ops the CSR number.
-#[derive(Clone, Copy, Debug)]
-#[repr(C, align(8))]
+#[derive(Clone, Copy)]
 pub struct DInst {
+    pub h: Handler,
     pub op: Op,
     pub rd: u8,
     pub rs1: u8,
@@ -36,12 +36,17 @@ struct Block {
     pc: u64,
     /// Address after the last instruction.
     end: u64,
+    /// The instructions, and a last entry that ends the block.
     insts: Box<[DInst]>,
     /// Byte offset of each instruction from `pc`.
     offs: Box<[u16]>,
 }
 
 const CACHE_BITS: u32 = 12;
+/// Blocks entered one from another before returning to the run loop.
+/// (Handlers end in tail calls; this bounds the stack even where a build
+/// does not turn them into jumps.)
+const CHAIN: u32 = 64;
 const CACHE_SIZE: usize = 1 << CACHE_BITS;
 
 /// The decoded code of one address space.
@@ -68,12 +73,6 @@ impl std::fmt::Debug for CodeCache {
 #[inline(always)]
 fn slot(pc: u64) -> usize {
     ((pc >> 1) as usize) & (CACHE_SIZE - 1)
-}
-
-/// Outcome of one block.
-enum Flow {
-    Next(u64),
-    Stop(Exit),
 }
 
 impl CodeCache {
@@ -143,17 +142,44 @@ impl CodeCache {
                 }
             };
             let block = &self.blocks[bi as usize];
-            let n = block.insts.len();
+            // the last entry ends the block; it is no instruction
+            let n = block.insts.len() - 1;
             left -= n as i64;
             hart.instret += n as u64;
-            let flow = exec_block(hart, mem, block);
+            let Hart {
+                regs,
+                pc: hart_pc,
+                fflags,
+                frm,
+                reservation,
+                instret,
+            } = &mut *hart;
+            let mut cx = Cx {
+                pc: hart_pc,
+                instret,
+                fflags,
+                frm,
+                reservation,
+                mem: &mut *mem,
+                block,
+                blocks: &self.blocks,
+                fast: &self.fast,
+                left,
+                chain: CHAIN,
+                next: block.end,
+                exit: None,
+            };
+            let ip = Ip(block.insts.as_ptr());
+            (ip.inst().h)(&mut cx, ip, regs);
+            let (next, exit) = (cx.next, cx.exit);
+            left = cx.left;
             if mem.take_code_dirty() {
                 self.flush();
                 mem.clear_code_pages();
             }
-            match flow {
-                Flow::Next(next) => pc = next,
-                Flow::Stop(exit) => return exit,
+            match exit {
+                None => pc = next,
+                Some(exit) => return exit,
             }
         }
     }
@@ -212,6 +238,15 @@ fn translate(pc: u64, mem: &mut Memory) -> Result<Block, Exit> {
             break;
         }
     }
+    insts.push(DInst {
+        h: handler(END_OF_BLOCK),
+        op: Op::Fence,
+        rd: 0,
+        rs1: 0,
+        rs2: 0,
+        imm: 0,
+    });
+    offs.push((cur - pc) as u16);
     Ok(Block {
         pc,
         end: cur,
@@ -265,6 +300,7 @@ pub fn predecode(i: &Inst, off: u32) -> DInst {
         Format::FMvFX => (fr(i.rd), i.rs1, 0, 0),
     };
     DInst {
+        h: handler(i.op as u8),
         op: i.op,
         rd,
         rs1,
@@ -301,18 +337,18 @@ const CSR_TIME: u32 = 0xc01;
 const CSR_INSTRET: u32 = 0xc02;
 
 /// Executes a CSR instruction; returns None if it is illegal.
-fn csr_op(hart: &mut Hart, d: &DInst, instret_now: u64) -> Option<u64> {
+fn csr_op(c: &mut Cx<'_>, r: &Regs, d: &DInst, instret_now: u64) -> Option<u64> {
     let csr = (d.imm as u32) & 0xfff;
     let (src, writes) = match d.op {
-        Op::Csrrw => (hart.regs[d.rs1 as usize], true),
-        Op::Csrrs | Op::Csrrc => (hart.regs[d.rs1 as usize], d.rs1 != 0),
+        Op::Csrrw => (r[d.rs1 as usize], true),
+        Op::Csrrs | Op::Csrrc => (r[d.rs1 as usize], d.rs1 != 0),
         Op::Csrrwi => (u64::from(d.rs1), true),
         _ => (u64::from(d.rs1), d.rs1 != 0),
     };
     let old = match csr {
-        CSR_FFLAGS => u64::from(hart.fflags),
-        CSR_FRM => u64::from(hart.frm),
-        CSR_FCSR => u64::from(hart.fcsr()),
+        CSR_FFLAGS => u64::from(*c.fflags),
+        CSR_FRM => u64::from(*c.frm),
+        CSR_FCSR => u64::from((*c.frm << 5) | *c.fflags),
         // Linux user space reads these; time counts retired instructions
         // here too (the kernel offers real clocks through system calls).
         CSR_CYCLE | CSR_TIME | CSR_INSTRET => {
@@ -330,11 +366,11 @@ fn csr_op(hart: &mut Hart, d: &DInst, instret_now: u64) -> Option<u64> {
             _ => old & !src,
         };
         match csr {
-            CSR_FFLAGS => hart.fflags = (new & 0x1f) as u8,
-            CSR_FRM => hart.frm = (new & 7) as u8,
+            CSR_FFLAGS => *c.fflags = (new & 0x1f) as u8,
+            CSR_FRM => *c.frm = (new & 7) as u8,
             _ => {
-                hart.fflags = (new & 0x1f) as u8;
-                hart.frm = ((new >> 5) & 7) as u8;
+                *c.fflags = (new & 0x1f) as u8;
+                *c.frm = ((new >> 5) & 7) as u8;
             }
         }
     }
@@ -342,26 +378,228 @@ fn csr_op(hart: &mut Hart, d: &DInst, instret_now: u64) -> Option<u64> {
 }
 
 #[inline(always)]
-fn rounding(hart: &Hart, rm: i32) -> Option<u8> {
+fn rounding(frm: u8, rm: i32) -> Option<u8> {
     let rm = (rm & 7) as u8;
-    let rm = if rm == RM_DYN { hart.frm } else { rm };
+    let rm = if rm == RM_DYN { frm } else { rm };
     (rm <= fp::RMM).then_some(rm)
 }
 
-/// Executes one block. On a fault or trap, sets `hart.pc` and un-counts the
+/// The state a handler works on: the hart, its memory, and the block being
+/// run.
+pub struct Cx<'a> {
+    pc: &'a mut u64,
+    instret: &'a mut u64,
+    fflags: &'a mut u8,
+    frm: &'a mut u8,
+    reservation: &'a mut Option<u64>,
+    mem: &'a mut Memory,
+    block: &'a Block,
+    blocks: &'a [Block],
+    fast: &'a [(u64, u32); CACHE_SIZE],
+    /// Instruction budget left.
+    left: i64,
+    /// Blocks that may still be entered without returning to the loop.
+    chain: u32,
+    /// Where to continue after the block (set by its last instruction).
+    next: u64,
+    /// Set when the run must stop (trap, fault, illegal instruction).
+    exit: Option<Exit>,
+}
+
+/// The register file: `x0..x31`, `f0..f31` at 32.., the write sink at 64
+/// (see [`Hart`]).
+pub type Regs = [u64; 256];
+
+/// A pointer to an instruction of the block being run.
+///
+/// Invariant: it points into the `insts` of a block that outlives the run
+/// of its handlers (blocks are only dropped in [`CodeCache::run`] between
+/// runs), and never past the block's last entry, which ends the block
+/// without advancing.
+#[derive(Clone, Copy)]
+pub struct Ip(*const DInst);
+
+impl Ip {
+    #[inline(always)]
+    fn inst(self) -> DInst {
+        // SAFETY: by the invariant of `Ip`, it points at a live DInst.
+        unsafe { *self.0 }
+    }
+
+    /// The next instruction; only called on entries that are not the last.
+    #[inline(always)]
+    fn next(self) -> Ip {
+        Ip(self.0.wrapping_add(1))
+    }
+
+    /// Index of this instruction in `block`.
+    fn index(self, block: &Block) -> usize {
+        (self.0 as usize - block.insts.as_ptr() as usize) / std::mem::size_of::<DInst>()
+    }
+}
+
+/// Runs one instruction, then (in tail position) the next one.
+pub type Handler = for<'a, 'b, 'c> fn(&'a mut Cx<'b>, Ip, &'c mut Regs);
+
+/// The handler of each op (indexed by `Op as u8`; 255 ends a block).
+///
+/// Every instruction carries its handler, and each handler ends by calling
+/// the next instruction's handler in tail position, so each op has its own
+/// indirect branch (threaded code) instead of one shared `match`.
+fn handler(op: u8) -> Handler {
+    macro_rules! row {
+        ($hi:literal) => {
+            [
+                h::<{ $hi * 16 }>,
+                h::<{ $hi * 16 + 1 }>,
+                h::<{ $hi * 16 + 2 }>,
+                h::<{ $hi * 16 + 3 }>,
+                h::<{ $hi * 16 + 4 }>,
+                h::<{ $hi * 16 + 5 }>,
+                h::<{ $hi * 16 + 6 }>,
+                h::<{ $hi * 16 + 7 }>,
+                h::<{ $hi * 16 + 8 }>,
+                h::<{ $hi * 16 + 9 }>,
+                h::<{ $hi * 16 + 10 }>,
+                h::<{ $hi * 16 + 11 }>,
+                h::<{ $hi * 16 + 12 }>,
+                h::<{ $hi * 16 + 13 }>,
+                h::<{ $hi * 16 + 14 }>,
+                h::<{ $hi * 16 + 15 }>,
+            ]
+        };
+    }
+    static HANDLERS: [[Handler; 16]; 16] = [
+        row!(0),
+        row!(1),
+        row!(2),
+        row!(3),
+        row!(4),
+        row!(5),
+        row!(6),
+        row!(7),
+        row!(8),
+        row!(9),
+        row!(10),
+        row!(11),
+        row!(12),
+        row!(13),
+        row!(14),
+        row!(15),
+    ];
+    HANDLERS[usize::from(op >> 4)][usize::from(op & 15)]
+}
+
+/// Marks the end of a block whose last instruction falls through.
+const END_OF_BLOCK: u8 = u8::MAX;
+
+/// The handler for op number `OP`: one `match` arm of [`step`], then the
+/// next instruction.
+fn h<const OP: u8>(c: &mut Cx<'_>, ip: Ip, r: &mut Regs) {
+    let op = const { Op::from_u8(OP) };
+    match op {
+        Some(op) => match step(op, c, ip, r) {
+            Ctl::Next => {
+                let ip = ip.next();
+                (ip.inst().h)(c, ip, r)
+            }
+            Ctl::Goto => goto(c, c.next, r),
+            Ctl::Stop => {}
+            Ctl::Slow => mem_slow(c, ip, r),
+        },
+        None => goto(c, c.block.end, r),
+    }
+}
+
+/// What [`step`] wants next.
+enum Ctl {
+    /// Run the next instruction of the block.
+    Next,
+    /// Leave the block for `c.next`.
+    Goto,
+    /// Stop running (`c.exit` says why).
+    Stop,
+    /// The access missed the TLB: redo it on the slow path.
+    Slow,
+}
+
+/// Enters the block at `target` directly when it is decoded and the budget
+/// allows; otherwise returns to [`CodeCache::run`] with `c.next` set.
+#[inline(always)]
+fn goto(c: &mut Cx<'_>, target: u64, r: &mut Regs) {
+    c.next = target;
+    if c.chain == 0 || c.left <= 0 || c.mem.code_dirty() {
+        return;
+    }
+    let s = c.fast[slot(target)];
+    if s.0 != target {
+        return;
+    }
+    let block = &c.blocks[s.1 as usize];
+    let n = block.insts.len() - 1;
+    c.chain -= 1;
+    c.left -= n as i64;
+    *c.instret += n as u64;
+    c.block = block;
+    let ip = Ip(block.insts.as_ptr());
+    (ip.inst().h)(c, ip, r)
+}
+
+/// Loads and stores that missed the TLB: the full access path (which may
+/// fault), then on to the next instruction.
+#[inline(never)]
+fn mem_slow(c: &mut Cx<'_>, ip: Ip, r: &mut Regs) {
+    let d = ip.inst();
+    let addr = r[d.rs1 as usize].wrapping_add(d.imm as i64 as u64);
+    let v = r[d.rs2 as usize];
+    let rd = d.rd as usize;
+    let result = match d.op {
+        Op::Lb => c.mem.read_u8(addr).map(|x| x as i8 as i64 as u64),
+        Op::Lh => c.mem.read_u16(addr).map(|x| x as i16 as i64 as u64),
+        Op::Lw => c.mem.read_u32(addr).map(|x| x as i32 as i64 as u64),
+        Op::Ld | Op::Fld => c.mem.read_u64(addr),
+        Op::Lbu => c.mem.read_u8(addr).map(u64::from),
+        Op::Lhu => c.mem.read_u16(addr).map(u64::from),
+        Op::Lwu => c.mem.read_u32(addr).map(u64::from),
+        Op::Flw => c.mem.read_u32(addr).map(nanbox),
+        Op::Sb => c.mem.write_u8(addr, v as u8).map(|()| 0),
+        Op::Sh => c.mem.write_u16(addr, v as u16).map(|()| 0),
+        Op::Sw | Op::Fsw => c.mem.write_u32(addr, v as u32).map(|()| 0),
+        Op::Sd | Op::Fsd => c.mem.write_u64(addr, v).map(|()| 0),
+        _ => unreachable!("only loads and stores take the slow path"),
+    };
+    match result {
+        Ok(value) => {
+            if !matches!(d.op, Op::Sb | Op::Sh | Op::Sw | Op::Sd | Op::Fsw | Op::Fsd) {
+                r[rd] = value;
+            }
+            let ip = ip.next();
+            (ip.inst().h)(c, ip, r)
+        }
+        Err(fault) => {
+            let i = ip.index(c.block);
+            let n = c.block.insts.len() - 1;
+            *c.pc = c.block.pc + u64::from(c.block.offs[i]);
+            *c.instret -= (n - i) as u64;
+            c.exit = Some(Exit::Fault(fault));
+        }
+    }
+}
+
+/// Executes one instruction; false when the block is left (taken branch,
+/// trap, fault). On a fault or trap, sets `hart.pc` and un-counts the
 /// instructions that did not retire.
 #[inline(always)]
-fn exec_block(hart: &mut Hart, mem: &mut Memory, block: &Block) -> Flow {
-    let base = block.pc;
-    let insts = &block.insts;
-    let n = insts.len();
-    let mut i = 0;
+fn step(op: Op, c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> Ctl {
     // Stops at instruction `i` of the block: `pc` there, `i` retired.
     macro_rules! stop {
         ($exit:expr) => {{
-            hart.pc = base + u64::from(block.offs[i]);
-            hart.instret -= (n - i) as u64;
-            return Flow::Stop($exit);
+            let i = ip.index(c.block);
+            let n = c.block.insts.len() - 1;
+            *c.pc = c.block.pc + u64::from(c.block.offs[i]);
+            *c.instret -= (n - i) as u64;
+            c.exit = Some($exit);
+            return Ctl::Stop;
         }};
     }
     macro_rules! mem_try {
@@ -374,428 +612,455 @@ fn exec_block(hart: &mut Hart, mem: &mut Memory, block: &Block) -> Flow {
     }
     macro_rules! rm {
         ($d:expr) => {
-            match rounding(hart, $d.imm) {
+            match rounding(*c.frm, $d.imm) {
                 Some(rm) => rm,
                 None => {
-                    let raw = raw_at(base + u64::from(block.offs[i]), mem).unwrap_or(0);
+                    let i = ip.index(c.block);
+                    let raw = raw_at(c.block.pc + u64::from(c.block.offs[i]), c.mem).unwrap_or(0);
                     stop!(Exit::Illegal(raw))
                 }
             }
         };
     }
-    while i < n {
-        let d = insts[i];
-        let r = &mut hart.regs;
-        let rs1 = r[d.rs1 as usize];
-        let rs2 = r[d.rs2 as usize];
-        let imm = d.imm as i64 as u64;
-        let rd = d.rd as usize;
-        match d.op {
-            Op::Lui => r[rd] = imm,
-            Op::Auipc => r[rd] = base.wrapping_add(imm),
-            Op::Jal => {
-                r[rd] = block.end;
-                return Flow::Next(base.wrapping_add(imm));
-            }
-            Op::Jalr => {
-                let target = rs1.wrapping_add(imm) & !1;
-                r[rd] = block.end;
-                return Flow::Next(target);
-            }
-            Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
-                let taken = match d.op {
-                    Op::Beq => rs1 == rs2,
-                    Op::Bne => rs1 != rs2,
-                    Op::Blt => (rs1 as i64) < (rs2 as i64),
-                    Op::Bge => (rs1 as i64) >= (rs2 as i64),
-                    Op::Bltu => rs1 < rs2,
-                    _ => rs1 >= rs2,
-                };
-                return Flow::Next(if taken {
-                    base.wrapping_add(imm)
-                } else {
-                    block.end
-                });
-            }
-            Op::Lb => r[rd] = mem_try!(mem.read_u8(rs1.wrapping_add(imm))) as i8 as i64 as u64,
-            Op::Lh => r[rd] = mem_try!(mem.read_u16(rs1.wrapping_add(imm))) as i16 as i64 as u64,
-            Op::Lw => r[rd] = mem_try!(mem.read_u32(rs1.wrapping_add(imm))) as i32 as i64 as u64,
-            Op::Ld => r[rd] = mem_try!(mem.read_u64(rs1.wrapping_add(imm))),
-            Op::Lbu => r[rd] = u64::from(mem_try!(mem.read_u8(rs1.wrapping_add(imm)))),
-            Op::Lhu => r[rd] = u64::from(mem_try!(mem.read_u16(rs1.wrapping_add(imm)))),
-            Op::Lwu => r[rd] = u64::from(mem_try!(mem.read_u32(rs1.wrapping_add(imm)))),
-            Op::Sb => mem_try!(mem.write_u8(rs1.wrapping_add(imm), rs2 as u8)),
-            Op::Sh => mem_try!(mem.write_u16(rs1.wrapping_add(imm), rs2 as u16)),
-            Op::Sw => mem_try!(mem.write_u32(rs1.wrapping_add(imm), rs2 as u32)),
-            Op::Sd => mem_try!(mem.write_u64(rs1.wrapping_add(imm), rs2)),
-            Op::Addi => r[rd] = rs1.wrapping_add(imm),
-            Op::Slti => r[rd] = u64::from((rs1 as i64) < (imm as i64)),
-            Op::Sltiu => r[rd] = u64::from(rs1 < imm),
-            Op::Xori => r[rd] = rs1 ^ imm,
-            Op::Ori => r[rd] = rs1 | imm,
-            Op::Andi => r[rd] = rs1 & imm,
-            Op::Slli => r[rd] = rs1 << (imm & 63),
-            Op::Srli => r[rd] = rs1 >> (imm & 63),
-            Op::Srai => r[rd] = ((rs1 as i64) >> (imm & 63)) as u64,
-            Op::Add => r[rd] = rs1.wrapping_add(rs2),
-            Op::Sub => r[rd] = rs1.wrapping_sub(rs2),
-            Op::Sll => r[rd] = rs1 << (rs2 & 63),
-            Op::Slt => r[rd] = u64::from((rs1 as i64) < (rs2 as i64)),
-            Op::Sltu => r[rd] = u64::from(rs1 < rs2),
-            Op::Xor => r[rd] = rs1 ^ rs2,
-            Op::Srl => r[rd] = rs1 >> (rs2 & 63),
-            Op::Sra => r[rd] = ((rs1 as i64) >> (rs2 & 63)) as u64,
-            Op::Or => r[rd] = rs1 | rs2,
-            Op::And => r[rd] = rs1 & rs2,
-            Op::Addiw => r[rd] = sext32(rs1.wrapping_add(imm)),
-            Op::Slliw => r[rd] = sext32(rs1 << (imm & 31)),
-            Op::Srliw => r[rd] = sext32(u64::from((rs1 as u32) >> (imm & 31))),
-            Op::Sraiw => r[rd] = ((rs1 as i32) >> (imm & 31)) as i64 as u64,
-            Op::Addw => r[rd] = sext32(rs1.wrapping_add(rs2)),
-            Op::Subw => r[rd] = sext32(rs1.wrapping_sub(rs2)),
-            Op::Sllw => r[rd] = sext32(rs1 << (rs2 & 31)),
-            Op::Srlw => r[rd] = sext32(u64::from((rs1 as u32) >> (rs2 & 31))),
-            Op::Sraw => r[rd] = ((rs1 as i32) >> (rs2 & 31)) as i64 as u64,
-            Op::Fence => {}
-            Op::FenceI => {
-                // Drop every decoded block (including this one) before
-                // running on.
-                hart.pc = block.end;
-                mem.mark_code_dirty();
-                return Flow::Next(block.end);
-            }
-            Op::Ecall => {
-                hart.pc = block.end;
-                return Flow::Stop(Exit::Ecall);
-            }
-            Op::Ebreak => stop!(Exit::Ebreak),
-            Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => {
-                let now = hart.instret - (n - i) as u64;
-                match csr_op(hart, &d, now) {
-                    Some(v) => hart.regs[rd] = v,
-                    None => {
-                        let raw = raw_at(base + u64::from(block.offs[i]), mem).unwrap_or(0);
-                        stop!(Exit::Illegal(raw))
-                    }
-                }
-            }
-            Op::Mul => r[rd] = rs1.wrapping_mul(rs2),
-            Op::Mulh => r[rd] = ((i128::from(rs1 as i64) * i128::from(rs2 as i64)) >> 64) as u64,
-            Op::Mulhsu => r[rd] = ((i128::from(rs1 as i64) * i128::from(rs2)) >> 64) as u64,
-            Op::Mulhu => r[rd] = ((u128::from(rs1) * u128::from(rs2)) >> 64) as u64,
-            Op::Div => {
-                let (a, b) = (rs1 as i64, rs2 as i64);
-                r[rd] = if b == 0 {
-                    u64::MAX
-                } else {
-                    a.wrapping_div(b) as u64
-                };
-            }
-            Op::Divu => r[rd] = rs1.checked_div(rs2).unwrap_or(u64::MAX),
-            Op::Rem => {
-                let (a, b) = (rs1 as i64, rs2 as i64);
-                r[rd] = if b == 0 {
-                    rs1
-                } else {
-                    a.wrapping_rem(b) as u64
-                };
-            }
-            Op::Remu => r[rd] = if rs2 == 0 { rs1 } else { rs1 % rs2 },
-            Op::Mulw => r[rd] = sext32(rs1.wrapping_mul(rs2)),
-            Op::Divw => {
-                let (a, b) = (rs1 as i32, rs2 as i32);
-                r[rd] = if b == 0 {
-                    u64::MAX
-                } else {
-                    a.wrapping_div(b) as i64 as u64
-                };
-            }
-            Op::Divuw => {
-                let (a, b) = (rs1 as u32, rs2 as u32);
-                r[rd] = a.checked_div(b).map_or(u64::MAX, |q| sext32(u64::from(q)));
-            }
-            Op::Remw => {
-                let (a, b) = (rs1 as i32, rs2 as i32);
-                r[rd] = if b == 0 {
-                    sext32(rs1)
-                } else {
-                    a.wrapping_rem(b) as i64 as u64
-                };
-            }
-            Op::Remuw => {
-                let (a, b) = (rs1 as u32, rs2 as u32);
-                r[rd] = sext32(u64::from(if b == 0 { a } else { a % b }));
-            }
-            Op::LrW | Op::LrD => {
-                let size = if d.op == Op::LrW { 4 } else { 8 };
-                mem_try!(Memory::check_aligned(rs1, size, Access::Load));
-                let v = if size == 4 {
-                    mem_try!(mem.read_u32(rs1)) as i32 as i64 as u64
-                } else {
-                    mem_try!(mem.read_u64(rs1))
-                };
-                hart.reservation = Some(rs1);
-                hart.regs[rd] = v;
-            }
-            Op::ScW | Op::ScD => {
-                let size = if d.op == Op::ScW { 4 } else { 8 };
-                mem_try!(Memory::check_aligned(rs1, size, Access::Store));
-                let ok = hart.reservation.take() == Some(rs1);
-                if ok {
-                    if size == 4 {
-                        mem_try!(mem.write_u32(rs1, rs2 as u32));
-                    } else {
-                        mem_try!(mem.write_u64(rs1, rs2));
-                    }
-                }
-                hart.regs[rd] = u64::from(!ok);
-            }
-            Op::AmoswapW
-            | Op::AmoaddW
-            | Op::AmoxorW
-            | Op::AmoandW
-            | Op::AmoorW
-            | Op::AmominW
-            | Op::AmomaxW
-            | Op::AmominuW
-            | Op::AmomaxuW => {
-                mem_try!(Memory::check_aligned(rs1, 4, Access::Store));
-                mem_try!(mem.check(rs1, Access::Store));
-                let old = mem_try!(mem.read_u32(rs1));
-                let (a, b) = (old, rs2 as u32);
-                let new = match d.op {
-                    Op::AmoswapW => b,
-                    Op::AmoaddW => a.wrapping_add(b),
-                    Op::AmoxorW => a ^ b,
-                    Op::AmoandW => a & b,
-                    Op::AmoorW => a | b,
-                    Op::AmominW => (a as i32).min(b as i32) as u32,
-                    Op::AmomaxW => (a as i32).max(b as i32) as u32,
-                    Op::AmominuW => a.min(b),
-                    _ => a.max(b),
-                };
-                mem_try!(mem.write_u32(rs1, new));
-                hart.regs[rd] = old as i32 as i64 as u64;
-            }
-            Op::AmoswapD
-            | Op::AmoaddD
-            | Op::AmoxorD
-            | Op::AmoandD
-            | Op::AmoorD
-            | Op::AmominD
-            | Op::AmomaxD
-            | Op::AmominuD
-            | Op::AmomaxuD => {
-                mem_try!(Memory::check_aligned(rs1, 8, Access::Store));
-                mem_try!(mem.check(rs1, Access::Store));
-                let old = mem_try!(mem.read_u64(rs1));
-                let (a, b) = (old, rs2);
-                let new = match d.op {
-                    Op::AmoswapD => b,
-                    Op::AmoaddD => a.wrapping_add(b),
-                    Op::AmoxorD => a ^ b,
-                    Op::AmoandD => a & b,
-                    Op::AmoorD => a | b,
-                    Op::AmominD => (a as i64).min(b as i64) as u64,
-                    Op::AmomaxD => (a as i64).max(b as i64) as u64,
-                    Op::AmominuD => a.min(b),
-                    _ => a.max(b),
-                };
-                mem_try!(mem.write_u64(rs1, new));
-                hart.regs[rd] = old;
-            }
-            // ---- F ----
-            Op::Flw => {
-                let v = mem_try!(mem.read_u32(rs1.wrapping_add(imm)));
-                hart.regs[rd] = nanbox(v);
-            }
-            Op::Fsw => mem_try!(mem.write_u32(rs1.wrapping_add(imm), rs2 as u32)),
-            Op::Fld => hart.regs[rd] = mem_try!(mem.read_u64(rs1.wrapping_add(imm))),
-            Op::Fsd => mem_try!(mem.write_u64(rs1.wrapping_add(imm), rs2)),
-            Op::FmaddS | Op::FmsubS | Op::FnmsubS | Op::FnmaddS => {
-                let rm = rm!(DInst {
-                    imm: d.imm >> 8,
-                    ..d
-                });
-                let rs3 = hart.regs[(d.imm & 0xff) as usize];
-                let (np, nc) = fma_signs(d.op);
-                let v = fp::fma32(
-                    unbox(rs1),
-                    unbox(rs2),
-                    unbox(rs3),
-                    (np, nc),
-                    rm,
-                    &mut hart.fflags,
-                );
-                hart.regs[rd] = nanbox(v);
-            }
-            Op::FmaddD | Op::FmsubD | Op::FnmsubD | Op::FnmaddD => {
-                let rm = rm!(DInst {
-                    imm: d.imm >> 8,
-                    ..d
-                });
-                let rs3 = hart.regs[(d.imm & 0xff) as usize];
-                let (np, nc) = fma_signs(d.op);
-                hart.regs[rd] = fp::fma64(rs1, rs2, rs3, (np, nc), rm, &mut hart.fflags);
-            }
-            Op::FaddS | Op::FsubS | Op::FmulS | Op::FdivS => {
-                let rm = rm!(d);
-                let v = fp::binop32(binop(d.op), unbox(rs1), unbox(rs2), rm, &mut hart.fflags);
-                hart.regs[rd] = nanbox(v);
-            }
-            Op::FaddD | Op::FsubD | Op::FmulD | Op::FdivD => {
-                let rm = rm!(d);
-                hart.regs[rd] = fp::binop64(binop(d.op), rs1, rs2, rm, &mut hart.fflags);
-            }
-            Op::FsqrtS => {
-                let rm = rm!(d);
-                hart.regs[rd] = nanbox(fp::sqrt32(unbox(rs1), rm, &mut hart.fflags));
-            }
-            Op::FsqrtD => {
-                let rm = rm!(d);
-                hart.regs[rd] = fp::sqrt64(rs1, rm, &mut hart.fflags);
-            }
-            Op::FsgnjS | Op::FsgnjnS | Op::FsgnjxS => {
-                let (a, b) = (unbox(rs1), unbox(rs2));
-                let sign = match d.op {
-                    Op::FsgnjS => b,
-                    Op::FsgnjnS => !b,
-                    _ => a ^ b,
-                } & 0x8000_0000;
-                r[rd] = nanbox((a & 0x7fff_ffff) | sign);
-            }
-            Op::FsgnjD | Op::FsgnjnD | Op::FsgnjxD => {
-                let sign = match d.op {
-                    Op::FsgnjD => rs2,
-                    Op::FsgnjnD => !rs2,
-                    _ => rs1 ^ rs2,
-                } & (1 << 63);
-                r[rd] = (rs1 & !(1 << 63)) | sign;
-            }
-            Op::FminS | Op::FmaxS => {
-                let max = d.op == Op::FmaxS;
-                let v = fp::min_max(
-                    fp::S,
-                    u64::from(unbox(rs1)),
-                    u64::from(unbox(rs2)),
-                    max,
-                    &mut hart.fflags,
-                );
-                hart.regs[rd] = nanbox(v as u32);
-            }
-            Op::FminD | Op::FmaxD => {
-                let max = d.op == Op::FmaxD;
-                hart.regs[rd] = fp::min_max(fp::D, rs1, rs2, max, &mut hart.fflags);
-            }
-            Op::FcvtWS | Op::FcvtWuS | Op::FcvtLS | Op::FcvtLuS => {
-                let rm = rm!(d);
-                let kind = int_kind(d.op);
-                hart.regs[rd] =
-                    fp::to_int(fp::S, u64::from(unbox(rs1)), kind, rm, &mut hart.fflags);
-            }
-            Op::FcvtWD | Op::FcvtWuD | Op::FcvtLD | Op::FcvtLuD => {
-                let rm = rm!(d);
-                let kind = int_kind(d.op);
-                hart.regs[rd] = fp::to_int(fp::D, rs1, kind, rm, &mut hart.fflags);
-            }
-            Op::FmvXW => r[rd] = rs1 as u32 as i32 as i64 as u64,
-            Op::FmvXD => r[rd] = rs1,
-            Op::FmvWX => r[rd] = nanbox(rs1 as u32),
-            Op::FmvDX => r[rd] = rs1,
-            Op::FclassS => r[rd] = fp::classify(fp::S, u64::from(unbox(rs1))),
-            Op::FclassD => r[rd] = fp::classify(fp::D, rs1),
-            Op::FeqS | Op::FltS | Op::FleS => {
-                let c = cmp_kind(d.op);
-                hart.regs[rd] = fp::compare(
-                    fp::S,
-                    u64::from(unbox(rs1)),
-                    u64::from(unbox(rs2)),
-                    c,
-                    &mut hart.fflags,
-                );
-            }
-            Op::FeqD | Op::FltD | Op::FleD => {
-                let c = cmp_kind(d.op);
-                hart.regs[rd] = fp::compare(fp::D, rs1, rs2, c, &mut hart.fflags);
-            }
-            Op::FcvtSW | Op::FcvtSWu | Op::FcvtSL | Op::FcvtSLu => {
-                let rm = rm!(d);
-                let v = int_value(d.op, rs1);
-                hart.regs[rd] = nanbox(fp::from_int(fp::S, v, rm, &mut hart.fflags) as u32);
-            }
-            Op::FcvtDW | Op::FcvtDWu | Op::FcvtDL | Op::FcvtDLu => {
-                let rm = rm!(d);
-                let v = int_value(d.op, rs1);
-                hart.regs[rd] = fp::from_int(fp::D, v, rm, &mut hart.fflags);
-            }
-            Op::FcvtSD => {
-                let rm = rm!(d);
-                let v = fp::convert(fp::D, fp::S, rs1, rm, &mut hart.fflags);
-                hart.regs[rd] = nanbox(v as u32);
-            }
-            Op::FcvtDS => {
-                let rm = rm!(d);
-                hart.regs[rd] =
-                    fp::convert(fp::S, fp::D, u64::from(unbox(rs1)), rm, &mut hart.fflags);
-            }
-            // ---- Zba ----
-            Op::Sh1add => r[rd] = (rs1 << 1).wrapping_add(rs2),
-            Op::Sh2add => r[rd] = (rs1 << 2).wrapping_add(rs2),
-            Op::Sh3add => r[rd] = (rs1 << 3).wrapping_add(rs2),
-            Op::AddUw => r[rd] = u64::from(rs1 as u32).wrapping_add(rs2),
-            Op::Sh1addUw => r[rd] = (u64::from(rs1 as u32) << 1).wrapping_add(rs2),
-            Op::Sh2addUw => r[rd] = (u64::from(rs1 as u32) << 2).wrapping_add(rs2),
-            Op::Sh3addUw => r[rd] = (u64::from(rs1 as u32) << 3).wrapping_add(rs2),
-            Op::SlliUw => r[rd] = u64::from(rs1 as u32) << (imm & 63),
-            // ---- Zbb ----
-            Op::Andn => r[rd] = rs1 & !rs2,
-            Op::Orn => r[rd] = rs1 | !rs2,
-            Op::Xnor => r[rd] = !(rs1 ^ rs2),
-            Op::Clz => r[rd] = u64::from(rs1.leading_zeros()),
-            Op::Ctz => r[rd] = u64::from(rs1.trailing_zeros()),
-            Op::Cpop => r[rd] = u64::from(rs1.count_ones()),
-            Op::Clzw => r[rd] = u64::from((rs1 as u32).leading_zeros()),
-            Op::Ctzw => r[rd] = u64::from((rs1 as u32).trailing_zeros()),
-            Op::Cpopw => r[rd] = u64::from((rs1 as u32).count_ones()),
-            Op::Max => r[rd] = (rs1 as i64).max(rs2 as i64) as u64,
-            Op::Maxu => r[rd] = rs1.max(rs2),
-            Op::Min => r[rd] = (rs1 as i64).min(rs2 as i64) as u64,
-            Op::Minu => r[rd] = rs1.min(rs2),
-            Op::SextB => r[rd] = rs1 as i8 as i64 as u64,
-            Op::SextH => r[rd] = rs1 as i16 as i64 as u64,
-            Op::ZextH => r[rd] = u64::from(rs1 as u16),
-            Op::Rol => r[rd] = rs1.rotate_left((rs2 & 63) as u32),
-            Op::Ror => r[rd] = rs1.rotate_right((rs2 & 63) as u32),
-            Op::Rolw => r[rd] = sext32(u64::from((rs1 as u32).rotate_left((rs2 & 31) as u32))),
-            Op::Rorw => r[rd] = sext32(u64::from((rs1 as u32).rotate_right((rs2 & 31) as u32))),
-            Op::Rori => r[rd] = rs1.rotate_right((imm & 63) as u32),
-            Op::Roriw => r[rd] = sext32(u64::from((rs1 as u32).rotate_right((imm & 31) as u32))),
-            Op::OrcB => {
-                let mut v = 0u64;
-                for b in 0..8 {
-                    if (rs1 >> (b * 8)) & 0xff != 0 {
-                        v |= 0xff << (b * 8);
-                    }
-                }
-                r[rd] = v;
-            }
-            Op::Rev8 => r[rd] = rs1.swap_bytes(),
-            // ---- Zbs ----
-            Op::Bclr => r[rd] = rs1 & !(1 << (rs2 & 63)),
-            Op::Bext => r[rd] = (rs1 >> (rs2 & 63)) & 1,
-            Op::Binv => r[rd] = rs1 ^ (1 << (rs2 & 63)),
-            Op::Bset => r[rd] = rs1 | (1 << (rs2 & 63)),
-            Op::Bclri => r[rd] = rs1 & !(1 << (imm & 63)),
-            Op::Bexti => r[rd] = (rs1 >> (imm & 63)) & 1,
-            Op::Binvi => r[rd] = rs1 ^ (1 << (imm & 63)),
-            Op::Bseti => r[rd] = rs1 | (1 << (imm & 63)),
-            // ---- Zicond ----
-            Op::CzeroEqz => r[rd] = if rs2 == 0 { 0 } else { rs1 },
-            Op::CzeroNez => r[rd] = if rs2 != 0 { 0 } else { rs1 },
+    let d = ip.inst();
+    let rs1 = r[d.rs1 as usize];
+    let rs2 = r[d.rs2 as usize];
+    let imm = d.imm as i64 as u64;
+    let rd = d.rd as usize;
+    match op {
+        Op::Lui => r[rd] = imm,
+        Op::Auipc => r[rd] = c.block.pc.wrapping_add(imm),
+        Op::Jal => {
+            r[rd] = c.block.end;
+            c.next = c.block.pc.wrapping_add(imm);
+            return Ctl::Goto;
         }
-        i += 1;
+        Op::Jalr => {
+            let target = rs1.wrapping_add(imm) & !1;
+            r[rd] = c.block.end;
+            c.next = target;
+            return Ctl::Goto;
+        }
+        Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
+            let taken = match op {
+                Op::Beq => rs1 == rs2,
+                Op::Bne => rs1 != rs2,
+                Op::Blt => (rs1 as i64) < (rs2 as i64),
+                Op::Bge => (rs1 as i64) >= (rs2 as i64),
+                Op::Bltu => rs1 < rs2,
+                _ => rs1 >= rs2,
+            };
+            c.next = if taken {
+                c.block.pc.wrapping_add(imm)
+            } else {
+                c.block.end
+            };
+            return Ctl::Goto;
+        }
+        Op::Lb => match c.mem.try_read_u8(rs1.wrapping_add(imm)) {
+            Some(v) => r[rd] = v as i8 as i64 as u64,
+            None => return Ctl::Slow,
+        },
+        Op::Lh => match c.mem.try_read_u16(rs1.wrapping_add(imm)) {
+            Some(v) => r[rd] = v as i16 as i64 as u64,
+            None => return Ctl::Slow,
+        },
+        Op::Lw => match c.mem.try_read_u32(rs1.wrapping_add(imm)) {
+            Some(v) => r[rd] = v as i32 as i64 as u64,
+            None => return Ctl::Slow,
+        },
+        Op::Ld | Op::Fld => match c.mem.try_read_u64(rs1.wrapping_add(imm)) {
+            Some(v) => r[rd] = v,
+            None => return Ctl::Slow,
+        },
+        Op::Lbu => match c.mem.try_read_u8(rs1.wrapping_add(imm)) {
+            Some(v) => r[rd] = u64::from(v),
+            None => return Ctl::Slow,
+        },
+        Op::Lhu => match c.mem.try_read_u16(rs1.wrapping_add(imm)) {
+            Some(v) => r[rd] = u64::from(v),
+            None => return Ctl::Slow,
+        },
+        Op::Lwu => match c.mem.try_read_u32(rs1.wrapping_add(imm)) {
+            Some(v) => r[rd] = u64::from(v),
+            None => return Ctl::Slow,
+        },
+        Op::Flw => match c.mem.try_read_u32(rs1.wrapping_add(imm)) {
+            Some(v) => r[rd] = nanbox(v),
+            None => return Ctl::Slow,
+        },
+        Op::Sb => {
+            if !c.mem.try_write_u8(rs1.wrapping_add(imm), rs2 as u8) {
+                return Ctl::Slow;
+            }
+        }
+        Op::Sh => {
+            if !c.mem.try_write_u16(rs1.wrapping_add(imm), rs2 as u16) {
+                return Ctl::Slow;
+            }
+        }
+        Op::Sw | Op::Fsw => {
+            if !c.mem.try_write_u32(rs1.wrapping_add(imm), rs2 as u32) {
+                return Ctl::Slow;
+            }
+        }
+        Op::Sd | Op::Fsd => {
+            if !c.mem.try_write_u64(rs1.wrapping_add(imm), rs2) {
+                return Ctl::Slow;
+            }
+        }
+        Op::Addi => r[rd] = rs1.wrapping_add(imm),
+        Op::Slti => r[rd] = u64::from((rs1 as i64) < (imm as i64)),
+        Op::Sltiu => r[rd] = u64::from(rs1 < imm),
+        Op::Xori => r[rd] = rs1 ^ imm,
+        Op::Ori => r[rd] = rs1 | imm,
+        Op::Andi => r[rd] = rs1 & imm,
+        Op::Slli => r[rd] = rs1 << (imm & 63),
+        Op::Srli => r[rd] = rs1 >> (imm & 63),
+        Op::Srai => r[rd] = ((rs1 as i64) >> (imm & 63)) as u64,
+        Op::Add => r[rd] = rs1.wrapping_add(rs2),
+        Op::Sub => r[rd] = rs1.wrapping_sub(rs2),
+        Op::Sll => r[rd] = rs1 << (rs2 & 63),
+        Op::Slt => r[rd] = u64::from((rs1 as i64) < (rs2 as i64)),
+        Op::Sltu => r[rd] = u64::from(rs1 < rs2),
+        Op::Xor => r[rd] = rs1 ^ rs2,
+        Op::Srl => r[rd] = rs1 >> (rs2 & 63),
+        Op::Sra => r[rd] = ((rs1 as i64) >> (rs2 & 63)) as u64,
+        Op::Or => r[rd] = rs1 | rs2,
+        Op::And => r[rd] = rs1 & rs2,
+        Op::Addiw => r[rd] = sext32(rs1.wrapping_add(imm)),
+        Op::Slliw => r[rd] = sext32(rs1 << (imm & 31)),
+        Op::Srliw => r[rd] = sext32(u64::from((rs1 as u32) >> (imm & 31))),
+        Op::Sraiw => r[rd] = ((rs1 as i32) >> (imm & 31)) as i64 as u64,
+        Op::Addw => r[rd] = sext32(rs1.wrapping_add(rs2)),
+        Op::Subw => r[rd] = sext32(rs1.wrapping_sub(rs2)),
+        Op::Sllw => r[rd] = sext32(rs1 << (rs2 & 31)),
+        Op::Srlw => r[rd] = sext32(u64::from((rs1 as u32) >> (rs2 & 31))),
+        Op::Sraw => r[rd] = ((rs1 as i32) >> (rs2 & 31)) as i64 as u64,
+        Op::Fence => {}
+        Op::FenceI => {
+            // Drop every decoded block (including this one) before
+            // running on.
+            c.mem.mark_code_dirty();
+            c.next = c.block.end;
+            return Ctl::Goto;
+        }
+        Op::Ecall => {
+            *c.pc = c.block.end;
+            c.exit = Some(Exit::Ecall);
+            return Ctl::Stop;
+        }
+        Op::Ebreak => stop!(Exit::Ebreak),
+        Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => {
+            let i = ip.index(c.block);
+            let now = *c.instret - (c.block.insts.len() - 1 - i) as u64;
+            match csr_op(c, r, &d, now) {
+                Some(v) => r[rd] = v,
+                None => {
+                    let raw = raw_at(c.block.pc + u64::from(c.block.offs[i]), c.mem).unwrap_or(0);
+                    stop!(Exit::Illegal(raw))
+                }
+            }
+        }
+        Op::Mul => r[rd] = rs1.wrapping_mul(rs2),
+        Op::Mulh => r[rd] = ((i128::from(rs1 as i64) * i128::from(rs2 as i64)) >> 64) as u64,
+        Op::Mulhsu => r[rd] = ((i128::from(rs1 as i64) * i128::from(rs2)) >> 64) as u64,
+        Op::Mulhu => r[rd] = ((u128::from(rs1) * u128::from(rs2)) >> 64) as u64,
+        Op::Div => {
+            let (a, b) = (rs1 as i64, rs2 as i64);
+            r[rd] = if b == 0 {
+                u64::MAX
+            } else {
+                a.wrapping_div(b) as u64
+            };
+        }
+        Op::Divu => r[rd] = rs1.checked_div(rs2).unwrap_or(u64::MAX),
+        Op::Rem => {
+            let (a, b) = (rs1 as i64, rs2 as i64);
+            r[rd] = if b == 0 {
+                rs1
+            } else {
+                a.wrapping_rem(b) as u64
+            };
+        }
+        Op::Remu => r[rd] = if rs2 == 0 { rs1 } else { rs1 % rs2 },
+        Op::Mulw => r[rd] = sext32(rs1.wrapping_mul(rs2)),
+        Op::Divw => {
+            let (a, b) = (rs1 as i32, rs2 as i32);
+            r[rd] = if b == 0 {
+                u64::MAX
+            } else {
+                a.wrapping_div(b) as i64 as u64
+            };
+        }
+        Op::Divuw => {
+            let (a, b) = (rs1 as u32, rs2 as u32);
+            r[rd] = a.checked_div(b).map_or(u64::MAX, |q| sext32(u64::from(q)));
+        }
+        Op::Remw => {
+            let (a, b) = (rs1 as i32, rs2 as i32);
+            r[rd] = if b == 0 {
+                sext32(rs1)
+            } else {
+                a.wrapping_rem(b) as i64 as u64
+            };
+        }
+        Op::Remuw => {
+            let (a, b) = (rs1 as u32, rs2 as u32);
+            r[rd] = sext32(u64::from(if b == 0 { a } else { a % b }));
+        }
+        Op::LrW | Op::LrD => {
+            let size = if op == Op::LrW { 4 } else { 8 };
+            mem_try!(Memory::check_aligned(rs1, size, Access::Load));
+            let v = if size == 4 {
+                mem_try!(c.mem.read_u32(rs1)) as i32 as i64 as u64
+            } else {
+                mem_try!(c.mem.read_u64(rs1))
+            };
+            *c.reservation = Some(rs1);
+            r[rd] = v;
+        }
+        Op::ScW | Op::ScD => {
+            let size = if op == Op::ScW { 4 } else { 8 };
+            mem_try!(Memory::check_aligned(rs1, size, Access::Store));
+            let ok = c.reservation.take() == Some(rs1);
+            if ok {
+                if size == 4 {
+                    mem_try!(c.mem.write_u32(rs1, rs2 as u32));
+                } else {
+                    mem_try!(c.mem.write_u64(rs1, rs2));
+                }
+            }
+            r[rd] = u64::from(!ok);
+        }
+        Op::AmoswapW
+        | Op::AmoaddW
+        | Op::AmoxorW
+        | Op::AmoandW
+        | Op::AmoorW
+        | Op::AmominW
+        | Op::AmomaxW
+        | Op::AmominuW
+        | Op::AmomaxuW => {
+            mem_try!(Memory::check_aligned(rs1, 4, Access::Store));
+            mem_try!(c.mem.check(rs1, Access::Store));
+            let old = mem_try!(c.mem.read_u32(rs1));
+            let (a, b) = (old, rs2 as u32);
+            let new = match op {
+                Op::AmoswapW => b,
+                Op::AmoaddW => a.wrapping_add(b),
+                Op::AmoxorW => a ^ b,
+                Op::AmoandW => a & b,
+                Op::AmoorW => a | b,
+                Op::AmominW => (a as i32).min(b as i32) as u32,
+                Op::AmomaxW => (a as i32).max(b as i32) as u32,
+                Op::AmominuW => a.min(b),
+                _ => a.max(b),
+            };
+            mem_try!(c.mem.write_u32(rs1, new));
+            r[rd] = old as i32 as i64 as u64;
+        }
+        Op::AmoswapD
+        | Op::AmoaddD
+        | Op::AmoxorD
+        | Op::AmoandD
+        | Op::AmoorD
+        | Op::AmominD
+        | Op::AmomaxD
+        | Op::AmominuD
+        | Op::AmomaxuD => {
+            mem_try!(Memory::check_aligned(rs1, 8, Access::Store));
+            mem_try!(c.mem.check(rs1, Access::Store));
+            let old = mem_try!(c.mem.read_u64(rs1));
+            let (a, b) = (old, rs2);
+            let new = match op {
+                Op::AmoswapD => b,
+                Op::AmoaddD => a.wrapping_add(b),
+                Op::AmoxorD => a ^ b,
+                Op::AmoandD => a & b,
+                Op::AmoorD => a | b,
+                Op::AmominD => (a as i64).min(b as i64) as u64,
+                Op::AmomaxD => (a as i64).max(b as i64) as u64,
+                Op::AmominuD => a.min(b),
+                _ => a.max(b),
+            };
+            mem_try!(c.mem.write_u64(rs1, new));
+            r[rd] = old;
+        }
+        // ---- F ----
+        Op::FmaddS | Op::FmsubS | Op::FnmsubS | Op::FnmaddS => {
+            let rm = rm!(DInst {
+                imm: d.imm >> 8,
+                ..d
+            });
+            let rs3 = r[(d.imm & 0xff) as usize];
+            let (np, nc) = fma_signs(op);
+            let v = fp::fma32(unbox(rs1), unbox(rs2), unbox(rs3), (np, nc), rm, c.fflags);
+            r[rd] = nanbox(v);
+        }
+        Op::FmaddD | Op::FmsubD | Op::FnmsubD | Op::FnmaddD => {
+            let rm = rm!(DInst {
+                imm: d.imm >> 8,
+                ..d
+            });
+            let rs3 = r[(d.imm & 0xff) as usize];
+            let (np, nc) = fma_signs(op);
+            r[rd] = fp::fma64(rs1, rs2, rs3, (np, nc), rm, c.fflags);
+        }
+        Op::FaddS | Op::FsubS | Op::FmulS | Op::FdivS => {
+            let rm = rm!(d);
+            let v = fp::binop32(binop(op), unbox(rs1), unbox(rs2), rm, c.fflags);
+            r[rd] = nanbox(v);
+        }
+        Op::FaddD | Op::FsubD | Op::FmulD | Op::FdivD => {
+            let rm = rm!(d);
+            r[rd] = fp::binop64(binop(op), rs1, rs2, rm, c.fflags);
+        }
+        Op::FsqrtS => {
+            let rm = rm!(d);
+            r[rd] = nanbox(fp::sqrt32(unbox(rs1), rm, c.fflags));
+        }
+        Op::FsqrtD => {
+            let rm = rm!(d);
+            r[rd] = fp::sqrt64(rs1, rm, c.fflags);
+        }
+        Op::FsgnjS | Op::FsgnjnS | Op::FsgnjxS => {
+            let (a, b) = (unbox(rs1), unbox(rs2));
+            let sign = match op {
+                Op::FsgnjS => b,
+                Op::FsgnjnS => !b,
+                _ => a ^ b,
+            } & 0x8000_0000;
+            r[rd] = nanbox((a & 0x7fff_ffff) | sign);
+        }
+        Op::FsgnjD | Op::FsgnjnD | Op::FsgnjxD => {
+            let sign = match op {
+                Op::FsgnjD => rs2,
+                Op::FsgnjnD => !rs2,
+                _ => rs1 ^ rs2,
+            } & (1 << 63);
+            r[rd] = (rs1 & !(1 << 63)) | sign;
+        }
+        Op::FminS | Op::FmaxS => {
+            let max = op == Op::FmaxS;
+            let v = fp::min_max(
+                fp::S,
+                u64::from(unbox(rs1)),
+                u64::from(unbox(rs2)),
+                max,
+                c.fflags,
+            );
+            r[rd] = nanbox(v as u32);
+        }
+        Op::FminD | Op::FmaxD => {
+            let max = op == Op::FmaxD;
+            r[rd] = fp::min_max(fp::D, rs1, rs2, max, c.fflags);
+        }
+        Op::FcvtWS | Op::FcvtWuS | Op::FcvtLS | Op::FcvtLuS => {
+            let rm = rm!(d);
+            let kind = int_kind(op);
+            r[rd] = fp::to_int(fp::S, u64::from(unbox(rs1)), kind, rm, c.fflags);
+        }
+        Op::FcvtWD | Op::FcvtWuD | Op::FcvtLD | Op::FcvtLuD => {
+            let rm = rm!(d);
+            let kind = int_kind(op);
+            r[rd] = fp::to_int(fp::D, rs1, kind, rm, c.fflags);
+        }
+        Op::FmvXW => r[rd] = rs1 as u32 as i32 as i64 as u64,
+        Op::FmvXD => r[rd] = rs1,
+        Op::FmvWX => r[rd] = nanbox(rs1 as u32),
+        Op::FmvDX => r[rd] = rs1,
+        Op::FclassS => r[rd] = fp::classify(fp::S, u64::from(unbox(rs1))),
+        Op::FclassD => r[rd] = fp::classify(fp::D, rs1),
+        Op::FeqS | Op::FltS | Op::FleS => {
+            let kind = cmp_kind(op);
+            r[rd] = fp::compare(
+                fp::S,
+                u64::from(unbox(rs1)),
+                u64::from(unbox(rs2)),
+                kind,
+                c.fflags,
+            );
+        }
+        Op::FeqD | Op::FltD | Op::FleD => {
+            let kind = cmp_kind(op);
+            r[rd] = fp::compare(fp::D, rs1, rs2, kind, c.fflags);
+        }
+        Op::FcvtSW | Op::FcvtSWu | Op::FcvtSL | Op::FcvtSLu => {
+            let rm = rm!(d);
+            let v = int_value(op, rs1);
+            r[rd] = nanbox(fp::from_int(fp::S, v, rm, c.fflags) as u32);
+        }
+        Op::FcvtDW | Op::FcvtDWu | Op::FcvtDL | Op::FcvtDLu => {
+            let rm = rm!(d);
+            let v = int_value(op, rs1);
+            r[rd] = fp::from_int(fp::D, v, rm, c.fflags);
+        }
+        Op::FcvtSD => {
+            let rm = rm!(d);
+            let v = fp::convert(fp::D, fp::S, rs1, rm, c.fflags);
+            r[rd] = nanbox(v as u32);
+        }
+        Op::FcvtDS => {
+            let rm = rm!(d);
+            r[rd] = fp::convert(fp::S, fp::D, u64::from(unbox(rs1)), rm, c.fflags);
+        }
+        // ---- Zba ----
+        Op::Sh1add => r[rd] = (rs1 << 1).wrapping_add(rs2),
+        Op::Sh2add => r[rd] = (rs1 << 2).wrapping_add(rs2),
+        Op::Sh3add => r[rd] = (rs1 << 3).wrapping_add(rs2),
+        Op::AddUw => r[rd] = u64::from(rs1 as u32).wrapping_add(rs2),
+        Op::Sh1addUw => r[rd] = (u64::from(rs1 as u32) << 1).wrapping_add(rs2),
+        Op::Sh2addUw => r[rd] = (u64::from(rs1 as u32) << 2).wrapping_add(rs2),
+        Op::Sh3addUw => r[rd] = (u64::from(rs1 as u32) << 3).wrapping_add(rs2),
+        Op::SlliUw => r[rd] = u64::from(rs1 as u32) << (imm & 63),
+        // ---- Zbb ----
+        Op::Andn => r[rd] = rs1 & !rs2,
+        Op::Orn => r[rd] = rs1 | !rs2,
+        Op::Xnor => r[rd] = !(rs1 ^ rs2),
+        Op::Clz => r[rd] = u64::from(rs1.leading_zeros()),
+        Op::Ctz => r[rd] = u64::from(rs1.trailing_zeros()),
+        Op::Cpop => r[rd] = u64::from(rs1.count_ones()),
+        Op::Clzw => r[rd] = u64::from((rs1 as u32).leading_zeros()),
+        Op::Ctzw => r[rd] = u64::from((rs1 as u32).trailing_zeros()),
+        Op::Cpopw => r[rd] = u64::from((rs1 as u32).count_ones()),
+        Op::Max => r[rd] = (rs1 as i64).max(rs2 as i64) as u64,
+        Op::Maxu => r[rd] = rs1.max(rs2),
+        Op::Min => r[rd] = (rs1 as i64).min(rs2 as i64) as u64,
+        Op::Minu => r[rd] = rs1.min(rs2),
+        Op::SextB => r[rd] = rs1 as i8 as i64 as u64,
+        Op::SextH => r[rd] = rs1 as i16 as i64 as u64,
+        Op::ZextH => r[rd] = u64::from(rs1 as u16),
+        Op::Rol => r[rd] = rs1.rotate_left((rs2 & 63) as u32),
+        Op::Ror => r[rd] = rs1.rotate_right((rs2 & 63) as u32),
+        Op::Rolw => r[rd] = sext32(u64::from((rs1 as u32).rotate_left((rs2 & 31) as u32))),
+        Op::Rorw => r[rd] = sext32(u64::from((rs1 as u32).rotate_right((rs2 & 31) as u32))),
+        Op::Rori => r[rd] = rs1.rotate_right((imm & 63) as u32),
+        Op::Roriw => r[rd] = sext32(u64::from((rs1 as u32).rotate_right((imm & 31) as u32))),
+        Op::OrcB => {
+            let mut v = 0u64;
+            for b in 0..8 {
+                if (rs1 >> (b * 8)) & 0xff != 0 {
+                    v |= 0xff << (b * 8);
+                }
+            }
+            r[rd] = v;
+        }
+        Op::Rev8 => r[rd] = rs1.swap_bytes(),
+        // ---- Zbs ----
+        Op::Bclr => r[rd] = rs1 & !(1 << (rs2 & 63)),
+        Op::Bext => r[rd] = (rs1 >> (rs2 & 63)) & 1,
+        Op::Binv => r[rd] = rs1 ^ (1 << (rs2 & 63)),
+        Op::Bset => r[rd] = rs1 | (1 << (rs2 & 63)),
+        Op::Bclri => r[rd] = rs1 & !(1 << (imm & 63)),
+        Op::Bexti => r[rd] = (rs1 >> (imm & 63)) & 1,
+        Op::Binvi => r[rd] = rs1 ^ (1 << (imm & 63)),
+        Op::Bseti => r[rd] = rs1 | (1 << (imm & 63)),
+        // ---- Zicond ----
+        Op::CzeroEqz => r[rd] = if rs2 == 0 { 0 } else { rs1 },
+        Op::CzeroNez => r[rd] = if rs2 != 0 { 0 } else { rs1 },
     }
-    Flow::Next(block.end)
+    Ctl::Next
 }
 
 #[inline(always)]

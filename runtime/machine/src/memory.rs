@@ -121,8 +121,9 @@ const EMPTY: TlbEntry = TlbEntry {
 pub struct Memory {
     regions: BTreeMap<u64, Region>,
     pages: HashMap<u64, Rc<PageBuf>>,
-    tlb_read: Box<[TlbEntry; TLB_SIZE]>,
-    tlb_write: Box<[TlbEntry; TLB_SIZE]>,
+    // The TLBs are kept inline (not boxed): one load less on the fast path.
+    tlb_read: [TlbEntry; TLB_SIZE],
+    tlb_write: [TlbEntry; TLB_SIZE],
     code_pages: HashSet<u64>,
     code_dirty: bool,
     zero: Rc<PageBuf>,
@@ -149,32 +150,31 @@ fn tlb_index(vpn: u64) -> usize {
 }
 
 macro_rules! access {
-    ($read:ident, $write:ident, $ty:ty) => {
-        /// Loads a little-endian value (any alignment).
+    ($read:ident, $write:ident, $try_read:ident, $try_write:ident, $ty:ty) => {
+        /// The TLB-hit path of a load: None when the slow path is needed.
         #[inline(always)]
-        pub fn $read(&mut self, addr: u64) -> Result<$ty, MemFault> {
+        pub fn $try_read(&self, addr: u64) -> Option<$ty> {
             const N: u64 = std::mem::size_of::<$ty>() as u64;
             let vpn = addr >> PAGE_SHIFT;
-            let e = self.tlb_read[tlb_index(vpn)];
+            let e = &self.tlb_read[tlb_index(vpn)];
             let off = addr & PAGE_MASK;
             if e.vpn == vpn && off <= PAGE_SIZE - N {
                 // SAFETY: a read TLB entry points at a live page of PAGE_SIZE
                 // bytes (entries are dropped whenever their page is unmapped,
                 // replaced or copied) and off + N <= PAGE_SIZE.
                 let v = unsafe { e.base.add(off as usize).cast::<$ty>().read_unaligned() };
-                return Ok(<$ty>::from_le(v));
+                return Some(<$ty>::from_le(v));
             }
-            let mut buf = [0u8; N as usize];
-            self.read_slow(addr, &mut buf, Access::Load)?;
-            Ok(<$ty>::from_le_bytes(buf))
+            None
         }
 
-        /// Stores a little-endian value (any alignment).
+        /// The TLB-hit path of a store: false when the slow path is needed
+        /// (nothing was written then).
         #[inline(always)]
-        pub fn $write(&mut self, addr: u64, value: $ty) -> Result<(), MemFault> {
+        pub fn $try_write(&mut self, addr: u64, value: $ty) -> bool {
             const N: u64 = std::mem::size_of::<$ty>() as u64;
             let vpn = addr >> PAGE_SHIFT;
-            let e = self.tlb_write[tlb_index(vpn)];
+            let e = &self.tlb_write[tlb_index(vpn)];
             let off = addr & PAGE_MASK;
             if e.vpn == vpn && off <= PAGE_SIZE - N {
                 // SAFETY: a write TLB entry points at a live page that this
@@ -186,6 +186,26 @@ macro_rules! access {
                         .cast::<$ty>()
                         .write_unaligned(value.to_le())
                 };
+                return true;
+            }
+            false
+        }
+
+        /// Loads a little-endian value (any alignment).
+        #[inline(always)]
+        pub fn $read(&mut self, addr: u64) -> Result<$ty, MemFault> {
+            if let Some(v) = self.$try_read(addr) {
+                return Ok(v);
+            }
+            let mut buf = [0u8; std::mem::size_of::<$ty>()];
+            self.read_slow(addr, &mut buf, Access::Load)?;
+            Ok(<$ty>::from_le_bytes(buf))
+        }
+
+        /// Stores a little-endian value (any alignment).
+        #[inline(always)]
+        pub fn $write(&mut self, addr: u64, value: $ty) -> Result<(), MemFault> {
+            if self.$try_write(addr, value) {
                 return Ok(());
             }
             self.write_slow(addr, &value.to_le_bytes())
@@ -198,18 +218,18 @@ impl Memory {
         Memory {
             regions: BTreeMap::new(),
             pages: HashMap::new(),
-            tlb_read: Box::new([EMPTY; TLB_SIZE]),
-            tlb_write: Box::new([EMPTY; TLB_SIZE]),
+            tlb_read: [EMPTY; TLB_SIZE],
+            tlb_write: [EMPTY; TLB_SIZE],
             code_pages: HashSet::new(),
             code_dirty: false,
             zero: PageBuf::zeroed(),
         }
     }
 
-    access!(read_u8, write_u8, u8);
-    access!(read_u16, write_u16, u16);
-    access!(read_u32, write_u32, u32);
-    access!(read_u64, write_u64, u64);
+    access!(read_u8, write_u8, try_read_u8, try_write_u8, u8);
+    access!(read_u16, write_u16, try_read_u16, try_write_u16, u16);
+    access!(read_u32, write_u32, try_read_u32, try_write_u32, u32);
+    access!(read_u64, write_u64, try_read_u64, try_write_u64, u64);
 
     fn flush_tlb(&mut self) {
         self.tlb_read.fill(EMPTY);
@@ -420,8 +440,8 @@ impl Memory {
         Memory {
             regions: self.regions.clone(),
             pages: self.pages.clone(),
-            tlb_read: Box::new([EMPTY; TLB_SIZE]),
-            tlb_write: Box::new([EMPTY; TLB_SIZE]),
+            tlb_read: [EMPTY; TLB_SIZE],
+            tlb_write: [EMPTY; TLB_SIZE],
             code_pages: HashSet::new(),
             code_dirty: false,
             zero: self.zero.clone(),
@@ -476,6 +496,7 @@ impl Memory {
         Ok(base)
     }
 
+    #[inline(never)]
     fn read_slow(&mut self, addr: u64, buf: &mut [u8], access: Access) -> Result<(), MemFault> {
         let mut done = 0;
         while done < buf.len() {
@@ -490,6 +511,7 @@ impl Memory {
         Ok(())
     }
 
+    #[inline(never)]
     fn write_slow(&mut self, addr: u64, data: &[u8]) -> Result<(), MemFault> {
         // Check every page first, so a faulting store writes nothing.
         let end = addr.wrapping_add(data.len() as u64 - 1);
@@ -621,6 +643,12 @@ impl Memory {
     /// (or code pages were unmapped or lost X); clears the flag.
     pub fn take_code_dirty(&mut self) -> bool {
         std::mem::take(&mut self.code_dirty)
+    }
+
+    /// Whether decoded blocks must be dropped before running on.
+    #[inline(always)]
+    pub fn code_dirty(&self) -> bool {
+        self.code_dirty
     }
 
     /// Requests that decoded blocks be dropped (fence.i).

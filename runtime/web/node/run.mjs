@@ -65,7 +65,7 @@ const program = args[0];
 const elf = readFileSync(program);
 const enc = new TextEncoder();
 const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
-const strs = [...args, ...env].map((s) => enc.encode(s + '\0'));
+const strs = [path.resolve(program), ...args, ...env].map((s) => enc.encode(s + '\0'));
 const argLen = strs.reduce((n, s) => n + s.length, 0);
 
 const elfPtr = x.friscy_alloc(elf.length);

@@ -6,7 +6,8 @@
 //! 1. `friscy_alloc(len)` for buffers it fills with the program and its
 //!    arguments;
 //! 2. `friscy_exec(elf, elf_len, args, args_len, argc, envc)` loads a
-//!    static riscv64 program (`args` holds argc argument strings then envc
+//!    static riscv64 program (`args` holds the program's absolute path —
+//!    what `/proc/self/exe` names — then argc argument strings, then envc
 //!    environment strings, each NUL-terminated); returns 0 or a negative
 //!    error code (the message is written to fd 2);
 //! 3. `friscy_run()` runs it to the end and returns the exit status;
@@ -43,11 +44,7 @@ mod imports {
 #[derive(Debug, Default)]
 pub struct WebHost;
 
-#[cfg(not(target_arch = "wasm32"))]
-const ENOSYS: i64 = 38;
-const ESPIPE: i64 = 29;
-const S_IFCHR: u32 = 0o020000;
-const S_IFIFO: u32 = 0o010000;
+use friscy_kernel::abi::errno::ESPIPE;
 
 #[cfg(target_arch = "wasm32")]
 impl Host for WebHost {
@@ -62,14 +59,18 @@ impl Host for WebHost {
         // SAFETY: the import writes at most `buf.len()` bytes into the live,
         // exclusively borrowed `buf`.
         let n = unsafe { imports::read(fd, buf.as_mut_ptr(), buf.len()) };
-        if n < 0 { Err(-n) } else { Ok((n as usize).min(buf.len())) }
+        if n < 0 {
+            Err(-n)
+        } else {
+            Ok((n as usize).min(buf.len()))
+        }
     }
 
     fn fstat(&mut self, fd: i32) -> Result<HostStat, i64> {
         let mode = if self.is_terminal(fd) {
-            S_IFCHR | 0o620
+            friscy_kernel::abi::S_IFCHR | 0o620
         } else {
-            S_IFIFO | 0o600
+            friscy_kernel::abi::S_IFIFO | 0o600
         };
         Ok(HostStat {
             mode,
@@ -115,13 +116,13 @@ impl Host for WebHost {
 #[cfg(not(target_arch = "wasm32"))]
 impl Host for WebHost {
     fn write(&mut self, _fd: i32, _data: &[u8]) -> Result<usize, i64> {
-        Err(ENOSYS)
+        Err(friscy_kernel::abi::errno::ENOSYS)
     }
     fn read(&mut self, _fd: i32, _buf: &mut [u8]) -> Result<usize, i64> {
-        Err(ENOSYS)
+        Err(friscy_kernel::abi::errno::ENOSYS)
     }
     fn fstat(&mut self, _fd: i32) -> Result<HostStat, i64> {
-        Err(ENOSYS)
+        Err(friscy_kernel::abi::errno::ENOSYS)
     }
     fn is_terminal(&mut self, _fd: i32) -> bool {
         false
@@ -134,7 +135,7 @@ impl Host for WebHost {
     }
     fn sleep(&mut self, _nanos: u128) {}
     fn random(&mut self, _buf: &mut [u8]) -> Result<(), i64> {
-        Err(ENOSYS)
+        Err(friscy_kernel::abi::errno::ENOSYS)
     }
 }
 
@@ -186,6 +187,10 @@ pub unsafe extern "C" fn friscy_exec(
         )
     };
     let mut host = WebHost;
+    let Some((exe, args)) = strings(args, 1) else {
+        let _ = host.write(2, b"friscy: malformed argument block\n");
+        return -1;
+    };
     let Some((argv, rest)) = strings(args, argc) else {
         let _ = host.write(2, b"friscy: malformed argument block\n");
         return -1;
@@ -194,10 +199,7 @@ pub unsafe extern "C" fn friscy_exec(
         let _ = host.write(2, b"friscy: malformed environment block\n");
         return -1;
     };
-    let exe = argv
-        .first()
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .unwrap_or_default();
+    let exe = String::from_utf8_lossy(&exe[0]).into_owned();
     match Process::exec(image, &exe, &argv, &envp, &mut host) {
         Ok(p) => {
             PROCESS.with(|cell| *cell.borrow_mut() = Some(p));
