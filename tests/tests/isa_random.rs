@@ -44,7 +44,14 @@ impl Rng {
 
 fn int_value(r: &mut Rng) -> u64 {
     match r.below(10) {
-        0 => r.pick(&[0, 1, u64::MAX, 2, 0x8000_0000_0000_0000, 0x7fff_ffff_ffff_ffff]),
+        0 => r.pick(&[
+            0,
+            1,
+            u64::MAX,
+            2,
+            0x8000_0000_0000_0000,
+            0x7fff_ffff_ffff_ffff,
+        ]),
         1 => r.pick(&[0x8000_0000, 0x7fff_ffff, 0xffff_ffff, 0xffff_ffff_8000_0000]),
         2 => r.below(64),
         3 => (r.next() as i16) as i64 as u64,
@@ -203,8 +210,10 @@ fn instr16(r: &mut Rng, out: &mut String) -> bool {
         return false;
     }
     let f = inst.op.format();
-    if matches!(f, Format::Load | Format::Store | Format::FLoad | Format::FStore)
-        && inst.rs1 != 8
+    if matches!(
+        f,
+        Format::Load | Format::Store | Format::FLoad | Format::FStore
+    ) && inst.rs1 != 8
         && inst.rs1 != 2
     {
         return false;
@@ -362,7 +371,11 @@ fn random_streams_match_qemu() {
         let seed = base + k;
         let elf = build(tmp.path(), seed, len);
         let q = Command::new("qemu-riscv64").arg(&elf).output().unwrap();
-        let f = Command::new(&friscy).arg("exec").arg(&elf).output().unwrap();
+        let f = Command::new(&friscy)
+            .arg("exec")
+            .arg(&elf)
+            .output()
+            .unwrap();
         if q.stdout != f.stdout || q.status.code() != f.status.code() {
             failures.push(format!(
                 "seed {seed:#x} (replay: FRISCY_RANDOM_SEED={seed:#x} FRISCY_RANDOM_PROGRAMS=1): \

@@ -40,6 +40,7 @@ pub mod nr {
     pub const MPROTECT: u64 = 226;
     pub const MADVISE: u64 = 233;
     pub const PRLIMIT64: u64 = 261;
+    pub const PRCTL: u64 = 167;
     pub const GETRANDOM: u64 = 278;
     pub const RSEQ: u64 = 293;
     pub const RISCV_HWPROBE: u64 = 258;
@@ -209,6 +210,31 @@ pub mod auxv {
     pub const AT_RANDOM: u64 = 25;
     pub const AT_HWCAP2: u64 = 26;
     pub const AT_EXECFN: u64 = 31;
+}
+
+/// prctl options.
+pub const PR_SET_NAME: u64 = 15;
+pub const PR_GET_NAME: u64 = 16;
+/// Length of a task's comm name, NUL included.
+pub const TASK_COMM_LEN: usize = 16;
+
+/// riscv_hwprobe keys and values.
+pub mod hwprobe {
+    pub const KEY_MVENDORID: i64 = 0;
+    pub const KEY_MARCHID: i64 = 1;
+    pub const KEY_MIMPID: i64 = 2;
+    pub const KEY_BASE_BEHAVIOR: i64 = 3;
+    pub const BASE_BEHAVIOR_IMA: u64 = 1 << 0;
+    pub const KEY_IMA_EXT_0: i64 = 4;
+    pub const IMA_FD: u64 = 1 << 0;
+    pub const IMA_C: u64 = 1 << 1;
+    pub const EXT_ZBA: u64 = 1 << 3;
+    pub const EXT_ZBB: u64 = 1 << 4;
+    pub const EXT_ZBS: u64 = 1 << 5;
+    pub const EXT_ZICOND: u64 = 1 << 35;
+    pub const KEY_CPUPERF_0: i64 = 5;
+    /// Misaligned accesses are handled (in software) at full speed.
+    pub const MISALIGNED_FAST: u64 = 3;
 }
 
 /// Misc constants.

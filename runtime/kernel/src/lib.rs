@@ -91,6 +91,7 @@ pub struct Process {
     clear_child_tid: u64,
     robust_list: (u64, u64),
     reported: HashSet<u64>,
+    comm: [u8; abi::TASK_COMM_LEN],
     trace: Option<Box<dyn Write>>,
     stdio_closed: [bool; 3],
 }
@@ -161,6 +162,10 @@ impl Process {
         hart.pc = loaded.entry;
         hart.set_x(2, sp);
         let brk = loaded.end.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        let mut comm = [0u8; abi::TASK_COMM_LEN];
+        let base = exe.rsplit('/').next().unwrap_or(exe).as_bytes();
+        let n = base.len().min(abi::TASK_COMM_LEN - 1);
+        comm[..n].copy_from_slice(&base[..n]);
         Ok(Process {
             hart,
             mem,
@@ -172,6 +177,7 @@ impl Process {
             clear_child_tid: 0,
             robust_list: (0, 0),
             reported: HashSet::new(),
+            comm,
             trace: None,
             stdio_closed: [false; 3],
         })
@@ -265,7 +271,9 @@ impl Process {
     }
 
     fn enosys(&mut self, n: u64) -> SysResult {
-        if self.reported.insert(n) {
+        // Linux without CONFIG_RSEQ answers ENOSYS too, and C libraries
+        // expect that: not worth a message.
+        if n != nr::RSEQ && self.reported.insert(n) {
             eprintln!(
                 "friscy: system call {} ({n}) is not implemented; returning ENOSYS",
                 nr::name(n)
@@ -465,6 +473,29 @@ impl Process {
                 Ok(0)
             }
             nr::MADVISE => Ok(0),
+            nr::PRCTL => match a[0] {
+                abi::PR_SET_NAME => {
+                    let mut name = [0u8; abi::TASK_COMM_LEN];
+                    let mut raw = [0u8; abi::TASK_COMM_LEN - 1];
+                    for (k, b) in raw.iter_mut().enumerate() {
+                        *b = self.mem.read_u8(a[1] + k as u64).map_err(efault)?;
+                        if *b == 0 {
+                            break;
+                        }
+                    }
+                    let len = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+                    name[..len].copy_from_slice(&raw[..len]);
+                    self.comm = name;
+                    Ok(0)
+                }
+                abi::PR_GET_NAME => {
+                    let comm = self.comm;
+                    self.mem.write_bytes(a[1], &comm).map_err(efault)?;
+                    Ok(0)
+                }
+                _ => self.enosys(n),
+            },
+            nr::RISCV_HWPROBE => self.hwprobe(a),
             nr::RISCV_FLUSH_ICACHE => {
                 self.code.flush();
                 self.mem.clear_code_pages();
@@ -472,6 +503,30 @@ impl Process {
             }
             _ => self.enosys(n),
         }
+    }
+
+    /// riscv_hwprobe: what this hart implements.
+    fn hwprobe(&mut self, a: &[u64; 6]) -> SysResult {
+        use abi::hwprobe::*;
+        let (pairs, count, flags) = (a[0], a[1], a[4]);
+        if flags != 0 {
+            return Err(errno::EINVAL);
+        }
+        for k in 0..count.min(1024) {
+            let at = pairs + k * 16;
+            let key = self.mem.read_u64(at).map_err(efault)? as i64;
+            let value = match key {
+                KEY_MVENDORID | KEY_MARCHID | KEY_MIMPID => Some(0),
+                KEY_BASE_BEHAVIOR => Some(BASE_BEHAVIOR_IMA),
+                KEY_IMA_EXT_0 => Some(IMA_FD | IMA_C | EXT_ZBA | EXT_ZBB | EXT_ZBS | EXT_ZICOND),
+                KEY_CPUPERF_0 => Some(MISALIGNED_FAST),
+                _ => None,
+            };
+            let (key, value) = value.map_or((-1i64, 0), |v| (key, v));
+            self.mem.write_u64(at, key as u64).map_err(efault)?;
+            self.mem.write_u64(at + 8, value).map_err(efault)?;
+        }
+        Ok(0)
     }
 
     /// File-system calls: `friscy exec` gives the program no file system.
