@@ -1,0 +1,110 @@
+//! friscy's wasm32 build, run by Node.js, behaves exactly as the native
+//! build: the same guest programs print the same bytes and exit the same
+//! way. (scripts/test builds the module; `FRISCY_WASM` may point elsewhere.)
+
+use friscy_tests::{TempDir, bin, fixture, run_ok, workspace_root};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn wasm_module() -> PathBuf {
+    let path = std::env::var_os("FRISCY_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            workspace_root().join("target/wasm32-unknown-unknown/release/friscy_web.wasm")
+        });
+    assert!(
+        path.is_file(),
+        "{} not found: cargo build --release --target wasm32-unknown-unknown -p friscy-web",
+        path.display()
+    );
+    path
+}
+
+fn with_stdin(mut cmd: Command, input: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs `program args` natively and under node; both must agree.
+fn same(program: &Path, args: &[&str], input: &[u8]) -> String {
+    let mut native = Command::new(bin("friscy"));
+    native.arg("exec").arg(program).args(args);
+    let mut node = Command::new("node");
+    node.arg(workspace_root().join("runtime/web/node/run.mjs"))
+        .arg(program)
+        .args(args)
+        .env("FRISCY_WASM", wasm_module());
+    let n = with_stdin(native, input);
+    let w = with_stdin(node, input);
+    assert_eq!(
+        String::from_utf8_lossy(&n.stdout),
+        String::from_utf8_lossy(&w.stdout),
+        "stdout differs for {} {args:?}; wasm stderr: {}",
+        program.display(),
+        String::from_utf8_lossy(&w.stderr)
+    );
+    assert_eq!(n.status.code(), w.status.code(), "exit status differs");
+    String::from_utf8(n.stdout).unwrap()
+}
+
+fn compile(tmp: &TempDir, source: &str, march: &str) -> PathBuf {
+    let src = workspace_root().join("tests/guest/isa").join(source);
+    let out = tmp.path().join(source.replace('.', "_"));
+    run_ok(
+        Command::new("riscv64-linux-gnu-gcc")
+            .args(["-O1", "-static", &format!("-march={march}"), "-o"])
+            .arg(&out)
+            .arg(&src),
+    );
+    out
+}
+
+#[test]
+fn isa_programs_agree() {
+    let tmp = TempDir::new("wasm");
+    for (source, march) in [
+        ("rv64i.c", "rv64gc"),
+        ("rv64m.c", "rv64gc"),
+        ("rv64a.c", "rv64gc"),
+        ("fp_arith.c", "rv64gc"),
+        ("fp_convert.c", "rv64gc"),
+        ("bitmanip.c", "rv64gc_zba_zbb_zbs"),
+        ("zifencei.c", "rv64gc"),
+    ] {
+        let elf = compile(&tmp, source, march);
+        let out = same(&elf, &[], b"");
+        assert!(out.lines().count() > 10, "{source} printed too little");
+    }
+}
+
+#[test]
+fn debian_busybox_agrees() {
+    let image = fixture("base");
+    let tmp = TempDir::new("wbb");
+    let bundle = tmp.path().join("bundle");
+    run_ok(Command::new("umoci").args([
+        "unpack",
+        "--image",
+        &format!("{}:base", image.display()),
+        bundle.to_str().unwrap(),
+    ]));
+    let busybox = bundle.join("rootfs/usr/bin/busybox");
+    let out = same(
+        &busybox,
+        &["awk", "{ print toupper($0), 6 * 7 }"],
+        b"riscv\n",
+    );
+    assert_eq!(out, "RISCV 42\n");
+    let out = same(&busybox, &["sha256sum"], b"abc\n");
+    assert!(out.starts_with("edeaaff3f1774ad2888673770c6d64097e391bc362d7d6fb34982ddf0efd18cb"));
+    // a failing program exits the same way (status 1)
+    let out = same(&busybox, &["false"], b"");
+    assert_eq!(out, "");
+}
