@@ -13,6 +13,7 @@ use crate::hart::{Exit, F0, Hart, SINK};
 use crate::memory::{Access, MemFault, Memory, PAGE_SIZE};
 use friscy_isa::decode::RM_DYN;
 use friscy_isa::{Format, Inst, Op, decode};
+use std::cell::Cell;
 use std::collections::HashMap;
 
 /// A pre-decoded instruction.
@@ -32,10 +33,32 @@ pub struct DInst {
     pub imm: i32,
 }
 
+/// A cached edge from one block to the next (see [`goto`]).
+#[derive(Clone, Copy)]
+struct Link {
+    pc: u64,
+    block: *const Block,
+}
+
+const NO_LINK: Link = Link {
+    pc: u64::MAX,
+    block: std::ptr::null(),
+};
+/// Link slots: where a taken branch, `jal` or `jalr` went, and where the
+/// block falls through to.
+const LINK_TAKEN: usize = 0;
+const LINK_FALL: usize = 1;
+
 struct Block {
     pc: u64,
     /// Address after the last instruction.
     end: u64,
+    /// Number of instructions.
+    n: u32,
+    /// Successor blocks, each with the pc it was entered at. A link points
+    /// at a boxed block of the same cache; blocks are only freed all
+    /// together (flush), which frees every link with them.
+    links: [Cell<Link>; 2],
     /// The instructions, and a last entry that ends the block.
     insts: Box<[DInst]>,
     /// Byte offset of each instruction from `pc`.
@@ -51,7 +74,9 @@ const CACHE_SIZE: usize = 1 << CACHE_BITS;
 
 /// The decoded code of one address space.
 pub struct CodeCache {
-    blocks: Vec<Block>,
+    /// Boxed, so a block never moves while links point at it.
+    #[expect(clippy::vec_box, reason = "links hold the address of each block")]
+    blocks: Vec<Box<Block>>,
     map: HashMap<u64, u32>,
     fast: Box<[(u64, u32); CACHE_SIZE]>,
 }
@@ -116,7 +141,7 @@ impl CodeCache {
             None => {
                 let block = translate(pc, mem)?;
                 let i = self.blocks.len() as u32;
-                self.blocks.push(block);
+                self.blocks.push(Box::new(block));
                 self.map.insert(pc, i);
                 i
             }
@@ -142,10 +167,6 @@ impl CodeCache {
                 }
             };
             let block = &self.blocks[bi as usize];
-            // the last entry ends the block; it is no instruction
-            let n = block.insts.len() - 1;
-            left -= n as i64;
-            hart.instret += n as u64;
             let Hart {
                 regs,
                 pc: hart_pc,
@@ -156,7 +177,6 @@ impl CodeCache {
             } = &mut *hart;
             let mut cx = Cx {
                 pc: hart_pc,
-                instret,
                 fflags,
                 frm,
                 reservation,
@@ -164,15 +184,18 @@ impl CodeCache {
                 block,
                 blocks: &self.blocks,
                 fast: &self.fast,
-                left,
-                chain: CHAIN,
+                instret_base: *instret,
+                executed: u64::from(block.n),
+                unretired: 0,
+                chain: CHAIN.min((left / 16).max(1) as u32),
                 next: block.end,
                 exit: None,
             };
             let ip = Ip(block.insts.as_ptr());
             (ip.inst().h)(&mut cx, ip, regs);
             let (next, exit) = (cx.next, cx.exit);
-            left = cx.left;
+            *instret += cx.executed - cx.unretired;
+            left -= cx.executed as i64;
             if mem.take_code_dirty() {
                 self.flush();
                 mem.clear_code_pages();
@@ -250,6 +273,8 @@ fn translate(pc: u64, mem: &mut Memory) -> Result<Block, Exit> {
     Ok(Block {
         pc,
         end: cur,
+        n: (insts.len() - 1) as u32,
+        links: [Cell::new(NO_LINK), Cell::new(NO_LINK)],
         insts: insts.into_boxed_slice(),
         offs: offs.into_boxed_slice(),
     })
@@ -388,17 +413,23 @@ fn rounding(frm: u8, rm: i32) -> Option<u8> {
 /// run.
 pub struct Cx<'a> {
     pc: &'a mut u64,
-    instret: &'a mut u64,
     fflags: &'a mut u8,
     frm: &'a mut u8,
     reservation: &'a mut Option<u64>,
     mem: &'a mut Memory,
     block: &'a Block,
-    blocks: &'a [Block],
+    blocks: &'a [Box<Block>],
     fast: &'a [(u64, u32); CACHE_SIZE],
-    /// Instruction budget left.
-    left: i64,
-    /// Blocks that may still be entered without returning to the loop.
+    /// `instret` when this round of chained blocks began.
+    instret_base: u64,
+    /// Instructions of the blocks entered this round.
+    executed: u64,
+    /// Of those, how many did not retire (the rest of a block left by a
+    /// trap or fault).
+    unretired: u64,
+    /// Blocks that may still be entered without returning to the loop;
+    /// zero once decoded code went stale. (Handlers end in tail calls; this
+    /// bounds the stack even where a build does not make them jumps.)
     chain: u32,
     /// Where to continue after the block (set by its last instruction).
     next: u64,
@@ -503,11 +534,11 @@ fn h<const OP: u8>(c: &mut Cx<'_>, ip: Ip, r: &mut Regs) {
                 let ip = ip.next();
                 (ip.inst().h)(c, ip, r)
             }
-            Ctl::Goto => goto(c, c.next, r),
+            Ctl::Goto(link) => goto(c, c.next, link, r),
             Ctl::Stop => {}
             Ctl::Slow => mem_slow(c, ip, r),
         },
-        None => goto(c, c.block.end, r),
+        None => goto(c, c.block.end, LINK_FALL, r),
     }
 }
 
@@ -515,31 +546,43 @@ fn h<const OP: u8>(c: &mut Cx<'_>, ip: Ip, r: &mut Regs) {
 enum Ctl {
     /// Run the next instruction of the block.
     Next,
-    /// Leave the block for `c.next`.
-    Goto,
+    /// Leave the block for `c.next` (through this link slot).
+    Goto(usize),
     /// Stop running (`c.exit` says why).
     Stop,
     /// The access missed the TLB: redo it on the slow path.
     Slow,
 }
 
-/// Enters the block at `target` directly when it is decoded and the budget
-/// allows; otherwise returns to [`CodeCache::run`] with `c.next` set.
+/// Enters the block at `target` directly when it is decoded and the round
+/// may go on; otherwise returns to [`CodeCache::run`] with `c.next` set.
 #[inline(always)]
-fn goto(c: &mut Cx<'_>, target: u64, r: &mut Regs) {
+fn goto(c: &mut Cx<'_>, target: u64, link: usize, r: &mut Regs) {
     c.next = target;
-    if c.chain == 0 || c.left <= 0 || c.mem.code_dirty() {
+    if c.chain == 0 {
         return;
     }
-    let s = c.fast[slot(target)];
-    if s.0 != target {
-        return;
-    }
-    let block = &c.blocks[s.1 as usize];
-    let n = block.insts.len() - 1;
+    let l = c.block.links[link].get();
+    let block: &Block = if l.pc == target {
+        // SAFETY: a link points at a boxed block of this cache, set below
+        // from `c.blocks`; blocks are freed only all together, between
+        // rounds, and the block holding this link is alive, so the target
+        // is too.
+        unsafe { &*l.block }
+    } else {
+        let s = c.fast[slot(target)];
+        if s.0 != target {
+            return;
+        }
+        let b: &Block = &c.blocks[s.1 as usize];
+        c.block.links[link].set(Link {
+            pc: target,
+            block: b,
+        });
+        b
+    };
     c.chain -= 1;
-    c.left -= n as i64;
-    *c.instret += n as u64;
+    c.executed += u64::from(block.n);
     c.block = block;
     let ip = Ip(block.insts.as_ptr());
     (ip.inst().h)(c, ip, r)
@@ -570,6 +613,10 @@ fn mem_slow(c: &mut Cx<'_>, ip: Ip, r: &mut Regs) {
     };
     match result {
         Ok(value) => {
+            if c.mem.code_dirty() {
+                // a store into decoded code: finish this block, then return
+                c.chain = 0;
+            }
             if !matches!(d.op, Op::Sb | Op::Sh | Op::Sw | Op::Sd | Op::Fsw | Op::Fsd) {
                 r[rd] = value;
             }
@@ -578,9 +625,8 @@ fn mem_slow(c: &mut Cx<'_>, ip: Ip, r: &mut Regs) {
         }
         Err(fault) => {
             let i = ip.index(c.block);
-            let n = c.block.insts.len() - 1;
             *c.pc = c.block.pc + u64::from(c.block.offs[i]);
-            *c.instret -= (n - i) as u64;
+            c.unretired = u64::from(c.block.n) - i as u64;
             c.exit = Some(Exit::Fault(fault));
         }
     }
@@ -595,9 +641,8 @@ fn step(op: Op, c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> Ctl {
     macro_rules! stop {
         ($exit:expr) => {{
             let i = ip.index(c.block);
-            let n = c.block.insts.len() - 1;
             *c.pc = c.block.pc + u64::from(c.block.offs[i]);
-            *c.instret -= (n - i) as u64;
+            c.unretired = u64::from(c.block.n) - i as u64;
             c.exit = Some($exit);
             return Ctl::Stop;
         }};
@@ -633,13 +678,13 @@ fn step(op: Op, c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> Ctl {
         Op::Jal => {
             r[rd] = c.block.end;
             c.next = c.block.pc.wrapping_add(imm);
-            return Ctl::Goto;
+            return Ctl::Goto(LINK_TAKEN);
         }
         Op::Jalr => {
             let target = rs1.wrapping_add(imm) & !1;
             r[rd] = c.block.end;
             c.next = target;
-            return Ctl::Goto;
+            return Ctl::Goto(LINK_TAKEN);
         }
         Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
             let taken = match op {
@@ -650,12 +695,12 @@ fn step(op: Op, c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> Ctl {
                 Op::Bltu => rs1 < rs2,
                 _ => rs1 >= rs2,
             };
-            c.next = if taken {
-                c.block.pc.wrapping_add(imm)
-            } else {
-                c.block.end
-            };
-            return Ctl::Goto;
+            if taken {
+                c.next = c.block.pc.wrapping_add(imm);
+                return Ctl::Goto(LINK_TAKEN);
+            }
+            c.next = c.block.end;
+            return Ctl::Goto(LINK_FALL);
         }
         Op::Lb => match c.mem.try_read_u8(rs1.wrapping_add(imm)) {
             Some(v) => r[rd] = v as i8 as i64 as u64,
@@ -742,8 +787,9 @@ fn step(op: Op, c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> Ctl {
             // Drop every decoded block (including this one) before
             // running on.
             c.mem.mark_code_dirty();
+            c.chain = 0;
             c.next = c.block.end;
-            return Ctl::Goto;
+            return Ctl::Goto(LINK_FALL);
         }
         Op::Ecall => {
             *c.pc = c.block.end;
@@ -753,7 +799,7 @@ fn step(op: Op, c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> Ctl {
         Op::Ebreak => stop!(Exit::Ebreak),
         Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => {
             let i = ip.index(c.block);
-            let now = *c.instret - (c.block.insts.len() - 1 - i) as u64;
+            let now = c.instret_base + c.executed - (u64::from(c.block.n) - i as u64);
             match csr_op(c, r, &d, now) {
                 Some(v) => r[rd] = v,
                 None => {
@@ -830,6 +876,9 @@ fn step(op: Op, c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> Ctl {
                 } else {
                     mem_try!(c.mem.write_u64(rs1, rs2));
                 }
+                if c.mem.code_dirty() {
+                    c.chain = 0;
+                }
             }
             r[rd] = u64::from(!ok);
         }
@@ -858,6 +907,9 @@ fn step(op: Op, c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> Ctl {
                 _ => a.max(b),
             };
             mem_try!(c.mem.write_u32(rs1, new));
+            if c.mem.code_dirty() {
+                c.chain = 0;
+            }
             r[rd] = old as i32 as i64 as u64;
         }
         Op::AmoswapD
@@ -885,6 +937,9 @@ fn step(op: Op, c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> Ctl {
                 _ => a.max(b),
             };
             mem_try!(c.mem.write_u64(rs1, new));
+            if c.mem.code_dirty() {
+                c.chain = 0;
+            }
             r[rd] = old;
         }
         // ---- F ----
