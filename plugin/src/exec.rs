@@ -8,8 +8,23 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::ExitCode;
 
+/// How to run.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// strace-like log on stderr
+    pub trace: bool,
+    /// instructions, time and MIPS on stderr at exit
+    pub stats: bool,
+    pub dispatch: friscy_machine::Dispatch,
+}
+
 /// Runs `program` with `args`; returns the guest's exit status.
-pub fn exec(program: &Path, args: &[OsString], trace: bool, stats: bool) -> Result<ExitCode> {
+pub fn exec(program: &Path, args: &[OsString], opts: Options) -> Result<ExitCode> {
+    let Options {
+        trace,
+        stats,
+        dispatch,
+    } = opts;
     let image =
         std::fs::read(program).with_context(|| format!("cannot read {}", program.display()))?;
     let exe = std::fs::canonicalize(program).unwrap_or_else(|_| program.to_path_buf());
@@ -26,6 +41,7 @@ pub fn exec(program: &Path, args: &[OsString], trace: bool, stats: bool) -> Resu
     let mut host = NativeHost::new();
     let mut process = Process::exec(&image, &exe.to_string_lossy(), &argv, &envp, &mut host)
         .with_context(|| format!("cannot run {}", program.display()))?;
+    process.code.set_dispatch(dispatch);
     if trace {
         process.set_trace(Box::new(std::io::stderr()));
     }

@@ -40,6 +40,9 @@ pub enum Command {
         /// (one line starting `friscy-stats:`).
         #[arg(long)]
         stats: bool,
+        /// How the interpreter dispatches instructions (for measurements).
+        #[arg(long, value_enum, default_value_t = DispatchArg::Threaded, hide = true)]
+        dispatch: DispatchArg,
         /// The riscv64 ELF executable (statically linked).
         program: PathBuf,
         /// Arguments for the program.
@@ -59,15 +62,37 @@ pub enum Command {
     },
 }
 
+/// Interpreter dispatch, as `--dispatch` names it.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DispatchArg {
+    Threaded,
+    Loop,
+}
+
 /// Runs a parsed command; returns the process exit status.
 pub fn run(cli: Cli, _globals: &docker::GlobalFlags) -> Result<ExitCode> {
     match cli.command {
         Command::Exec {
             trace,
             stats,
+            dispatch,
             program,
             args,
-        } => exec::exec(&program, &args, trace, stats),
+        } => {
+            let dispatch = match dispatch {
+                DispatchArg::Threaded => friscy_machine::Dispatch::Threaded,
+                DispatchArg::Loop => friscy_machine::Dispatch::Loop,
+            };
+            exec::exec(
+                &program,
+                &args,
+                exec::Options {
+                    trace,
+                    stats,
+                    dispatch,
+                },
+            )
+        }
         Command::InstallPlugin { dir } => {
             let dir = match dir {
                 Some(d) => d,

@@ -113,25 +113,8 @@ fn rd_ok(rd: u8) -> bool {
 /// Whether an op may appear in a random stream (no control flow, no
 /// system calls, no counters that differ between emulators).
 fn allowed(op: Op) -> bool {
-    !matches!(
-        op,
-        Op::Jal
-            | Op::Jalr
-            | Op::Beq
-            | Op::Bne
-            | Op::Blt
-            | Op::Bge
-            | Op::Bltu
-            | Op::Bgeu
-            | Op::Ecall
-            | Op::Ebreak
-            | Op::FenceI
-            | Op::Auipc
-            | Op::LrW
-            | Op::LrD
-            | Op::ScW
-            | Op::ScD
-    )
+    // auipc depends on where the code is; LR/SC come in generated pairs
+    !op.ends_block() && !matches!(op, Op::Auipc | Op::LrW | Op::LrD | Op::ScW | Op::ScD)
 }
 
 /// Registers written as integer destinations by this format.

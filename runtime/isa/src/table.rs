@@ -334,6 +334,12 @@ instructions! {
 }
 
 impl Op {
+    /// The op whose number (`Op as u8`) is `n`, if any.
+    #[inline]
+    pub fn from_index(n: u8) -> Option<Op> {
+        TABLE.get(usize::from(n)).map(|d| d.op)
+    }
+
     /// This instruction's row of the table.
     pub fn desc(self) -> &'static Desc {
         &TABLE[self as usize]
@@ -350,6 +356,26 @@ impl Op {
 
     pub fn ext(self) -> Ext {
         self.desc().ext
+    }
+
+    /// Whether the instruction may change the flow of control: jumps,
+    /// branches, traps into the environment, and `fence.i` (after which
+    /// the following code must be fetched anew).
+    pub fn ends_block(self) -> bool {
+        matches!(
+            self,
+            Op::Jal
+                | Op::Jalr
+                | Op::Beq
+                | Op::Bne
+                | Op::Blt
+                | Op::Bge
+                | Op::Bltu
+                | Op::Bgeu
+                | Op::Ecall
+                | Op::Ebreak
+                | Op::FenceI
+        )
     }
 }
 

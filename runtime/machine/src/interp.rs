@@ -26,7 +26,8 @@ use std::collections::HashMap;
 #[derive(Clone, Copy)]
 pub struct DInst {
     pub h: Handler,
-    pub op: Op,
+    /// `Op as u8`, or [`END_OF_BLOCK`].
+    pub op: u8,
     pub rd: u8,
     pub rs1: u8,
     pub rs2: u8,
@@ -73,7 +74,28 @@ const CHAIN: u32 = 64;
 const CACHE_SIZE: usize = 1 << CACHE_BITS;
 
 /// The decoded code of one address space.
+/// How decoded instructions are dispatched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dispatch {
+    /// Each instruction's handler jumps to the next one's (tail calls):
+    /// the fastest where indirect jumps are cheap (native code).
+    Threaded,
+    /// One loop with a `match` (a jump table): the fastest in wasm engines.
+    Loop,
+}
+
+impl Default for Dispatch {
+    fn default() -> Self {
+        if cfg!(target_arch = "wasm32") {
+            Dispatch::Loop
+        } else {
+            Dispatch::Threaded
+        }
+    }
+}
+
 pub struct CodeCache {
+    dispatch: Dispatch,
     /// Boxed, so a block never moves while links point at it.
     #[expect(clippy::vec_box, reason = "links hold the address of each block")]
     blocks: Vec<Box<Block>>,
@@ -103,10 +125,16 @@ fn slot(pc: u64) -> usize {
 impl CodeCache {
     pub fn new() -> CodeCache {
         CodeCache {
+            dispatch: Dispatch::default(),
             blocks: Vec::new(),
             map: HashMap::new(),
             fast: Box::new([(u64::MAX, 0); CACHE_SIZE]),
         }
+    }
+
+    /// Chooses how instructions are dispatched (both give the same results).
+    pub fn set_dispatch(&mut self, dispatch: Dispatch) {
+        self.dispatch = dispatch;
     }
 
     /// Drops every decoded block.
@@ -192,7 +220,10 @@ impl CodeCache {
                 exit: None,
             };
             let ip = Ip(block.insts.as_ptr());
-            (ip.inst().h)(&mut cx, ip, regs);
+            match self.dispatch {
+                Dispatch::Threaded => (ip.inst().h)(&mut cx, ip, regs),
+                Dispatch::Loop => run_loop(&mut cx, ip, regs),
+            }
             let (next, exit) = (cx.next, cx.exit);
             *instret += cx.executed - cx.unretired;
             left -= cx.executed as i64;
@@ -206,24 +237,6 @@ impl CodeCache {
             }
         }
     }
-}
-
-/// Whether an instruction ends its block.
-fn ends_block(op: Op) -> bool {
-    matches!(
-        op,
-        Op::Jal
-            | Op::Jalr
-            | Op::Beq
-            | Op::Bne
-            | Op::Blt
-            | Op::Bge
-            | Op::Bltu
-            | Op::Bgeu
-            | Op::Ecall
-            | Op::Ebreak
-            | Op::FenceI
-    )
 }
 
 /// Reads the raw encoding at `pc` (for reporting illegal instructions).
@@ -257,13 +270,13 @@ fn translate(pc: u64, mem: &mut Memory) -> Result<Block, Exit> {
         insts.push(predecode(&inst, off));
         offs.push(off as u16);
         cur += u64::from(inst.len);
-        if ends_block(inst.op) || cur >= page_end {
+        if inst.op.ends_block() || cur >= page_end {
             break;
         }
     }
     insts.push(DInst {
         h: handler(END_OF_BLOCK),
-        op: Op::Fence,
+        op: END_OF_BLOCK,
         rd: 0,
         rs1: 0,
         rs2: 0,
@@ -326,7 +339,7 @@ pub fn predecode(i: &Inst, off: u32) -> DInst {
     };
     DInst {
         h: handler(i.op as u8),
-        op: i.op,
+        op: i.op as u8,
         rd,
         rs1,
         rs2,
@@ -362,9 +375,9 @@ const CSR_TIME: u32 = 0xc01;
 const CSR_INSTRET: u32 = 0xc02;
 
 /// Executes a CSR instruction; returns None if it is illegal.
-fn csr_op(c: &mut Cx<'_>, r: &Regs, d: &DInst, instret_now: u64) -> Option<u64> {
+fn csr_op(c: &mut Cx<'_>, op: Op, r: &Regs, d: &DInst, instret_now: u64) -> Option<u64> {
     let csr = (d.imm as u32) & 0xfff;
-    let (src, writes) = match d.op {
+    let (src, writes) = match op {
         Op::Csrrw => (r[d.rs1 as usize], true),
         Op::Csrrs | Op::Csrrc => (r[d.rs1 as usize], d.rs1 != 0),
         Op::Csrrwi => (u64::from(d.rs1), true),
@@ -385,7 +398,7 @@ fn csr_op(c: &mut Cx<'_>, r: &Regs, d: &DInst, instret_now: u64) -> Option<u64> 
         _ => return None,
     };
     if writes {
-        let new = match d.op {
+        let new = match op {
             Op::Csrrw | Op::Csrrwi => src,
             Op::Csrrs | Op::Csrrsi => old | src,
             _ => old & !src,
@@ -558,12 +571,22 @@ enum Ctl {
 /// may go on; otherwise returns to [`CodeCache::run`] with `c.next` set.
 #[inline(always)]
 fn goto(c: &mut Cx<'_>, target: u64, link: usize, r: &mut Regs) {
+    if let Some(block) = next_block(c, target, link) {
+        let ip = Ip(block.insts.as_ptr());
+        (ip.inst().h)(c, ip, r)
+    }
+}
+
+/// The block to go on with at `target`, charged to this round, if it is
+/// decoded and the round may go on; sets `c.next` either way.
+#[inline(always)]
+fn next_block<'a>(c: &mut Cx<'a>, target: u64, link: usize) -> Option<&'a Block> {
     c.next = target;
     if c.chain == 0 {
-        return;
+        return None;
     }
     let l = c.block.links[link].get();
-    let block: &Block = if l.pc == target {
+    let block: &'a Block = if l.pc == target {
         // SAFETY: a link points at a boxed block of this cache, set below
         // from `c.blocks`; blocks are freed only all together, between
         // rounds, and the block holding this link is alive, so the target
@@ -572,9 +595,9 @@ fn goto(c: &mut Cx<'_>, target: u64, link: usize, r: &mut Regs) {
     } else {
         let s = c.fast[slot(target)];
         if s.0 != target {
-            return;
+            return None;
         }
-        let b: &Block = &c.blocks[s.1 as usize];
+        let b: &'a Block = &c.blocks[s.1 as usize];
         c.block.links[link].set(Link {
             pc: target,
             block: b,
@@ -584,32 +607,75 @@ fn goto(c: &mut Cx<'_>, target: u64, link: usize, r: &mut Regs) {
     c.chain -= 1;
     c.executed += u64::from(block.n);
     c.block = block;
-    let ip = Ip(block.insts.as_ptr());
-    (ip.inst().h)(c, ip, r)
+    Some(block)
+}
+
+/// The same round as the threaded handlers give, as one loop around
+/// [`step`] (a `match`): no handler calls at all. Used where indirect tail
+/// calls are slow (wasm32 engines) or absent.
+fn run_loop(c: &mut Cx<'_>, mut ip: Ip, r: &mut Regs) {
+    loop {
+        let d = ip.inst();
+        let (target, link) = match Op::from_index(d.op) {
+            Some(op) => match step(op, c, ip, r) {
+                Ctl::Next => {
+                    ip = ip.next();
+                    continue;
+                }
+                Ctl::Goto(link) => (c.next, link),
+                Ctl::Stop => return,
+                Ctl::Slow => {
+                    if !mem_slow_access(c, ip, r) {
+                        return;
+                    }
+                    ip = ip.next();
+                    continue;
+                }
+            },
+            None => (c.block.end, LINK_FALL),
+        };
+        match next_block(c, target, link) {
+            Some(block) => ip = Ip(block.insts.as_ptr()),
+            None => return,
+        }
+    }
 }
 
 /// Loads and stores that missed the TLB: the full access path (which may
 /// fault), then on to the next instruction.
 #[inline(never)]
 fn mem_slow(c: &mut Cx<'_>, ip: Ip, r: &mut Regs) {
+    if mem_slow_access(c, ip, r) {
+        let ip = ip.next();
+        (ip.inst().h)(c, ip, r)
+    }
+}
+
+/// The slow path of the load or store at `ip`; false when it faulted.
+#[inline(never)]
+fn mem_slow_access(c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> bool {
     let d = ip.inst();
     let addr = r[d.rs1 as usize].wrapping_add(d.imm as i64 as u64);
     let v = r[d.rs2 as usize];
     let rd = d.rd as usize;
-    let result = match d.op {
-        Op::Lb => c.mem.read_u8(addr).map(|x| x as i8 as i64 as u64),
-        Op::Lh => c.mem.read_u16(addr).map(|x| x as i16 as i64 as u64),
-        Op::Lw => c.mem.read_u32(addr).map(|x| x as i32 as i64 as u64),
-        Op::Ld | Op::Fld => c.mem.read_u64(addr),
-        Op::Lbu => c.mem.read_u8(addr).map(u64::from),
-        Op::Lhu => c.mem.read_u16(addr).map(u64::from),
-        Op::Lwu => c.mem.read_u32(addr).map(u64::from),
-        Op::Flw => c.mem.read_u32(addr).map(nanbox),
-        Op::Sb => c.mem.write_u8(addr, v as u8).map(|()| 0),
-        Op::Sh => c.mem.write_u16(addr, v as u16).map(|()| 0),
-        Op::Sw | Op::Fsw => c.mem.write_u32(addr, v as u32).map(|()| 0),
-        Op::Sd | Op::Fsd => c.mem.write_u64(addr, v).map(|()| 0),
-        _ => unreachable!("only loads and stores take the slow path"),
+    let op = Op::from_index(d.op);
+    let result = match op {
+        Some(op) => match op {
+            Op::Lb => c.mem.read_u8(addr).map(|x| x as i8 as i64 as u64),
+            Op::Lh => c.mem.read_u16(addr).map(|x| x as i16 as i64 as u64),
+            Op::Lw => c.mem.read_u32(addr).map(|x| x as i32 as i64 as u64),
+            Op::Ld | Op::Fld => c.mem.read_u64(addr),
+            Op::Lbu => c.mem.read_u8(addr).map(u64::from),
+            Op::Lhu => c.mem.read_u16(addr).map(u64::from),
+            Op::Lwu => c.mem.read_u32(addr).map(u64::from),
+            Op::Flw => c.mem.read_u32(addr).map(nanbox),
+            Op::Sb => c.mem.write_u8(addr, v as u8).map(|()| 0),
+            Op::Sh => c.mem.write_u16(addr, v as u16).map(|()| 0),
+            Op::Sw | Op::Fsw => c.mem.write_u32(addr, v as u32).map(|()| 0),
+            Op::Sd | Op::Fsd => c.mem.write_u64(addr, v).map(|()| 0),
+            _ => unreachable!("only loads and stores take the slow path"),
+        },
+        None => unreachable!("only loads and stores take the slow path"),
     };
     match result {
         Ok(value) => {
@@ -617,17 +683,21 @@ fn mem_slow(c: &mut Cx<'_>, ip: Ip, r: &mut Regs) {
                 // a store into decoded code: finish this block, then return
                 c.chain = 0;
             }
-            if !matches!(d.op, Op::Sb | Op::Sh | Op::Sw | Op::Sd | Op::Fsw | Op::Fsd) {
+            let is_store = matches!(
+                op,
+                Some(Op::Sb | Op::Sh | Op::Sw | Op::Sd | Op::Fsw | Op::Fsd)
+            );
+            if !is_store {
                 r[rd] = value;
             }
-            let ip = ip.next();
-            (ip.inst().h)(c, ip, r)
+            true
         }
         Err(fault) => {
             let i = ip.index(c.block);
             *c.pc = c.block.pc + u64::from(c.block.offs[i]);
             c.unretired = u64::from(c.block.n) - i as u64;
             c.exit = Some(Exit::Fault(fault));
+            false
         }
     }
 }
@@ -800,7 +870,7 @@ fn step(op: Op, c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> Ctl {
         Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => {
             let i = ip.index(c.block);
             let now = c.instret_base + c.executed - (u64::from(c.block.n) - i as u64);
-            match csr_op(c, r, &d, now) {
+            match csr_op(c, op, r, &d, now) {
                 Some(v) => r[rd] = v,
                 None => {
                     let raw = raw_at(c.block.pc + u64::from(c.block.offs[i]), c.mem).unwrap_or(0);
@@ -1172,19 +1242,32 @@ mod tests {
     use super::*;
     use crate::memory::Perm;
 
-    /// Assembles 32-bit words at 0x10000 and runs them until ecall.
-    fn run_words(words: &[u32], setup: impl FnOnce(&mut Hart)) -> (Hart, Memory, Exit) {
-        let mut mem = Memory::new();
-        mem.map(0x10000, 0x1000, Perm::RX);
-        mem.map(0x20000, 0x1000, Perm::RW);
-        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        mem.poke(0x10000, &bytes).unwrap();
-        let mut hart = Hart::new();
-        hart.pc = 0x10000;
-        setup(&mut hart);
-        let mut code = CodeCache::new();
-        let exit = code.run(&mut hart, &mut mem, 1_000_000);
-        (hart, mem, exit)
+    /// Assembles 32-bit words at 0x10000 and runs them until ecall, with
+    /// both dispatch strategies, which must agree.
+    fn run_words(words: &[u32], setup: impl Fn(&mut Hart)) -> (Hart, Memory, Exit) {
+        let run = |dispatch| {
+            let mut mem = Memory::new();
+            mem.map(0x10000, 0x1000, Perm::RX);
+            mem.map(0x20000, 0x1000, Perm::RW);
+            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+            mem.poke(0x10000, &bytes).unwrap();
+            let mut hart = Hart::new();
+            hart.pc = 0x10000;
+            setup(&mut hart);
+            let mut code = CodeCache::new();
+            code.set_dispatch(dispatch);
+            let exit = code.run(&mut hart, &mut mem, 1_000_000);
+            (hart, mem, exit)
+        };
+        let threaded = run(Dispatch::Threaded);
+        let looped = run(Dispatch::Loop);
+        assert_eq!(threaded.2, looped.2);
+        assert_eq!(threaded.0.regs, looped.0.regs);
+        assert_eq!(
+            (threaded.0.pc, threaded.0.instret),
+            (looped.0.pc, looped.0.instret)
+        );
+        threaded
     }
 
     #[test]

@@ -11,5 +11,5 @@ pub mod interp;
 pub mod memory;
 
 pub use hart::{Exit, Hart};
-pub use interp::CodeCache;
+pub use interp::{CodeCache, Dispatch};
 pub use memory::{Access, FaultCause, MemFault, Memory, PAGE_SIZE, Perm};
