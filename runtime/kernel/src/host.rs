@@ -42,4 +42,9 @@ pub trait Host {
     fn sleep(&mut self, nanos: u128);
     /// Fills `buf` with random bytes.
     fn random(&mut self, buf: &mut [u8]) -> Result<(), i64>;
+    /// A message from friscy itself (not the guest) for the person running
+    /// it; by default on the host's stderr, prefixed with `friscy: `.
+    fn log(&mut self, message: &str) {
+        let _ = self.write(2, format!("friscy: {message}\n").as_bytes());
+    }
 }

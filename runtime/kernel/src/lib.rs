@@ -270,14 +270,14 @@ impl Process {
         };
     }
 
-    fn enosys(&mut self, n: u64) -> SysResult {
+    fn enosys(&mut self, n: u64, host: &mut dyn Host) -> SysResult {
         // Linux without CONFIG_RSEQ answers ENOSYS too, and C libraries
         // expect that: not worth a message.
         if n != nr::RSEQ && self.reported.insert(n) {
-            eprintln!(
-                "friscy: system call {} ({n}) is not implemented; returning ENOSYS",
+            host.log(&format!(
+                "system call {} ({n}) is not implemented; returning ENOSYS",
                 nr::name(n)
-            );
+            ));
         }
         Err(errno::ENOSYS)
     }
@@ -328,7 +328,7 @@ impl Process {
             nr::NEWFSTATAT if a[3] & abi::AT_EMPTY_PATH != 0 => {
                 let path = self.mem.read_cstr(a[1], 4096).map_err(efault)?;
                 if path.as_deref() != Some(b"".as_slice()) {
-                    return self.no_filesystem(n);
+                    return self.no_filesystem(n, host);
                 }
                 let fd = self.stdio_fd(a[0])?;
                 let st = host.fstat(fd)?;
@@ -340,7 +340,7 @@ impl Process {
                     abi::TCGETS | abi::TIOCGWINSZ if !host.is_terminal(fd) => Err(errno::ENOTTY),
                     // Terminals are emulated by the full kernel; here they
                     // are not, and saying "not a tty" would be a lie.
-                    _ => self.enosys(n),
+                    _ => self.enosys(n, host),
                 }
             }
             nr::READLINKAT => {
@@ -351,9 +351,9 @@ impl Process {
                     self.mem.write_bytes(a[2], &target[..len]).map_err(efault)?;
                     return Ok(len as u64);
                 }
-                self.no_filesystem(n)
+                self.no_filesystem(n, host)
             }
-            nr::OPENAT | nr::FACCESSAT | nr::NEWFSTATAT => self.no_filesystem(n),
+            nr::OPENAT | nr::FACCESSAT | nr::NEWFSTATAT => self.no_filesystem(n, host),
             nr::SET_TID_ADDRESS => {
                 self.clear_child_tid = a[0];
                 Ok(self.pid as u64)
@@ -493,7 +493,7 @@ impl Process {
                     self.mem.write_bytes(a[1], &comm).map_err(efault)?;
                     Ok(0)
                 }
-                _ => self.enosys(n),
+                _ => self.enosys(n, host),
             },
             nr::RISCV_HWPROBE => self.hwprobe(a),
             nr::RISCV_FLUSH_ICACHE => {
@@ -501,7 +501,7 @@ impl Process {
                 self.mem.clear_code_pages();
                 Ok(0)
             }
-            _ => self.enosys(n),
+            _ => self.enosys(n, host),
         }
     }
 
@@ -530,8 +530,8 @@ impl Process {
     }
 
     /// File-system calls: `friscy exec` gives the program no file system.
-    fn no_filesystem(&mut self, n: u64) -> SysResult {
-        self.enosys(n)
+    fn no_filesystem(&mut self, n: u64, host: &mut dyn Host) -> SysResult {
+        self.enosys(n, host)
     }
 
     fn gather(&mut self, iov: u64, count: u64) -> Result<Vec<u8>, i64> {
