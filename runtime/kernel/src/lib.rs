@@ -191,6 +191,8 @@ impl Process {
     /// Runs until the process exits or is killed.
     pub fn run(&mut self, host: &mut dyn Host) -> Termination {
         loop {
+            let ns = host.now(Clock::Monotonic);
+            self.hart.time = (ns * u128::from(friscy_machine::TIMEBASE_HZ) / 1_000_000_000) as u64;
             match self.code.run(&mut self.hart, &mut self.mem, SLICE) {
                 Exit::Budget => {}
                 Exit::Ecall => {

@@ -38,7 +38,14 @@ pub struct Hart {
     pub reservation: Option<u64>,
     /// Instructions retired.
     pub instret: u64,
+    /// What the `time` CSR reads: ticks of the platform timer, which the
+    /// embedder keeps current (the kernel sets it from the host's monotonic
+    /// clock before each time slice, at [`TIMEBASE_HZ`]).
+    pub time: u64,
 }
+
+/// Frequency of the `time` CSR (as on QEMU's `virt` machine).
+pub const TIMEBASE_HZ: u64 = 10_000_000;
 
 impl std::fmt::Debug for Hart {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -67,6 +74,7 @@ impl Hart {
             frm: 0,
             reservation: None,
             instret: 0,
+            time: 0,
         }
     }
 

@@ -202,6 +202,7 @@ impl CodeCache {
                 frm,
                 reservation,
                 instret,
+                time,
             } = &mut *hart;
             let mut cx = Cx {
                 pc: hart_pc,
@@ -213,6 +214,7 @@ impl CodeCache {
                 blocks: &self.blocks,
                 fast: &self.fast,
                 instret_base: *instret,
+                time: *time,
                 executed: u64::from(block.n),
                 unretired: 0,
                 chain: CHAIN.min((left / 16).max(1) as u32),
@@ -387,13 +389,13 @@ fn csr_op(c: &mut Cx<'_>, op: Op, r: &Regs, d: &DInst, instret_now: u64) -> Opti
         CSR_FFLAGS => u64::from(*c.fflags),
         CSR_FRM => u64::from(*c.frm),
         CSR_FCSR => u64::from((*c.frm << 5) | *c.fflags),
-        // Linux user space reads these; time counts retired instructions
-        // here too (the kernel offers real clocks through system calls).
-        CSR_CYCLE | CSR_TIME | CSR_INSTRET => {
+        // Read-only counters: cycles are counted as instructions; the
+        // time is what the embedder last set (`Hart::time`).
+        CSR_CYCLE | CSR_INSTRET | CSR_TIME => {
             if writes {
                 return None;
             }
-            instret_now
+            if csr == CSR_TIME { c.time } else { instret_now }
         }
         _ => return None,
     };
@@ -435,6 +437,8 @@ pub struct Cx<'a> {
     fast: &'a [(u64, u32); CACHE_SIZE],
     /// `instret` when this round of chained blocks began.
     instret_base: u64,
+    /// What the `time` CSR reads.
+    time: u64,
     /// Instructions of the blocks entered this round.
     executed: u64,
     /// Of those, how many did not retire (the rest of a block left by a

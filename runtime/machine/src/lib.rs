@@ -10,6 +10,6 @@ pub mod hart;
 pub mod interp;
 pub mod memory;
 
-pub use hart::{Exit, Hart};
+pub use hart::{Exit, Hart, TIMEBASE_HZ};
 pub use interp::{CodeCache, Dispatch};
 pub use memory::{Access, FaultCause, MemFault, Memory, PAGE_SIZE, Perm};
