@@ -307,6 +307,9 @@ fn translate(pc: u64, mem: &mut Memory) -> Result<Block, Exit> {
 /// bookkeeping, sign extensions, rotates; see docs/machine.md.
 macro_rules! pairs {
     ($(($a:ident, $b:ident)),* $(,)?) => {
+        /// The fused pairs, most frequent first.
+        const PAIRS: &[(Op, Op)] = &[$((Op::$a, Op::$b)),*];
+
         fn pair_handler(a: u8, b: u8) -> Option<Handler> {
             $(
                 if a == Op::$a as u8 && b == Op::$b as u8 {
@@ -315,7 +318,71 @@ macro_rules! pairs {
             )*
             None
         }
+
+        /// Runs fused pair number `k` for the loop dispatch.
+        #[inline(always)]
+        fn loop_pair(k: usize, c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> PairOut {
+            let mut n = 0;
+            $(
+                if k == n {
+                    return pair_step::<{ Op::$a as u8 }, { Op::$b as u8 }>(c, ip, r);
+                }
+                n += 1;
+            )*
+            let _ = n;
+            unreachable!("pair codes come from PAIRS")
+        }
     };
+}
+
+/// In the `op` byte of a block entry, values from `PAIR_CODE` on (below
+/// [`END_OF_BLOCK`]) mark the first entry of fused pair `op - PAIR_CODE`,
+/// for the loop dispatch (the threaded one has the pair's handler).
+const PAIR_CODE: u8 = Op::COUNT as u8;
+
+/// The op of an entry, seeing through pair codes.
+#[inline(always)]
+fn op_of(code: u8) -> Option<Op> {
+    match Op::from_index(code) {
+        Some(op) => Some(op),
+        None if code != END_OF_BLOCK => PAIRS.get(usize::from(code - PAIR_CODE)).map(|p| p.0),
+        None => None,
+    }
+}
+
+/// What a fused pair did, for the loop dispatch.
+enum PairOut {
+    /// Both ran; go on after the second.
+    Next,
+    /// Leave the block (through this link slot).
+    Goto(usize),
+    /// Stop running.
+    Stop,
+    /// The entry at this pointer needs the slow memory path; go on after it.
+    Slow(Ip),
+}
+
+#[inline(always)]
+fn pair_step<const A: u8, const B: u8>(c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> PairOut {
+    let (a, b) = const {
+        match (Op::from_u8(A), Op::from_u8(B)) {
+            (Some(a), Some(b)) => (a, b),
+            _ => panic!("pairs! names ops of the table"),
+        }
+    };
+    match step(a, c, ip, r) {
+        Ctl::Next => {}
+        Ctl::Goto(link) => return PairOut::Goto(link),
+        Ctl::Stop => return PairOut::Stop,
+        Ctl::Slow => return PairOut::Slow(ip),
+    }
+    let ip = ip.next();
+    match step(b, c, ip, r) {
+        Ctl::Next => PairOut::Next,
+        Ctl::Goto(link) => PairOut::Goto(link),
+        Ctl::Stop => PairOut::Stop,
+        Ctl::Slow => PairOut::Slow(ip),
+    }
 }
 
 pairs! {
@@ -423,6 +490,13 @@ fn fuse(insts: &mut [DInst]) {
     while i + 1 < insts.len() {
         if let Some(h) = pair_handler(insts[i].op, insts[i + 1].op) {
             insts[i].h = h;
+            let (a, b) = (insts[i].op, insts[i + 1].op);
+            let k = PAIRS
+                .iter()
+                .position(|&(x, y)| x as u8 == a && y as u8 == b);
+            if let Some(k) = k.filter(|&k| k < usize::from(END_OF_BLOCK - PAIR_CODE)) {
+                insts[i].op = PAIR_CODE + k as u8;
+            }
             i += 2;
         } else {
             i += 1;
@@ -783,6 +857,29 @@ fn next_block<'a>(c: &mut Cx<'a>, target: u64, link: usize) -> Option<&'a Block>
 fn run_loop(c: &mut Cx<'_>, mut ip: Ip, r: &mut Regs) {
     loop {
         let d = ip.inst();
+        if d.op >= PAIR_CODE && d.op != END_OF_BLOCK {
+            match loop_pair(usize::from(d.op - PAIR_CODE), c, ip, r) {
+                PairOut::Next => {
+                    ip = ip.next().next();
+                    continue;
+                }
+                PairOut::Goto(link) => match next_block(c, c.next, link) {
+                    Some(block) => {
+                        ip = Ip(block.insts.as_ptr());
+                        continue;
+                    }
+                    None => return,
+                },
+                PairOut::Stop => return,
+                PairOut::Slow(at) => {
+                    if !mem_slow_access(c, at, r) {
+                        return;
+                    }
+                    ip = at.next();
+                    continue;
+                }
+            }
+        }
         let (target, link) = match Op::from_index(d.op) {
             Some(op) => match step(op, c, ip, r) {
                 Ctl::Next => {
@@ -825,7 +922,7 @@ fn mem_slow_access(c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> bool {
     let addr = r[d.rs1 as usize].wrapping_add(d.imm as i64 as u64);
     let v = r[d.rs2 as usize];
     let rd = d.rd as usize;
-    let op = Op::from_index(d.op);
+    let op = op_of(d.op);
     let result = match op {
         Some(op) => match op {
             Op::Lb => c.mem.read_u8(addr).map(|x| x as i8 as i64 as u64),
@@ -1484,6 +1581,20 @@ mod tests {
         assert_eq!(h.x(10), 42, "the first half retired");
         assert_eq!(h.pc, 0x10004, "pc at the load");
         assert_eq!(h.instret, 1);
+    }
+
+    #[test]
+    fn pair_with_a_loop_code_faulting_in_its_second_half() {
+        // add a0, a0, a1; ld a1, 0(zero): one of the pairs the loop
+        // dispatch fuses too
+        let k = PAIRS.iter().position(|&p| p == (Op::Add, Op::Ld)).unwrap();
+        assert!(k < usize::from(END_OF_BLOCK - PAIR_CODE));
+        let (h, _, exit) = run_words(&[0x00b5_0533, 0x0000_3583], |h| {
+            h.set_x(10, 40);
+            h.set_x(11, 2);
+        });
+        assert!(matches!(exit, Exit::Fault(f) if f.addr == 0), "{exit:?}");
+        assert_eq!((h.x(10), h.pc, h.instret), (42, 0x10004, 1));
     }
 
     #[test]
