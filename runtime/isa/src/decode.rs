@@ -242,6 +242,25 @@ mod tests {
     }
 
     #[test]
+    fn any_word_decodes_or_is_illegal() {
+        // no encoding panics the decoder or the disassembler
+        let mut x = 0x9e37_79b9u32;
+        for _ in 0..2_000_000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            if let Ok(i) = decode(x) {
+                let _ = crate::disasm::disassemble(&i, 0x1000);
+            }
+        }
+        for h in 0..=u16::MAX {
+            if let Ok(i) = decode(u32::from(h)) {
+                let _ = crate::disasm::disassemble(&i, 0x1000);
+            }
+        }
+    }
+
+    #[test]
     fn reserved_rounding_modes_are_illegal() {
         // fadd.d with rm = 5 and 6
         assert_eq!(decode(0x02c5_d553), Err(DecodeError::Illegal));

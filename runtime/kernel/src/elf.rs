@@ -221,16 +221,24 @@ pub fn load(elf: &Elf<'_>, mem: &mut Memory, bias: u64) -> Result<Loaded, ElfErr
         if p.flags & PF_X != 0 {
             perm = perm | Perm::X;
         }
-        // Segments may share a page: keep the union of permissions there.
+        // Segments may share a page: keep the union of permissions where
+        // something is mapped already, map the gaps. (Region by region,
+        // never page by page: a hostile memsz may span the address space.)
+        let overlaps: Vec<(u64, u64, Perm)> = mem
+            .regions()
+            .filter(|&(s, e, _)| s < stop && e > start)
+            .collect();
         let mut cur = start;
-        while cur < stop {
-            let existing = mem.perm_at(cur).unwrap_or(Perm::NONE);
-            if existing == Perm::NONE {
-                mem.map(cur, PAGE_SIZE, perm);
-            } else {
-                mem.protect(cur, PAGE_SIZE, existing | perm);
+        for (s, e, existing) in overlaps {
+            let (s, e) = (s.max(start), e.min(stop));
+            if s > cur {
+                mem.map(cur, s - cur, perm);
             }
-            cur += PAGE_SIZE;
+            mem.protect(s, e - s, existing | perm);
+            cur = e;
+        }
+        if cur < stop {
+            mem.map(cur, stop - cur, perm);
         }
         let file = &elf.data[p.offset as usize..(p.offset + p.filesz) as usize];
         mem.poke(vaddr, file)
@@ -252,6 +260,60 @@ pub fn load(elf: &Elf<'_>, mem: &mut Memory, bias: u64) -> Result<Loaded, ElfErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A minimal valid static ELF: one RX segment holding `ecall`.
+    fn tiny_elf() -> Vec<u8> {
+        let mut f = vec![0u8; 64 + 56 + 4];
+        f[..4].copy_from_slice(b"\x7fELF");
+        f[4] = 2; // 64-bit
+        f[5] = 1; // little-endian
+        f[6] = 1;
+        f[16] = 2; // ET_EXEC
+        f[18] = 243; // EM_RISCV
+        f[24..32].copy_from_slice(&0x10078u64.to_le_bytes()); // entry
+        f[32..40].copy_from_slice(&64u64.to_le_bytes()); // phoff
+        f[54] = 56;
+        f[56] = 1;
+        let ph = 64;
+        f[ph..ph + 4].copy_from_slice(&PT_LOAD.to_le_bytes());
+        f[ph + 4..ph + 8].copy_from_slice(&(PF_R | PF_X).to_le_bytes());
+        f[ph + 16..ph + 24].copy_from_slice(&0x10000u64.to_le_bytes()); // vaddr
+        f[ph + 32..ph + 40].copy_from_slice(&124u64.to_le_bytes()); // filesz
+        f[ph + 40..ph + 48].copy_from_slice(&124u64.to_le_bytes()); // memsz
+        f[120..124].copy_from_slice(&0x0000_0073u32.to_le_bytes());
+        f
+    }
+
+    #[test]
+    fn mutated_headers_never_panic() {
+        let good = tiny_elf();
+        let elf = Elf::parse(&good).unwrap();
+        let mut mem = Memory::new();
+        let l = load(&elf, &mut mem, 0).unwrap();
+        assert_eq!(l.entry, 0x10078);
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let mut f = good.clone();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() % f.len() as u64) as usize;
+                f[at] = next() as u8;
+            }
+            if next() % 8 == 0 {
+                f.truncate((next() % f.len() as u64) as usize);
+            }
+            if let Ok(elf) = Elf::parse(&f) {
+                let _ = elf.interp();
+                let mut mem = Memory::new();
+                let _ = load(&elf, &mut mem, 0);
+            }
+        }
+    }
 
     #[test]
     fn rejects_bad_input() {

@@ -283,8 +283,34 @@ impl Memory {
         touched
     }
 
-    fn page_range(start: u64, end: u64) -> impl Iterator<Item = u64> {
-        (start >> PAGE_SHIFT)..end.div_ceil(PAGE_SIZE)
+    /// Forgets the pages of [start, end) that hold data or decoded code;
+    /// returns whether any held code. Costs the smaller of the range and the
+    /// number of resident pages (a guest may unmap the whole address space).
+    fn drop_pages(&mut self, start: u64, end: u64) -> bool {
+        let (lo, hi) = (start >> PAGE_SHIFT, end.div_ceil(PAGE_SIZE));
+        let span = hi.saturating_sub(lo);
+        if span <= self.pages.len() as u64 {
+            for vpn in lo..hi {
+                self.pages.remove(&vpn);
+            }
+        } else {
+            self.pages.retain(|&vpn, _| vpn < lo || vpn >= hi);
+        }
+        self.drop_code_pages(lo, hi)
+    }
+
+    /// Forgets which pages in [lo, hi) (page numbers) hold code; returns
+    /// whether any did.
+    fn drop_code_pages(&mut self, lo: u64, hi: u64) -> bool {
+        let before = self.code_pages.len();
+        if hi.saturating_sub(lo) <= before as u64 {
+            for vpn in lo..hi {
+                self.code_pages.remove(&vpn);
+            }
+        } else {
+            self.code_pages.retain(|&vpn| vpn < lo || vpn >= hi);
+        }
+        self.code_pages.len() != before
     }
 
     /// Maps [addr, addr+len) with `perm`, zero-filled, replacing whatever
@@ -310,10 +336,8 @@ impl Memory {
         }
         let end = addr.saturating_add(len);
         self.carve(addr, end);
-        for vpn in Self::page_range(addr, end) {
-            if self.pages.remove(&vpn).is_some() && self.code_pages.remove(&vpn) {
-                self.code_dirty = true;
-            }
+        if self.drop_pages(addr, end) {
+            self.code_dirty = true;
         }
         self.flush_tlb();
     }
@@ -344,9 +368,10 @@ impl Memory {
             self.regions.insert(s, Region { end: e, perm });
         }
         self.merge_around(addr, end);
-        if !perm.contains(Perm::X) {
-            let dropped = Self::page_range(addr, end).any(|vpn| self.code_pages.remove(&vpn));
-            self.code_dirty |= dropped;
+        if !perm.contains(Perm::X)
+            && self.drop_code_pages(addr >> PAGE_SHIFT, end.div_ceil(PAGE_SIZE))
+        {
+            self.code_dirty = true;
         }
         self.flush_tlb();
     }
@@ -753,6 +778,33 @@ mod tests {
         assert_eq!(b.read_u64(0x1000).unwrap(), 2);
         assert_eq!(b.read_u64(0x1008).unwrap(), 0);
         assert_eq!(a.read_u64(0x1008).unwrap(), 3);
+    }
+
+    #[test]
+    fn huge_ranges_cost_what_is_resident() {
+        let mut m = Memory::new();
+        // a quarter of the address space: nothing is allocated, and
+        // unmapping it again does not walk 64 Mi pages
+        m.map(0x1000, 1 << 38, Perm::RW);
+        m.write_u64(0x2000, 5).unwrap();
+        m.protect(0x1000, 1 << 38, Perm::R);
+        assert_eq!(m.read_u64(0x2000).unwrap(), 5);
+        m.unmap(0, 1 << 39);
+        assert_eq!(m.resident_pages(), 0);
+        assert_eq!(m.regions().count(), 0);
+    }
+
+    #[test]
+    fn unmapping_untouched_code_drops_it() {
+        let mut m = Memory::new();
+        m.map(0x1000, 0x2000, Perm::RX);
+        m.fetch_u16(0x1000).unwrap(); // code on the (shared) zero page
+        m.fetch_u16(0x2000).unwrap();
+        m.unmap(0x1000, 0x1000);
+        assert!(m.take_code_dirty());
+        // and losing X drops every code page, not just the first
+        m.protect(0x2000, 0x1000, Perm::R);
+        assert!(m.take_code_dirty());
     }
 
     #[test]
