@@ -1,12 +1,16 @@
-//! The interpreter: decoded-block cache and dispatch loop.
+//! The interpreter: decoded-block cache and dispatch.
 //!
-//! Code is decoded once into blocks of pre-decoded instructions (8 bytes
-//! each: the table's [`Op`], three register indices and an immediate). A
-//! block ends at a control transfer, an `ecall`/`ebreak`/`fence.i`, an
-//! illegal encoding or the end of its page. The budget is charged once per
-//! block. Blocks are found through a direct-mapped cache in front of a hash
-//! map, and dropped all together on `fence.i` or when a store hits a page
-//! that holds decoded code.
+//! Code is decoded once into blocks of pre-decoded instructions (16 bytes
+//! each: the handler, the table's op, three register indices and an
+//! immediate). A block ends at a control transfer, an `ecall`/`ebreak`/
+//! `fence.i`, an illegal encoding or the end of its page. Adjacent pairs
+//! from a measured list are fused into one handler. Instructions are
+//! dispatched either as threaded code (each handler tail-calls the next) or
+//! by a loop around the same [`step`] function (wasm32). Blocks are found
+//! through a direct-mapped cache in front of a hash map, linked to their
+//! successors, charged to the budget once each, and dropped all together
+//! on `fence.i` or when a store hits a page that holds decoded code. See
+//! docs/machine.md.
 
 use crate::fp::{self, BinOp, Cmp, IntKind};
 use crate::hart::{Exit, F0, Hart, SINK};
