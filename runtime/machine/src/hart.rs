@@ -1,6 +1,6 @@
 //! The architectural state of one hart (one guest thread).
 
-/// Index of the first floating-point register in [`Hart::regs`].
+/// Index of the first floating-point register in the register file.
 pub const F0: usize = 32;
 /// A register index no instruction reads: writes to `x0` go here, so `x0`
 /// stays zero without a check on every write.

@@ -6,7 +6,7 @@
 //! `fence.i`, an illegal encoding or the end of its page. Adjacent pairs
 //! from a measured list are fused into one handler. Instructions are
 //! dispatched either as threaded code (each handler tail-calls the next) or
-//! by a loop around the same [`step`] function (wasm32). Blocks are found
+//! by a loop around the same `step` function (wasm32). Blocks are found
 //! through a direct-mapped cache in front of a hash map, linked to their
 //! successors, charged to the budget once each, and dropped all together
 //! on `fence.i` or when a store hits a page that holds decoded code. See
@@ -22,7 +22,7 @@ use std::collections::HashMap;
 
 /// A pre-decoded instruction.
 ///
-/// Register fields index [`Hart::regs`] (floating-point registers are
+/// Register fields index the hart's register file (floating-point registers are
 /// offset by 32; an integer destination of `x0` is [`SINK`]). `imm` holds:
 /// the immediate; for branches, `jal` and `auipc` the target or value as an
 /// offset from the block's start; for FP ops the rounding mode (FMA: `rs3 |
@@ -30,7 +30,7 @@ use std::collections::HashMap;
 #[derive(Clone, Copy)]
 pub struct DInst {
     pub h: Handler,
-    /// `Op as u8`, or [`END_OF_BLOCK`].
+    /// `Op as u8`, or `END_OF_BLOCK`.
     pub op: u8,
     pub rd: u8,
     pub rs1: u8,
