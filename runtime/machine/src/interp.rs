@@ -1228,29 +1228,8 @@ fn step(op: Op, c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> Ctl {
         | Op::AmominW
         | Op::AmomaxW
         | Op::AmominuW
-        | Op::AmomaxuW => {
-            mem_try!(Memory::check_aligned(rs1, 4, Access::Store));
-            mem_try!(c.mem.check(rs1, Access::Store));
-            let old = mem_try!(c.mem.read_u32(rs1));
-            let (a, b) = (old, rs2 as u32);
-            let new = match op {
-                Op::AmoswapW => b,
-                Op::AmoaddW => a.wrapping_add(b),
-                Op::AmoxorW => a ^ b,
-                Op::AmoandW => a & b,
-                Op::AmoorW => a | b,
-                Op::AmominW => (a as i32).min(b as i32) as u32,
-                Op::AmomaxW => (a as i32).max(b as i32) as u32,
-                Op::AmominuW => a.min(b),
-                _ => a.max(b),
-            };
-            mem_try!(c.mem.write_u32(rs1, new));
-            if c.mem.code_dirty() {
-                c.chain = 0;
-            }
-            r[rd] = old as i32 as i64 as u64;
-        }
-        Op::AmoswapD
+        | Op::AmomaxuW
+        | Op::AmoswapD
         | Op::AmoaddD
         | Op::AmoxorD
         | Op::AmoandD
@@ -1259,22 +1238,30 @@ fn step(op: Op, c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> Ctl {
         | Op::AmomaxD
         | Op::AmominuD
         | Op::AmomaxuD => {
-            mem_try!(Memory::check_aligned(rs1, 8, Access::Store));
+            // Word AMOs work on sign-extended values: that keeps both the
+            // signed and the unsigned order, and the low 32 bits of every
+            // result.
+            let word = amo_is_word(op);
+            mem_try!(Memory::check_aligned(
+                rs1,
+                if word { 4 } else { 8 },
+                Access::Store
+            ));
             mem_try!(c.mem.check(rs1, Access::Store));
-            let old = mem_try!(c.mem.read_u64(rs1));
-            let (a, b) = (old, rs2);
-            let new = match op {
-                Op::AmoswapD => b,
-                Op::AmoaddD => a.wrapping_add(b),
-                Op::AmoxorD => a ^ b,
-                Op::AmoandD => a & b,
-                Op::AmoorD => a | b,
-                Op::AmominD => (a as i64).min(b as i64) as u64,
-                Op::AmomaxD => (a as i64).max(b as i64) as u64,
-                Op::AmominuD => a.min(b),
-                _ => a.max(b),
+            let (old, src) = if word {
+                (
+                    sext32(u64::from(mem_try!(c.mem.read_u32(rs1)))),
+                    sext32(rs2),
+                )
+            } else {
+                (mem_try!(c.mem.read_u64(rs1)), rs2)
             };
-            mem_try!(c.mem.write_u64(rs1, new));
+            let new = amo_value(op, old, src);
+            if word {
+                mem_try!(c.mem.write_u32(rs1, new as u32));
+            } else {
+                mem_try!(c.mem.write_u64(rs1, new));
+            }
             if c.mem.code_dirty() {
                 c.chain = 0;
             }
@@ -1459,6 +1446,36 @@ fn step(op: Op, c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> Ctl {
 #[inline(always)]
 fn sext32(v: u64) -> u64 {
     v as i32 as i64 as u64
+}
+
+fn amo_is_word(op: Op) -> bool {
+    matches!(
+        op,
+        Op::AmoswapW
+            | Op::AmoaddW
+            | Op::AmoxorW
+            | Op::AmoandW
+            | Op::AmoorW
+            | Op::AmominW
+            | Op::AmomaxW
+            | Op::AmominuW
+            | Op::AmomaxuW
+    )
+}
+
+/// The value an AMO stores, from the old value and the source register.
+fn amo_value(op: Op, a: u64, b: u64) -> u64 {
+    match op {
+        Op::AmoswapW | Op::AmoswapD => b,
+        Op::AmoaddW | Op::AmoaddD => a.wrapping_add(b),
+        Op::AmoxorW | Op::AmoxorD => a ^ b,
+        Op::AmoandW | Op::AmoandD => a & b,
+        Op::AmoorW | Op::AmoorD => a | b,
+        Op::AmominW | Op::AmominD => (a as i64).min(b as i64) as u64,
+        Op::AmomaxW | Op::AmomaxD => (a as i64).max(b as i64) as u64,
+        Op::AmominuW | Op::AmominuD => a.min(b),
+        _ => a.max(b),
+    }
 }
 
 fn fma_signs(op: Op) -> (bool, bool) {
