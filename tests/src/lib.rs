@@ -64,6 +64,21 @@ pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(out.trim())
 }
 
+/// Unpacks fixture `name` with `umoci` into `dir`/bundle; returns the
+/// root file system folder.
+pub fn unpack_fixture(name: &str, dir: &Path) -> PathBuf {
+    let image = fixture(name);
+    let bundle = dir.join("bundle");
+    run_ok(
+        Command::new("umoci")
+            .arg("unpack")
+            .arg("--image")
+            .arg(format!("{}:{name}", image.display()))
+            .arg(&bundle),
+    );
+    bundle.join("rootfs")
+}
+
 /// A fresh folder under the system temp folder, removed on drop.
 pub struct TempDir(PathBuf);
 

@@ -1,7 +1,7 @@
 //! The fixture builder makes real linux/riscv64 OCI images that the standard
 //! tools accept.
 
-use friscy_tests::{TempDir, fixture, run_ok};
+use friscy_tests::{TempDir, fixture, run_ok, unpack_fixture};
 use std::process::Command;
 
 #[test]
@@ -17,16 +17,8 @@ fn fixture_is_a_multi_layer_riscv64_image() {
 
 #[test]
 fn fixture_unpacks_with_umoci_and_holds_riscv64_programs() {
-    let dir = fixture("base");
     let tmp = TempDir::new("umoci");
-    let bundle = tmp.path().join("bundle");
-    run_ok(Command::new("umoci").args([
-        "unpack",
-        "--image",
-        &format!("{}:base", dir.display()),
-        bundle.to_str().unwrap(),
-    ]));
-    let rootfs = bundle.join("rootfs");
+    let rootfs = unpack_fixture("base", tmp.path());
     // merged /usr, and a shell where `RUN` expects one
     assert_eq!(
         std::fs::read_link(rootfs.join("bin")).unwrap().to_str(),

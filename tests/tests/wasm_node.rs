@@ -2,7 +2,7 @@
 //! build: the same guest programs print the same bytes and exit the same
 //! way. (scripts/test builds the module; `FRISCY_WASM` may point elsewhere.)
 
-use friscy_tests::{TempDir, bin, fixture, run_ok, workspace_root};
+use friscy_tests::{TempDir, bin, run_ok, unpack_fixture, workspace_root};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -86,16 +86,8 @@ fn isa_programs_agree() {
 
 #[test]
 fn debian_busybox_agrees() {
-    let image = fixture("base");
     let tmp = TempDir::new("wbb");
-    let bundle = tmp.path().join("bundle");
-    run_ok(Command::new("umoci").args([
-        "unpack",
-        "--image",
-        &format!("{}:base", image.display()),
-        bundle.to_str().unwrap(),
-    ]));
-    let busybox = bundle.join("rootfs/usr/bin/busybox");
+    let busybox = unpack_fixture("base", tmp.path()).join("usr/bin/busybox");
     let out = same(
         &busybox,
         &["awk", "{ print toupper($0), 6 * 7 }"],
