@@ -74,6 +74,15 @@ fn exit_statuses_and_signals() {
 }
 
 #[test]
+fn hostile_lengths_cost_nothing() {
+    let tmp = TempDir::new("exec");
+    let p = guest(&tmp, "status");
+    let out = run(friscy().arg(&p).arg("writev-huge"));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("writev"));
+}
+
+#[test]
 fn rdtime_follows_real_time_at_10_mhz() {
     let tmp = TempDir::new("exec");
     let p = guest(&tmp, "rdtime");

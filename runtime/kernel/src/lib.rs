@@ -31,6 +31,10 @@ pub const MMAP_TOP: u64 = STACK_TOP - STACK_SIZE - (128 << 20);
 /// Where ET_DYN executables are placed (2/3 of the address space, as Linux
 /// places them).
 pub const ET_DYN_BASE: u64 = (TASK_SIZE / 3 * 2) & !(PAGE_SIZE - 1);
+/// Most bytes one read or write moves (shorter transfers are legal).
+const MAX_IO: usize = 1 << 24;
+/// Most iovecs one readv/writev takes (UIO_MAXIOV).
+const IOV_MAX: u64 = 1024;
 /// Instructions run between checks of the host (a time slice).
 const SLICE: u64 = 1 << 20;
 
@@ -295,7 +299,7 @@ impl Process {
         match n {
             nr::WRITE => {
                 let fd = self.stdio_fd(a[0])?;
-                let len = a[2].min(1 << 24) as usize;
+                let len = a[2].min(MAX_IO as u64) as usize;
                 let mut buf = vec![0u8; len];
                 self.mem.read_bytes(a[1], &mut buf).map_err(efault)?;
                 host.write(fd, &buf).map(|n| n as u64)
@@ -307,7 +311,7 @@ impl Process {
             }
             nr::READ => {
                 let fd = self.stdio_fd(a[0])?;
-                let len = a[2].min(1 << 24) as usize;
+                let len = a[2].min(MAX_IO as u64) as usize;
                 let mut buf = vec![0u8; len];
                 let got = host.read(fd, &mut buf)?;
                 self.mem.write_bytes(a[1], &buf[..got]).map_err(efault)?;
@@ -536,15 +540,23 @@ impl Process {
         self.enosys(n, host)
     }
 
+    /// The bytes a writev names, at most [`MAX_IO`] of them (the write is
+    /// then short, as Linux's are past its own limit).
     fn gather(&mut self, iov: u64, count: u64) -> Result<Vec<u8>, i64> {
-        if count > 1024 {
+        if count > IOV_MAX {
             return Err(errno::EINVAL);
         }
         let mut data = Vec::new();
         for i in 0..count {
             let base = self.mem.read_u64(iov + i * 16).map_err(efault)?;
             let len = self.mem.read_u64(iov + i * 16 + 8).map_err(efault)?;
-            let len = len.min(1 << 24) as usize;
+            if (len as i64) < 0 {
+                return Err(errno::EINVAL);
+            }
+            let len = len.min((MAX_IO - data.len()) as u64) as usize;
+            if len == 0 {
+                break;
+            }
             let start = data.len();
             data.resize(start + len, 0);
             self.mem

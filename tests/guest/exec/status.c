@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 int main(int argc, char **argv) {
@@ -18,6 +19,14 @@ int main(int argc, char **argv) {
         char buf[64];
         ssize_t n = read(0, buf, sizeof buf);
         printf("read %zd\n", n);
+        return 0;
+    }
+    if (!strcmp(what, "writev-huge")) {
+        // a hostile length must cost the host nothing
+        static char small[8] = "ok\n";
+        struct iovec iov[2] = {{small, 3}, {small, 1UL << 40}};
+        ssize_t n = writev(1, iov, 2);
+        printf("\nwritev %s\n", n < 0 ? "failed" : "wrote");
         return 0;
     }
     return 100;
