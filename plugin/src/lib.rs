@@ -31,7 +31,8 @@ pub enum Command {
     ///
     /// The program gets this process's standard streams and environment,
     /// and no file system; the exit status is the program's (128+N when
-    /// signal N killed it). For programs in container images, use `run`.
+    /// signal N killed it). Dynamically linked programs and container
+    /// images are not supported yet.
     Exec {
         /// Print every system call to stderr, as strace does.
         #[arg(long)]

@@ -49,9 +49,7 @@ pub const SIGSEGV: i32 = 11;
 pub enum LoadError {
     #[error(transparent)]
     Elf(#[from] ElfError),
-    #[error(
-        "dynamically linked (interpreter {0}): `friscy exec` runs static programs; use `friscy run` with an image"
-    )]
+    #[error("dynamically linked (interpreter {0}): only statically linked programs run yet")]
     Dynamic(String),
     #[error("argument and environment strings do not fit the stack")]
     TooBig,
