@@ -256,6 +256,16 @@ fn raw_at(pc: u64, mem: &mut Memory) -> Result<u32, MemFault> {
 }
 
 fn translate(pc: u64, mem: &mut Memory) -> Result<Block, Exit> {
+    if pc & 1 != 0 {
+        // Instructions are 2-byte aligned (jalr clears bit 0, but an ELF
+        // entry point or a signal handler address may be odd): Linux
+        // delivers SIGBUS for a misaligned fetch.
+        return Err(Exit::Fault(MemFault {
+            addr: pc,
+            access: Access::Fetch,
+            cause: crate::memory::FaultCause::Misaligned,
+        }));
+    }
     let page_end = (pc & !(PAGE_SIZE - 1)) + PAGE_SIZE;
     let mut insts = Vec::new();
     let mut offs = Vec::new();
@@ -1616,6 +1626,21 @@ mod tests {
         });
         assert!(matches!(exit, Exit::Fault(f) if f.addr == 0), "{exit:?}");
         assert_eq!((h.x(10), h.pc, h.instret), (42, 0x10004, 1));
+    }
+
+    #[test]
+    fn odd_pc_is_a_misaligned_fetch() {
+        let mut mem = Memory::new();
+        mem.map(0x10000, 0x1000, Perm::RX);
+        let mut hart = Hart::new();
+        hart.pc = 0x10001;
+        let exit = CodeCache::new().run(&mut hart, &mut mem, 100);
+        assert!(
+            matches!(exit, Exit::Fault(f) if f.addr == 0x10001
+                && f.access == Access::Fetch
+                && f.cause == crate::memory::FaultCause::Misaligned),
+            "{exit:?}"
+        );
     }
 
     #[test]
