@@ -501,8 +501,7 @@ impl Process {
             },
             nr::RISCV_HWPROBE => self.hwprobe(a),
             nr::RISCV_FLUSH_ICACHE => {
-                self.code.flush();
-                self.mem.clear_code_pages();
+                self.code.drop_code(&mut self.mem);
                 Ok(0)
             }
             _ => self.enosys(n, host),

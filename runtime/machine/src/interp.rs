@@ -141,6 +141,13 @@ impl CodeCache {
         self.dispatch = dispatch;
     }
 
+    /// Drops every decoded block and forgets which pages held code (what
+    /// `fence.i` and `riscv_flush_icache` ask for).
+    pub fn drop_code(&mut self, mem: &mut Memory) {
+        self.flush();
+        mem.clear_code_pages();
+    }
+
     /// Drops every decoded block.
     pub fn flush(&mut self) {
         self.blocks.clear();
@@ -234,8 +241,7 @@ impl CodeCache {
             *instret += cx.executed - cx.unretired;
             left -= cx.executed as i64;
             if mem.take_code_dirty() {
-                self.flush();
-                mem.clear_code_pages();
+                self.drop_code(mem);
             }
             match exit {
                 None => pc = next,
@@ -737,6 +743,18 @@ impl Ip {
     }
 }
 
+impl Cx<'_> {
+    /// After a store that may have hit decoded code (a slow-path store):
+    /// finish this block, then return to the run loop, which drops the
+    /// stale blocks.
+    #[inline(always)]
+    fn after_store(&mut self) {
+        if self.mem.code_dirty() {
+            self.chain = 0;
+        }
+    }
+}
+
 /// Runs one instruction, then (in tail position) the next one.
 pub type Handler = for<'a, 'b, 'c> fn(&'a mut Cx<'b>, Ip, &'c mut Regs);
 
@@ -957,10 +975,7 @@ fn mem_slow_access(c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> bool {
     };
     match result {
         Ok(value) => {
-            if c.mem.code_dirty() {
-                // a store into decoded code: finish this block, then return
-                c.chain = 0;
-            }
+            c.after_store();
             let is_store = matches!(
                 op,
                 Some(Op::Sb | Op::Sh | Op::Sw | Op::Sd | Op::Fsw | Op::Fsd)
@@ -1224,9 +1239,7 @@ fn step(op: Op, c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> Ctl {
                 } else {
                     mem_try!(c.mem.write_u64(rs1, rs2));
                 }
-                if c.mem.code_dirty() {
-                    c.chain = 0;
-                }
+                c.after_store();
             }
             r[rd] = u64::from(!ok);
         }
@@ -1272,9 +1285,7 @@ fn step(op: Op, c: &mut Cx<'_>, ip: Ip, r: &mut Regs) -> Ctl {
             } else {
                 mem_try!(c.mem.write_u64(rs1, new));
             }
-            if c.mem.code_dirty() {
-                c.chain = 0;
-            }
+            c.after_store();
             r[rd] = old;
         }
         // ---- F ----
@@ -1458,19 +1469,9 @@ fn sext32(v: u64) -> u64 {
     v as i32 as i64 as u64
 }
 
+/// Whether an AMO works on 32-bit words (funct3 2; doublewords are 3).
 fn amo_is_word(op: Op) -> bool {
-    matches!(
-        op,
-        Op::AmoswapW
-            | Op::AmoaddW
-            | Op::AmoxorW
-            | Op::AmoandW
-            | Op::AmoorW
-            | Op::AmominW
-            | Op::AmomaxW
-            | Op::AmominuW
-            | Op::AmomaxuW
-    )
+    (op.desc().bits >> 12) & 7 == 2
 }
 
 /// The value an AMO stores, from the old value and the source register.
