@@ -390,10 +390,7 @@ impl Process {
                     _ => return Err(errno::EINVAL),
                 };
                 if old != 0 {
-                    let mut b = [0u8; 16];
-                    b[..8].copy_from_slice(&cur.to_le_bytes());
-                    b[8..].copy_from_slice(&max.to_le_bytes());
-                    self.mem.write_bytes(old, &b).map_err(efault)?;
+                    self.write_pair(old, cur, max)?;
                 }
                 Ok(0)
             }
@@ -425,10 +422,8 @@ impl Process {
             nr::GETTIMEOFDAY => {
                 if a[0] != 0 {
                     let ns = host.now(Clock::Realtime);
-                    let mut b = [0u8; 16];
-                    b[..8].copy_from_slice(&((ns / 1_000_000_000) as u64).to_le_bytes());
-                    b[8..].copy_from_slice(&((ns % 1_000_000_000 / 1000) as u64).to_le_bytes());
-                    self.mem.write_bytes(a[0], &b).map_err(efault)?;
+                    let (sec, usec) = (ns / 1_000_000_000, ns % 1_000_000_000 / 1000);
+                    self.write_pair(a[0], sec as u64, usec as u64)?;
                 }
                 Ok(0)
             }
@@ -564,9 +559,15 @@ impl Process {
     }
 
     fn write_timespec(&mut self, addr: u64, ns: u128) -> Result<(), i64> {
+        let (sec, nsec) = (ns / 1_000_000_000, ns % 1_000_000_000);
+        self.write_pair(addr, sec as u64, nsec as u64)
+    }
+
+    /// Writes two 64-bit words (timespec, timeval, rlimit) to the guest.
+    fn write_pair(&mut self, addr: u64, first: u64, second: u64) -> Result<(), i64> {
         let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&((ns / 1_000_000_000) as u64).to_le_bytes());
-        b[8..].copy_from_slice(&((ns % 1_000_000_000) as u64).to_le_bytes());
+        b[..8].copy_from_slice(&first.to_le_bytes());
+        b[8..].copy_from_slice(&second.to_le_bytes());
         self.mem.write_bytes(addr, &b).map_err(efault)
     }
 
