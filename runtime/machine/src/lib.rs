@@ -6,6 +6,7 @@
 //! Builds for `wasm32-unknown-unknown` as well as natively.
 
 pub mod fp;
+mod frames;
 pub mod hart;
 pub mod interp;
 pub mod memory;

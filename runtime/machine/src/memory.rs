@@ -14,9 +14,11 @@
 //!   store to them reaches the slow path, which records that decoded blocks
 //!   must be dropped (see [`Memory::take_code_dirty`]).
 
-use std::cell::UnsafeCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ptr::NonNull;
 use std::rc::Rc;
+
+use crate::frames;
 
 pub const PAGE_SHIFT: u32 = 12;
 pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
@@ -74,18 +76,18 @@ pub struct MemFault {
     pub cause: FaultCause,
 }
 
-/// One page of guest memory. Only ever accessed through raw pointers
-/// obtained from the `UnsafeCell`, and written only while its `Rc` is
-/// unique (see the copy-on-write rules in the module docs).
-pub struct PageBuf(UnsafeCell<[u8; PAGE_SIZE as usize]>);
+/// One page of guest memory: a frame from [`crate::frames`]. Only ever
+/// accessed through raw pointers, and written only while its `Rc` is unique
+/// (see the copy-on-write rules in the module docs).
+pub struct PageBuf(NonNull<u8>);
 
 impl PageBuf {
     fn zeroed() -> Rc<PageBuf> {
-        Rc::new(PageBuf(UnsafeCell::new([0; PAGE_SIZE as usize])))
+        Rc::new(PageBuf(frames::alloc()))
     }
 
     fn ptr(&self) -> *mut u8 {
-        self.0.get().cast()
+        self.0.as_ptr()
     }
 
     fn copy(&self) -> Rc<PageBuf> {
@@ -94,6 +96,12 @@ impl PageBuf {
         // bytes; nothing else accesses them during the copy (single thread).
         unsafe { std::ptr::copy_nonoverlapping(self.ptr(), new.ptr(), PAGE_SIZE as usize) };
         new
+    }
+}
+
+impl Drop for PageBuf {
+    fn drop(&mut self) {
+        frames::release(self.0);
     }
 }
 
