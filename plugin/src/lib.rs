@@ -6,6 +6,7 @@
 pub mod docker;
 pub mod exec;
 pub mod install;
+pub mod run;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -30,9 +31,9 @@ pub enum Command {
     /// Run a static riscv64 Linux program from a host path.
     ///
     /// The program gets this process's standard streams and environment,
-    /// and no file system; the exit status is the program's (128+N when
-    /// signal N killed it). Dynamically linked programs and container
-    /// images are not supported yet.
+    /// and an empty file system (only /dev); the exit status is the
+    /// program's (128+N when signal N killed it). To run a container
+    /// image's programs, use `friscy run`.
     Exec {
         /// Print every system call to stderr, as strace does.
         #[arg(long)]
@@ -49,6 +50,45 @@ pub enum Command {
         /// Arguments for the program.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
+    },
+    /// Run a command in a riscv64 container image, as `docker run` does.
+    ///
+    /// IMAGE is `oci:DIR[:TAG]` (an OCI image layout), `docker-archive:FILE`
+    /// (`docker save` output) or `dir:ROOTFS` (an unpacked tree). The
+    /// image's Entrypoint, Cmd, Env, WorkingDir and User apply unless
+    /// overridden. Writes go to memory: the image on disk is never changed.
+    /// The exit status is the command's (128+N when signal N killed it);
+    /// 125 means friscy itself failed.
+    Run {
+        /// Set an environment variable (K=V; K alone copies the host's).
+        #[arg(short = 'e', long = "env", value_name = "K=V")]
+        env: Vec<String>,
+        /// Working directory inside the container.
+        #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+        workdir: Option<String>,
+        /// User to run as: NAME or UID, optionally :GROUP or :GID.
+        #[arg(short = 'u', long = "user", value_name = "UID[:GID]")]
+        user: Option<String>,
+        /// Replace the image's entrypoint ("" clears it).
+        #[arg(long, value_name = "CMD")]
+        entrypoint: Option<String>,
+        /// Keep standard input open (it always is: friscy passes its own).
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        /// Give the container a terminal (not supported yet).
+        #[arg(short = 't', long)]
+        tty: bool,
+        /// Print every system call to stderr, as strace does.
+        #[arg(long)]
+        trace: bool,
+        /// Print instructions retired, run time and MIPS to stderr at exit.
+        #[arg(long)]
+        stats: bool,
+        /// The image.
+        image: String,
+        /// Command and arguments (replace the image's Cmd).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
     },
     /// Install `docker-friscy` as a docker CLI plugin, so that `docker friscy`
     /// works.
@@ -94,6 +134,29 @@ pub fn run(cli: Cli, _globals: &docker::GlobalFlags) -> Result<ExitCode> {
                 },
             )
         }
+        Command::Run {
+            env,
+            workdir,
+            user,
+            entrypoint,
+            interactive,
+            tty,
+            trace,
+            stats,
+            image,
+            command,
+        } => run::run(&run::RunOptions {
+            image,
+            command,
+            env,
+            workdir,
+            user,
+            entrypoint,
+            interactive,
+            tty,
+            trace,
+            stats,
+        }),
         Command::InstallPlugin { dir } => {
             let dir = match dir {
                 Some(d) => d,

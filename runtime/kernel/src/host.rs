@@ -42,6 +42,19 @@ pub trait Host {
     fn sleep(&mut self, nanos: u128);
     /// Fills `buf` with random bytes.
     fn random(&mut self, buf: &mut [u8]) -> Result<(), i64>;
+    /// Whether a read of the host stream behind guest fd `fd` would not
+    /// block now (default: reads never block).
+    fn input_ready(&mut self, _fd: i32) -> bool {
+        true
+    }
+    /// Waits until the stream behind guest fd `fd` is readable or
+    /// `timeout` nanoseconds pass (forever: None); true if readable.
+    fn wait_input(&mut self, _fd: i32, timeout: Option<u128>) -> bool {
+        if let Some(ns) = timeout {
+            self.sleep(ns);
+        }
+        true
+    }
     /// A message from friscy itself (not the guest) for the person running
     /// it; by default on the host's stderr, prefixed with `friscy: `.
     fn log(&mut self, message: &str) {

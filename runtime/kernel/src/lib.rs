@@ -1,188 +1,126 @@
 //! friscy's Linux riscv64 personality.
 //!
-//! This first cut runs one single-threaded process from an ELF image with
-//! the host's standard streams as fds 0-2: enough for `friscy exec` to run
-//! static programs that compute, write and exit. Every system call it does
-//! not implement returns ENOSYS and is reported once, by name.
+//! A [`Kernel`] runs a tree of guest processes and threads in one host
+//! thread: each task runs for a time slice of instructions (or until it
+//! makes a system call that has to wait), then the next runnable one goes.
+//! A system call that cannot finish yet leaves its task blocked with the
+//! `pc` on its `ecall` and a [`task::Wait`] saying when to try again; the
+//! call then simply runs again. Everything guest-visible — processes, file
+//! descriptors, pipes, signals, the file system ([`friscy_vfs`]) — lives
+//! here; host effects (standard streams, clocks, randomness) go through the
+//! [`Host`] trait, whose native implementation is [`native`].
 //!
-//! Host effects go through the [`Host`] trait; the native implementation is
-//! in [`native`] (not built for wasm32).
+//! Every system call it does not implement returns ENOSYS and is reported
+//! once, by name.
 
 pub mod abi;
 pub mod elf;
+pub mod fd;
 pub mod host;
+mod loader;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
+mod signal;
+mod sys_fs;
+mod sys_mem;
+mod sys_proc;
+pub mod task;
 
-use abi::{errno, mm, nr};
-use elf::{Elf, ElfError, TASK_SIZE};
-use friscy_machine::{CodeCache, Exit, FaultCause, Hart, MemFault, Memory, PAGE_SIZE, Perm};
+use abi::{errno, nr, sig};
+use fd::{Description, FdTable, Object};
+use friscy_machine::{Dispatch, Exit, FaultCause, PAGE_SIZE};
+use friscy_vfs::{Fs, Ino, NewNode, ROOT, Timespec};
 pub use host::{Clock, Host, HostStat};
-use std::collections::HashSet;
+pub use loader::{LoadError, STACK_SIZE, STACK_TOP};
+use signal::SigInfo;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
-use thiserror::Error;
+use std::rc::Rc;
+use task::{Mm, Pid, Proc, State, Task, Wait};
+pub use task::Termination;
 
-/// Top of the initial stack.
-pub const STACK_TOP: u64 = TASK_SIZE - PAGE_SIZE;
-/// Size of the stack mapping (RLIMIT_STACK).
-pub const STACK_SIZE: u64 = 8 << 20;
-/// Top of the mmap area (mappings are placed top-down below it).
-pub const MMAP_TOP: u64 = STACK_TOP - STACK_SIZE - (128 << 20);
-/// Where ET_DYN executables are placed (2/3 of the address space, as Linux
-/// places them).
-pub const ET_DYN_BASE: u64 = (TASK_SIZE / 3 * 2) & !(PAGE_SIZE - 1);
+/// Instructions a task runs before the next one gets the CPU.
+const SLICE: u64 = 1 << 20;
 /// Most bytes one read or write moves (shorter transfers are legal).
 const MAX_IO: usize = 1 << 24;
-/// Most iovecs one readv/writev takes (UIO_MAXIOV).
-const IOV_MAX: u64 = 1024;
-/// Instructions run between checks of the host (a time slice).
-const SLICE: u64 = 1 << 20;
-
-/// Linux signal numbers the machine can raise.
-pub const SIGILL: i32 = 4;
-pub const SIGTRAP: i32 = 5;
-pub const SIGBUS: i32 = 7;
-pub const SIGSEGV: i32 = 11;
-
-/// Why a program could not be started.
-#[derive(Debug, Error)]
-pub enum LoadError {
-    #[error(transparent)]
-    Elf(#[from] ElfError),
-    #[error("dynamically linked (interpreter {0}): only statically linked programs run yet")]
-    Dynamic(String),
-    #[error("argument and environment strings do not fit the stack")]
-    TooBig,
-}
-
-/// How a process ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Termination {
-    Exited(i32),
-    Killed { signal: i32, reason: KillReason },
-}
-
-/// What the machine did that the default signal action killed the process
-/// for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KillReason {
-    Fault(MemFault),
-    Illegal(u32),
-    Breakpoint,
-}
-
-impl Termination {
-    /// The exit status a shell reports (128 + N for signal N).
-    pub fn status(self) -> i32 {
-        match self {
-            Termination::Exited(c) => c & 0xff,
-            Termination::Killed { signal, .. } => 128 + signal,
-        }
-    }
-}
-
-/// One guest process.
-pub struct Process {
-    pub hart: Hart,
-    pub mem: Memory,
-    pub code: CodeCache,
-    brk_start: u64,
-    brk: u64,
-    exe: String,
-    pid: i32,
-    clear_child_tid: u64,
-    robust_list: (u64, u64),
-    reported: HashSet<u64>,
-    comm: [u8; abi::TASK_COMM_LEN],
-    trace: Option<Box<dyn Write>>,
-    stdio_closed: [bool; 3],
-}
-
-impl std::fmt::Debug for Process {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Process")
-            .field("exe", &self.exe)
-            .field("pc", &format_args!("{:#x}", self.hart.pc))
-            .finish()
-    }
-}
 
 /// A syscall result: a value or an errno.
 type SysResult = Result<u64, i64>;
+/// Returned by a system call handler that must wait (never seen by the
+/// guest): the task blocks with the [`Wait`] the handler stored.
+const BLOCK: i64 = -1;
 
-fn efault(_: MemFault) -> i64 {
+fn efault<T>(_: T) -> i64 {
     errno::EFAULT
 }
 
-impl Process {
-    /// Loads a static riscv64 ELF and sets up its stack as Linux does.
-    pub fn exec(
-        image: &[u8],
-        exe: &str,
-        argv: &[Vec<u8>],
-        envp: &[Vec<u8>],
-        host: &mut dyn Host,
-    ) -> Result<Process, LoadError> {
-        let elf = Elf::parse(image)?;
-        if let Some(interp) = elf.interp()? {
-            return Err(LoadError::Dynamic(
-                String::from_utf8_lossy(interp).into_owned(),
-            ));
-        }
-        let mut mem = Memory::new();
-        let bias = if elf.is_dyn() {
-            ET_DYN_BASE - elf.span().0
-        } else {
-            0
-        };
-        let loaded = elf::load(&elf, &mut mem, bias)?;
-        mem.map(STACK_TOP - STACK_SIZE, STACK_SIZE, Perm::RW);
-        let mut random = [0u8; 16];
-        // A host without randomness still gets a (fixed) AT_RANDOM block.
-        let _ = host.random(&mut random);
-        let hwcap = hwcap();
-        let auxv = [
-            (abi::auxv::AT_PHDR, loaded.phdr),
-            (abi::auxv::AT_PHENT, elf::PHDR_SIZE as u64),
-            (abi::auxv::AT_PHNUM, loaded.phnum),
-            (abi::auxv::AT_PAGESZ, PAGE_SIZE),
-            (abi::auxv::AT_BASE, 0),
-            (abi::auxv::AT_FLAGS, 0),
-            (abi::auxv::AT_ENTRY, loaded.entry),
-            (abi::auxv::AT_UID, 0),
-            (abi::auxv::AT_EUID, 0),
-            (abi::auxv::AT_GID, 0),
-            (abi::auxv::AT_EGID, 0),
-            (abi::auxv::AT_HWCAP, hwcap),
-            (abi::auxv::AT_CLKTCK, 100),
-            (abi::auxv::AT_SECURE, 0),
-            (abi::auxv::AT_HWCAP2, 0),
-        ];
-        let sp = build_stack(&mut mem, exe.as_bytes(), argv, envp, &random, &auxv)
-            .ok_or(LoadError::TooBig)?;
-        let mut hart = Hart::new();
-        hart.pc = loaded.entry;
-        hart.set_x(2, sp);
-        let brk = loaded.end.div_ceil(PAGE_SIZE) * PAGE_SIZE;
-        let mut comm = [0u8; abi::TASK_COMM_LEN];
-        let base = exe.rsplit('/').next().unwrap_or(exe).as_bytes();
-        let n = base.len().min(abi::TASK_COMM_LEN - 1);
-        comm[..n].copy_from_slice(&base[..n]);
-        Ok(Process {
-            hart,
-            mem,
-            code: CodeCache::new(),
-            brk_start: brk,
-            brk,
-            exe: exe.to_string(),
-            pid: 1,
-            clear_child_tid: 0,
-            robust_list: (0, 0),
+/// Who runs the first process.
+#[derive(Clone, Debug, Default)]
+pub struct Creds {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+}
+
+/// What the machine did that killed a process, for the person running it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fatal {
+    Fault { addr: u64, pc: u64 },
+    Illegal { raw: u32, pc: u64 },
+}
+
+pub struct Kernel {
+    host: Box<dyn Host>,
+    pub(crate) fs: Rc<RefCell<Fs>>,
+    pub(crate) tasks: BTreeMap<Pid, Task>,
+    pub(crate) procs: BTreeMap<Pid, Proc>,
+    next_pid: Pid,
+    /// Moves on every event a blocked task may be waiting for.
+    pub(crate) epoch: u64,
+    /// The running task.
+    pub(crate) cur: Pid,
+    init: Pid,
+    init_end: Option<Termination>,
+    reported: HashSet<u64>,
+    trace: Option<Box<dyn Write>>,
+    dispatch: Dispatch,
+    /// Extra information for pending signals, by (task or process, signal).
+    pub(crate) infos: HashMap<(Pid, i32), SigInfo>,
+    /// The last fatal machine event, for the runner's message.
+    pub last_fatal: Option<Fatal>,
+    /// Instructions retired by every task so far.
+    instret_total: u64,
+    /// Hostname (uname, sethostname).
+    pub(crate) hostname: Vec<u8>,
+    /// The pipe behind each FIFO that is open somewhere.
+    pub(crate) fifos: HashMap<Ino, Rc<RefCell<fd::Pipe>>>,
+}
+
+impl Kernel {
+    /// A kernel over file system `fs`, with `host` behind fds 0-2. Adds
+    /// the device nodes friscy implements under /dev.
+    pub fn new(mut fs: Fs, host: Box<dyn Host>) -> Kernel {
+        populate_dev(&mut fs);
+        Kernel {
+            host,
+            fs: Rc::new(RefCell::new(fs)),
+            tasks: BTreeMap::new(),
+            procs: BTreeMap::new(),
+            next_pid: 1,
+            epoch: 0,
+            cur: 0,
+            init: 0,
+            init_end: None,
             reported: HashSet::new(),
-            comm,
             trace: None,
-            stdio_closed: [false; 3],
-        })
+            dispatch: Dispatch::default(),
+            infos: HashMap::new(),
+            last_fatal: None,
+            instret_total: 0,
+            hostname: b"friscy".to_vec(),
+            fifos: HashMap::new(),
+        }
     }
 
     /// Prints an strace-like line for every system call to `out`.
@@ -190,75 +128,563 @@ impl Process {
         self.trace = Some(out);
     }
 
-    /// Runs until the process exits or is killed.
-    pub fn run(&mut self, host: &mut dyn Host) -> Termination {
+    /// Chooses the interpreter's dispatch (for tests and benchmarks).
+    pub fn set_dispatch(&mut self, dispatch: Dispatch) {
+        self.dispatch = dispatch;
+    }
+
+    /// Instructions retired by every task so far.
+    pub fn instret(&self) -> u64 {
+        self.instret_total
+    }
+
+    /// The file system (for the embedder: e.g. to add files before start).
+    pub fn fs(&self) -> std::cell::RefMut<'_, Fs> {
+        self.fs.borrow_mut()
+    }
+
+    /// Starts the first process (pid 1) running `path` of the file system,
+    /// looked up in `PATH` of `envp` when it has no slash, as docker does.
+    pub fn spawn(
+        &mut self,
+        path: &[u8],
+        argv: &[Vec<u8>],
+        envp: &[Vec<u8>],
+        cwd: &[u8],
+        creds: &Creds,
+    ) -> Result<Pid, LoadError> {
+        let cwd_ino = self
+            .fs
+            .borrow()
+            .resolve(ROOT, cwd, true)
+            .map_err(|_| LoadError::NoWorkdir(String::from_utf8_lossy(cwd).into_owned()))?;
+        let resolved = if path.contains(&b'/') {
+            path.to_vec()
+        } else {
+            self.search_path(path, envp, cwd_ino)
+                .ok_or_else(|| LoadError::NotFound(String::from_utf8_lossy(path).into_owned()))?
+        };
+        let pid = self.new_process(cwd_ino, creds);
+        self.cur = pid;
+        match self.execve_path(pid, &resolved, argv.to_vec(), envp.to_vec()) {
+            Ok(()) => Ok(pid),
+            Err(e) => {
+                self.procs.remove(&pid);
+                self.tasks.remove(&pid);
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts the first process from an ELF image that is not in the file
+    /// system (`friscy exec`): `exe` is the path it reports for itself.
+    pub fn spawn_image(
+        &mut self,
+        image: &[u8],
+        exe: &[u8],
+        argv: &[Vec<u8>],
+        envp: &[Vec<u8>],
+    ) -> Result<Pid, LoadError> {
+        let pid = self.new_process(ROOT, &Creds::default());
+        self.cur = pid;
+        let mut random = [0u8; 16];
+        let _ = self.host.random(&mut random);
+        match loader::load_image(self, image, exe, argv, envp, random) {
+            Ok((mm, pc, sp)) => {
+                self.install_image(pid, mm, pc, sp, exe);
+                Ok(pid)
+            }
+            Err(e) => {
+                self.procs.remove(&pid);
+                self.tasks.remove(&pid);
+                Err(e)
+            }
+        }
+    }
+
+    fn search_path(&self, name: &[u8], envp: &[Vec<u8>], cwd: Ino) -> Option<Vec<u8>> {
+        let path = envp
+            .iter()
+            .find_map(|e| e.strip_prefix(b"PATH="))
+            .unwrap_or(b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        let fs = self.fs.borrow();
+        for dir in path.split(|&b| b == b':') {
+            let mut full = if dir.is_empty() { b".".to_vec() } else { dir.to_vec() };
+            full.push(b'/');
+            full.extend_from_slice(name);
+            if let Ok(ino) = fs.resolve(cwd, &full, true)
+                && let Ok(st) = fs.stat(ino)
+                && st.kind == friscy_vfs::FileType::Reg
+                && st.mode & 0o111 != 0
+            {
+                return Some(full);
+            }
+        }
+        None
+    }
+
+    fn new_process(&mut self, cwd: Ino, creds: &Creds) -> Pid {
+        let pid = self.alloc_pid();
+        if self.init == 0 {
+            self.init = pid;
+        }
+        let mut files = FdTable::default();
+        for fd in 0..3 {
+            let flags = if fd == 0 {
+                abi::open::O_RDONLY
+            } else {
+                abi::open::O_WRONLY
+            };
+            files
+                .fds
+                .insert(fd, (Description::new(Object::Host(fd), flags), false));
+        }
+        let mm = Mm {
+            mem: friscy_machine::Memory::new(),
+            code: friscy_machine::CodeCache::new(),
+            brk_start: 0,
+            brk: 0,
+        };
+        self.procs.insert(
+            pid,
+            Proc {
+                pid,
+                ppid: 0,
+                pgid: pid,
+                sid: pid,
+                mm: Rc::new(RefCell::new(mm)),
+                files: Rc::new(RefCell::new(files)),
+                cwd,
+                umask: 0o022,
+                actions: Rc::new(RefCell::new([signal::SigAction::default(); 65])),
+                pending: 0,
+                threads: vec![pid],
+                ended: None,
+                group_exit: None,
+                exit_signal: sig::SIGCHLD,
+                exe: Vec::new(),
+                comm: [0; abi::TASK_COMM_LEN],
+                uid: creds.uid,
+                gid: creds.gid,
+                euid: creds.uid,
+                egid: creds.gid,
+                groups: creds.groups.clone(),
+                vfork_parent: None,
+                instret_done: 0,
+            },
+        );
+        self.tasks
+            .insert(pid, Task::new(pid, pid, friscy_machine::Hart::new()));
+        pid
+    }
+
+    pub(crate) fn alloc_pid(&mut self) -> Pid {
         loop {
-            let ns = host.now(Clock::Monotonic);
-            self.hart.time = (ns * u128::from(friscy_machine::TIMEBASE_HZ) / 1_000_000_000) as u64;
-            match self.code.run(&mut self.hart, &mut self.mem, SLICE) {
-                Exit::Budget => {}
-                Exit::Ecall => {
-                    if let Some(t) = self.syscall(host) {
-                        return t;
+            let pid = self.next_pid;
+            self.next_pid = if self.next_pid >= 4_194_303 {
+                2
+            } else {
+                self.next_pid + 1
+            };
+            if !self.procs.contains_key(&pid) && !self.tasks.contains_key(&pid) {
+                return pid;
+            }
+        }
+    }
+
+    /// Gives process `pid` a freshly loaded program.
+    pub(crate) fn install_image(&mut self, pid: Pid, mut mm: Mm, pc: u64, sp: u64, exe: &[u8]) {
+        mm.code.set_dispatch(self.dispatch);
+        let p = self.procs.get_mut(&pid).expect("installing into a live process");
+        p.mm = Rc::new(RefCell::new(mm));
+        p.exe = exe.to_vec();
+        let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
+        let n = base.len().min(abi::TASK_COMM_LEN - 1);
+        p.comm = [0; abi::TASK_COMM_LEN];
+        p.comm[..n].copy_from_slice(&base[..n]);
+        let t = self.tasks.get_mut(&pid).expect("the exec'ing task is live");
+        let mut hart = friscy_machine::Hart::new();
+        hart.pc = pc;
+        hart.set_x(2, sp);
+        hart.instret = t.hart.instret;
+        t.hart = hart;
+    }
+
+    /// Runs until the first process ends (its other processes are then
+    /// killed, as a container's are when its init exits) or until nothing
+    /// can ever run again.
+    pub fn run(&mut self) -> Termination {
+        loop {
+            if let Some(t) = self.init_end {
+                self.kill_all();
+                return t;
+            }
+            match self.pick() {
+                Some(tid) => self.run_task(tid),
+                None => {
+                    if !self.idle() {
+                        self.host
+                            .log("every process is waiting for something that cannot happen");
+                        self.kill_all();
+                        return self.init_end.unwrap_or(Termination::Killed {
+                            signal: sig::SIGKILL,
+                            core: false,
+                        });
                     }
-                }
-                Exit::Fault(fault) => {
-                    let signal = if fault.cause == FaultCause::Misaligned {
-                        SIGBUS
-                    } else {
-                        SIGSEGV
-                    };
-                    return Termination::Killed {
-                        signal,
-                        reason: KillReason::Fault(fault),
-                    };
-                }
-                Exit::Illegal(raw) => {
-                    return Termination::Killed {
-                        signal: SIGILL,
-                        reason: KillReason::Illegal(raw),
-                    };
-                }
-                Exit::Ebreak => {
-                    return Termination::Killed {
-                        signal: SIGTRAP,
-                        reason: KillReason::Breakpoint,
-                    };
                 }
             }
         }
     }
 
-    fn arg(&self, i: usize) -> u64 {
-        self.hart.x(10 + i)
+    fn kill_all(&mut self) {
+        let pids: Vec<Pid> = self.procs.keys().copied().collect();
+        for pid in pids {
+            if self.procs.get(&pid).is_some_and(|p| p.ended.is_none()) {
+                self.exit_group(
+                    pid,
+                    Termination::Killed {
+                        signal: sig::SIGKILL,
+                        core: false,
+                    },
+                );
+            }
+        }
     }
 
-    /// Handles the `ecall` just executed; Some when the process ended.
-    fn syscall(&mut self, host: &mut dyn Host) -> Option<Termination> {
-        let n = self.hart.x(17);
-        let args = [
-            self.arg(0),
-            self.arg(1),
-            self.arg(2),
-            self.arg(3),
-            self.arg(4),
-            self.arg(5),
-        ];
-        if n == nr::EXIT || n == nr::EXIT_GROUP {
-            self.trace_line(n, &args, None);
-            return Some(Termination::Exited(args[0] as i32));
+    /// The next task to run (round robin after the current one), waking
+    /// blocked tasks whose wait may be over.
+    fn pick(&mut self) -> Option<Pid> {
+        let now = self.host.now(Clock::Monotonic);
+        let epoch = self.epoch;
+        let tids: Vec<Pid> = self
+            .tasks
+            .range(self.cur + 1..)
+            .chain(self.tasks.range(..=self.cur))
+            .map(|(&t, _)| t)
+            .collect();
+        for tid in tids {
+            let deliverable = self.deliverable(tid) != 0;
+            let t = self.tasks.get_mut(&tid)?;
+            match t.state {
+                State::Runnable => return Some(tid),
+                State::Blocked(w) => {
+                    // A signal ends or restarts the call (at delivery).
+                    if deliverable {
+                        return Some(tid);
+                    }
+                    let due = w.deadline.is_some_and(|d| now >= d);
+                    let moved = w.epoch.is_some_and(|g| g != epoch);
+                    if due || moved || t.wake.is_some() {
+                        t.state = State::Runnable;
+                        return Some(tid);
+                    }
+                    if w.host_input && self.host.input_ready(0) {
+                        let t = self.tasks.get_mut(&tid)?;
+                        t.state = State::Runnable;
+                        return Some(tid);
+                    }
+                }
+                State::Stopped => {
+                    if deliverable {
+                        // SIGCONT/SIGKILL are handled at delivery.
+                        return Some(tid);
+                    }
+                }
+            }
         }
-        let result = self.dispatch(n, &args, host);
-        self.trace_line(n, &args, Some(result));
-        let ret = match result {
-            Ok(v) => v,
-            Err(e) => (-e) as u64,
-        };
-        self.hart.set_x(10, ret);
         None
     }
 
-    fn trace_line(&mut self, n: u64, args: &[u64; 6], result: Option<SysResult>) {
+    /// Nothing is runnable: wait for the host (input, time). False when
+    /// nothing could ever wake anyone.
+    fn idle(&mut self) -> bool {
+        let mut deadline: Option<u128> = None;
+        let mut input = false;
+        for t in self.tasks.values() {
+            if let State::Blocked(w) = t.state {
+                if let Some(d) = w.deadline {
+                    deadline = Some(deadline.map_or(d, |x: u128| x.min(d)));
+                }
+                input |= w.host_input;
+            }
+        }
+        let now = self.host.now(Clock::Monotonic);
+        match (deadline, input) {
+            (None, false) => false,
+            (d, true) => {
+                let timeout = d.map(|d| d.saturating_sub(now));
+                if self.host.wait_input(0, timeout) {
+                    self.epoch += 1;
+                }
+                true
+            }
+            (Some(d), false) => {
+                self.host.sleep(d.saturating_sub(now));
+                true
+            }
+        }
+    }
+
+    fn run_task(&mut self, tid: Pid) {
+        self.cur = tid;
+        if !self.deliver_signals(tid) {
+            return;
+        }
+        let Some(t) = self.tasks.get_mut(&tid) else {
+            return;
+        };
+        if !matches!(t.state, State::Runnable) {
+            return;
+        }
+        if let Some(v) = t.wake.take() {
+            // A blocked call finished while the task slept: return its
+            // value instead of running the call again.
+            t.hart.pc += 4;
+            t.hart.set_x(10, v);
+        }
+        let pid = t.pid;
+        let Some(mm) = self.procs.get(&pid).map(|p| p.mm.clone()) else {
+            return;
+        };
+        let ns = self.host.now(Clock::Monotonic);
+        let t = self.tasks.get_mut(&tid).expect("checked above");
+        t.hart.time = (ns * u128::from(friscy_machine::TIMEBASE_HZ) / 1_000_000_000) as u64;
+        let before = t.hart.instret;
+        let exit = {
+            let mut mm = mm.borrow_mut();
+            let m = &mut *mm;
+            m.code.run(&mut t.hart, &mut m.mem, SLICE)
+        };
+        self.instret_total += t.hart.instret - before;
+        match exit {
+            Exit::Budget => {}
+            Exit::Ecall => self.syscall(tid),
+            Exit::Fault(f) => {
+                let pc = t.hart.pc;
+                self.last_fatal = Some(Fatal::Fault { addr: f.addr, pc });
+                let (signo, code) = match f.cause {
+                    FaultCause::Misaligned => (sig::SIGBUS, sig::BUS_ADRALN),
+                    FaultCause::Unmapped => (sig::SIGSEGV, sig::SEGV_MAPERR),
+                    FaultCause::Protection => (sig::SIGSEGV, sig::SEGV_ACCERR),
+                };
+                self.force_signal(
+                    tid,
+                    SigInfo {
+                        signo,
+                        code,
+                        addr: Some(f.addr),
+                        ..SigInfo::default()
+                    },
+                );
+            }
+            Exit::Illegal(raw) => {
+                let pc = t.hart.pc;
+                self.last_fatal = Some(Fatal::Illegal { raw, pc });
+                self.force_signal(
+                    tid,
+                    SigInfo {
+                        signo: sig::SIGILL,
+                        code: sig::ILL_ILLOPC,
+                        addr: Some(pc),
+                        ..SigInfo::default()
+                    },
+                );
+            }
+            Exit::Ebreak => {
+                let pc = t.hart.pc;
+                self.force_signal(
+                    tid,
+                    SigInfo {
+                        signo: sig::SIGTRAP,
+                        code: sig::TRAP_BRKPT,
+                        addr: Some(pc),
+                        ..SigInfo::default()
+                    },
+                );
+            }
+        }
+    }
+
+    pub(crate) fn task(&mut self) -> &mut Task {
+        self.tasks.get_mut(&self.cur).expect("the current task is live")
+    }
+
+    pub(crate) fn pid(&self) -> Pid {
+        self.tasks.get(&self.cur).map_or(0, |t| t.pid)
+    }
+
+    pub(crate) fn proc_(&mut self) -> &mut Proc {
+        let pid = self.pid();
+        self.procs.get_mut(&pid).expect("the current process is live")
+    }
+
+    pub(crate) fn mm(&self) -> Rc<RefCell<Mm>> {
+        self.procs[&self.pid()].mm.clone()
+    }
+
+    pub(crate) fn files(&self) -> Rc<RefCell<FdTable>> {
+        self.procs[&self.pid()].files.clone()
+    }
+
+    pub(crate) fn read_mem(&self, addr: u64, buf: &mut [u8]) -> Result<(), i64> {
+        self.mm()
+            .borrow_mut()
+            .mem
+            .read_bytes(addr, buf)
+            .map_err(efault)
+    }
+
+    pub(crate) fn write_mem(&self, addr: u64, data: &[u8]) -> Result<(), i64> {
+        self.mm()
+            .borrow_mut()
+            .mem
+            .write_bytes(addr, data)
+            .map_err(efault)
+    }
+
+    pub(crate) fn read_u64(&self, addr: u64) -> Result<u64, i64> {
+        self.mm().borrow_mut().mem.read_u64(addr).map_err(efault)
+    }
+
+    pub(crate) fn read_u32(&self, addr: u64) -> Result<u32, i64> {
+        self.mm().borrow_mut().mem.read_u32(addr).map_err(efault)
+    }
+
+    pub(crate) fn write_u64(&self, addr: u64, v: u64) -> Result<(), i64> {
+        self.write_mem(addr, &v.to_le_bytes())
+    }
+
+    pub(crate) fn write_u32(&self, addr: u64, v: u32) -> Result<(), i64> {
+        self.write_mem(addr, &v.to_le_bytes())
+    }
+
+    /// A NUL-terminated string of at most `max` bytes (ENAMETOOLONG past
+    /// it).
+    pub(crate) fn read_cstr(&self, addr: u64, max: usize) -> Result<Vec<u8>, i64> {
+        self.mm()
+            .borrow_mut()
+            .mem
+            .read_cstr(addr, max)
+            .map_err(efault)?
+            .ok_or(errno::ENAMETOOLONG)
+    }
+
+    pub(crate) fn read_path(&self, addr: u64) -> Result<Vec<u8>, i64> {
+        self.read_cstr(addr, abi::PATH_MAX)
+    }
+
+    /// Writes two 64-bit words (timespec, timeval, rlimit) to the guest.
+    pub(crate) fn write_pair(&self, addr: u64, first: u64, second: u64) -> Result<(), i64> {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&first.to_le_bytes());
+        b[8..].copy_from_slice(&second.to_le_bytes());
+        self.write_mem(addr, &b)
+    }
+
+    pub(crate) fn write_timespec(&self, addr: u64, ns: u128) -> Result<(), i64> {
+        let (sec, nsec) = (ns / 1_000_000_000, ns % 1_000_000_000);
+        self.write_pair(addr, sec as u64, nsec as u64)
+    }
+
+    /// Reads a timespec as nanoseconds (EINVAL for a bad one).
+    pub(crate) fn read_timespec(&self, addr: u64) -> Result<u128, i64> {
+        let sec = self.read_u64(addr)? as i64;
+        let nsec = self.read_u64(addr + 8)? as i64;
+        if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+            return Err(errno::EINVAL);
+        }
+        Ok(sec as u128 * 1_000_000_000 + nsec as u128)
+    }
+
+    pub(crate) fn now(&mut self, clock: Clock) -> u128 {
+        self.host.now(clock)
+    }
+
+    pub(crate) fn now_ts(&mut self) -> Timespec {
+        let ns = self.host.now(Clock::Realtime);
+        Timespec {
+            sec: (ns / 1_000_000_000) as i64,
+            nsec: (ns % 1_000_000_000) as u32,
+        }
+    }
+
+    pub(crate) fn host(&mut self) -> &mut dyn Host {
+        &mut *self.host
+    }
+
+    /// Blocks the current call: it runs again once `wait` may be over.
+    pub(crate) fn block(&mut self, mut wait: Wait) -> SysResult {
+        if !wait.manual && wait.epoch.is_none() && wait.deadline.is_none() && wait.futex.is_none()
+        {
+            wait.epoch = Some(self.epoch);
+        }
+        if let Some(g) = wait.epoch.as_mut() {
+            *g = self.epoch;
+        }
+        self.task().state = State::Blocked(wait);
+        Err(BLOCK)
+    }
+
+    /// Something happened that blocked tasks may wait for.
+    pub(crate) fn event(&mut self) {
+        self.epoch += 1;
+    }
+
+    /// True the first time `key` is seen (for messages given once).
+    pub(crate) fn reported_insert(&mut self, key: u64) -> bool {
+        self.reported.insert(key)
+    }
+
+    pub(crate) fn enosys(&mut self, n: u64) -> SysResult {
+        // Linux without CONFIG_RSEQ answers ENOSYS too, and C libraries
+        // expect that: not worth a message.
+        if n != nr::RSEQ && self.reported.insert(n) {
+            let msg = format!(
+                "system call {} ({n}) is not implemented; returning ENOSYS",
+                nr::name(n)
+            );
+            self.host.log(&msg);
+        }
+        Err(errno::ENOSYS)
+    }
+
+    /// Handles the `ecall` the current task just executed.
+    fn syscall(&mut self, tid: Pid) {
+        let t = &self.tasks[&tid];
+        let n = t.hart.x(17);
+        let args = [
+            t.hart.x(10),
+            t.hart.x(11),
+            t.hart.x(12),
+            t.hart.x(13),
+            t.hart.x(14),
+            t.hart.x(15),
+        ];
+        let result = self.dispatch(n, &args);
+        let Some(t) = self.tasks.get_mut(&tid) else {
+            // the task is gone (exit, exit_group, exec by another thread)
+            self.trace_line(tid, n, &args, None);
+            return;
+        };
+        match result {
+            Err(BLOCK) => {
+                // Run the ecall again when woken.
+                t.hart.pc -= 4;
+            }
+            Ok(v) => {
+                if n != nr::RT_SIGRETURN {
+                    t.hart.set_x(10, v);
+                }
+                self.trace_line(tid, n, &args, Some(result));
+            }
+            Err(e) => {
+                t.hart.set_x(10, (-e) as u64);
+                self.trace_line(tid, n, &args, Some(result));
+            }
+        }
+    }
+
+    fn trace_line(&mut self, tid: Pid, n: u64, args: &[u64; 6], result: Option<SysResult>) {
         let Some(out) = self.trace.as_mut() else {
             return;
         };
@@ -268,142 +694,74 @@ impl Process {
             args[0], args[1], args[2], args[3]
         );
         let _ = match result {
-            None => writeln!(out, "[{}] {name}({shown}) = ?", self.pid),
-            Some(Ok(v)) => writeln!(out, "[{}] {name}({shown}) = {v:#x}", self.pid),
-            Some(Err(e)) => writeln!(out, "[{}] {name}({shown}) = -{e}", self.pid),
+            None => writeln!(out, "[{tid}] {name}({shown}) = ?"),
+            Some(Ok(v)) => writeln!(out, "[{tid}] {name}({shown}) = {v:#x}"),
+            Some(Err(e)) => writeln!(out, "[{tid}] {name}({shown}) = -{e}"),
         };
     }
 
-    fn enosys(&mut self, n: u64, host: &mut dyn Host) -> SysResult {
-        // Linux without CONFIG_RSEQ answers ENOSYS too, and C libraries
-        // expect that: not worth a message.
-        if n != nr::RSEQ && self.reported.insert(n) {
-            host.log(&format!(
-                "system call {} ({n}) is not implemented; returning ENOSYS",
-                nr::name(n)
-            ));
+    fn dispatch(&mut self, n: u64, a: &[u64; 6]) -> SysResult {
+        if let Some(r) = self.dispatch_fs(n, a) {
+            return r;
         }
-        Err(errno::ENOSYS)
-    }
-
-    fn stdio_fd(&self, fd: u64) -> Result<i32, i64> {
-        match fd {
-            0..=2 if !self.stdio_closed[fd as usize] => Ok(fd as i32),
-            _ => Err(errno::EBADF),
+        if let Some(r) = self.dispatch_proc(n, a) {
+            return r;
         }
-    }
-
-    fn dispatch(&mut self, n: u64, a: &[u64; 6], host: &mut dyn Host) -> SysResult {
+        if let Some(r) = self.dispatch_mem(n, a) {
+            return r;
+        }
         match n {
-            nr::WRITE => {
-                let fd = self.stdio_fd(a[0])?;
-                let len = a[2].min(MAX_IO as u64) as usize;
-                let mut buf = vec![0u8; len];
-                self.mem.read_bytes(a[1], &mut buf).map_err(efault)?;
-                host.write(fd, &buf).map(|n| n as u64)
-            }
-            nr::WRITEV => {
-                let fd = self.stdio_fd(a[0])?;
-                let data = self.gather(a[1], a[2])?;
-                host.write(fd, &data).map(|n| n as u64)
-            }
-            nr::READ => {
-                let fd = self.stdio_fd(a[0])?;
-                let len = a[2].min(MAX_IO as u64) as usize;
-                let mut buf = vec![0u8; len];
-                let got = host.read(fd, &mut buf)?;
-                self.mem.write_bytes(a[1], &buf[..got]).map_err(efault)?;
-                Ok(got as u64)
-            }
-            nr::CLOSE => {
-                let fd = self.stdio_fd(a[0])?;
-                self.stdio_closed[fd as usize] = true;
-                Ok(0)
-            }
-            nr::LSEEK => {
-                let fd = self.stdio_fd(a[0])?;
-                host.seek(fd, a[1] as i64, a[2] as u32)
-            }
-            nr::FSTAT => {
-                let fd = self.stdio_fd(a[0])?;
-                let st = host.fstat(fd)?;
-                self.write_stat(a[1], &st)
-            }
-            nr::NEWFSTATAT if a[3] & abi::AT_EMPTY_PATH != 0 => {
-                let path = self.mem.read_cstr(a[1], 4096).map_err(efault)?;
-                if path.as_deref() != Some(b"".as_slice()) {
-                    return self.no_filesystem(n, host);
-                }
-                let fd = self.stdio_fd(a[0])?;
-                let st = host.fstat(fd)?;
-                self.write_stat(a[2], &st)
-            }
-            nr::IOCTL => {
-                let fd = self.stdio_fd(a[0])?;
-                match a[1] {
-                    abi::TCGETS | abi::TIOCGWINSZ if !host.is_terminal(fd) => Err(errno::ENOTTY),
-                    // Terminals are emulated by the full kernel; here they
-                    // are not, and saying "not a tty" would be a lie.
-                    _ => self.enosys(n, host),
-                }
-            }
-            nr::READLINKAT => {
-                let path = self.mem.read_cstr(a[1], 4096).map_err(efault)?;
-                if path.as_deref() == Some(b"/proc/self/exe".as_slice()) {
-                    let target = self.exe.clone().into_bytes();
-                    let len = target.len().min(a[3] as usize);
-                    self.mem.write_bytes(a[2], &target[..len]).map_err(efault)?;
-                    return Ok(len as u64);
-                }
-                self.no_filesystem(n, host)
-            }
-            nr::OPENAT | nr::FACCESSAT | nr::NEWFSTATAT => self.no_filesystem(n, host),
-            nr::SET_TID_ADDRESS => {
-                self.clear_child_tid = a[0];
-                Ok(self.pid as u64)
-            }
-            nr::SET_ROBUST_LIST => {
-                if a[1] != 24 {
+            nr::UNAME => self.uname(a[0]),
+            nr::SETHOSTNAME => {
+                let len = a[1] as usize;
+                if len > 64 {
                     return Err(errno::EINVAL);
                 }
-                self.robust_list = (a[0], a[1]);
+                let mut name = vec![0u8; len];
+                self.read_mem(a[0], &mut name)?;
+                self.hostname = name;
                 Ok(0)
             }
-            nr::UNAME => self.uname(a[0]),
-            nr::GETRLIMIT | nr::PRLIMIT64 => {
-                let (resource, new, old) = if n == nr::GETRLIMIT {
-                    (a[0], 0, a[1])
-                } else {
-                    if a[0] != 0 && a[0] != self.pid as u64 {
-                        return Err(errno::EPERM);
+            nr::GETRLIMIT | nr::PRLIMIT64 | nr::SETRLIMIT => {
+                let (resource, new, old) = match n {
+                    nr::GETRLIMIT => (a[0], 0, a[1]),
+                    nr::SETRLIMIT => (a[0], a[1], 0),
+                    _ => {
+                        if a[0] != 0 && !self.procs.contains_key(&(a[0] as Pid)) {
+                            return Err(errno::ESRCH);
+                        }
+                        (a[1], a[2], a[3])
                     }
-                    (a[1], a[2], a[3])
                 };
-                if new != 0 {
-                    // Limits are fixed in this single-process runner.
-                    return Err(errno::EPERM);
-                }
                 let (cur, max) = match resource {
                     abi::RLIMIT_STACK => (STACK_SIZE, abi::RLIM_INFINITY),
-                    abi::RLIMIT_NOFILE => (1024, 1024 * 1024),
+                    abi::RLIMIT_NOFILE => (fd::NOFILE as u64, fd::NOFILE as u64),
                     0..=15 => (abi::RLIM_INFINITY, abi::RLIM_INFINITY),
                     _ => return Err(errno::EINVAL),
                 };
                 if old != 0 {
                     self.write_pair(old, cur, max)?;
                 }
+                if new != 0 {
+                    // Lowering or keeping a limit is accepted; limits are
+                    // not enforced beyond the fixed ones above.
+                    let want_max = self.read_u64(new + 8)?;
+                    if want_max > max {
+                        return Err(errno::EPERM);
+                    }
+                }
                 Ok(0)
             }
             nr::GETRANDOM => {
                 let len = a[1].min(1 << 20) as usize;
                 let mut buf = vec![0u8; len];
-                host.random(&mut buf)?;
-                self.mem.write_bytes(a[0], &buf).map_err(efault)?;
+                self.host.random(&mut buf)?;
+                self.write_mem(a[0], &buf)?;
                 Ok(len as u64)
             }
             nr::CLOCK_GETTIME | nr::CLOCK_GETRES => {
                 let clock = match a[0] {
-                    abi::CLOCK_REALTIME => Clock::Realtime,
+                    abi::CLOCK_REALTIME | 8 | 11 => Clock::Realtime,
                     // MONOTONIC, PROCESS_CPUTIME, THREAD_CPUTIME, RAW,
                     // COARSE variants, BOOTTIME
                     1..=7 | 9 => Clock::Monotonic,
@@ -412,7 +770,7 @@ impl Process {
                 let ns = if n == nr::CLOCK_GETRES {
                     1
                 } else {
-                    host.now(clock)
+                    self.host.now(clock)
                 };
                 if a[1] != 0 {
                     self.write_timespec(a[1], ns)?;
@@ -421,85 +779,170 @@ impl Process {
             }
             nr::GETTIMEOFDAY => {
                 if a[0] != 0 {
-                    let ns = host.now(Clock::Realtime);
+                    let ns = self.host.now(Clock::Realtime);
                     let (sec, usec) = (ns / 1_000_000_000, ns % 1_000_000_000 / 1000);
                     self.write_pair(a[0], sec as u64, usec as u64)?;
                 }
                 Ok(0)
             }
-            nr::NANOSLEEP | nr::CLOCK_NANOSLEEP => {
-                let ts = if n == nr::NANOSLEEP { a[0] } else { a[2] };
-                let sec = self.mem.read_u64(ts).map_err(efault)? as i64;
-                let nsec = self.mem.read_u64(ts + 8).map_err(efault)? as i64;
-                if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+            nr::NANOSLEEP | nr::CLOCK_NANOSLEEP => self.nanosleep(n, a),
+            nr::SCHED_YIELD => Ok(0),
+            nr::SCHED_GETAFFINITY => {
+                let len = a[1] as usize;
+                if len < 8 {
                     return Err(errno::EINVAL);
                 }
-                let mut ns = sec as u128 * 1_000_000_000 + nsec as u128;
-                // TIMER_ABSTIME
-                if n == nr::CLOCK_NANOSLEEP && a[1] & 1 != 0 {
+                self.write_u64(a[2], 1)?;
+                Ok(8)
+            }
+            nr::SCHED_SETAFFINITY | nr::SCHED_SETSCHEDULER | nr::SCHED_SETPARAM => Ok(0),
+            nr::SCHED_GETSCHEDULER | nr::SCHED_GETPARAM => Ok(0),
+            nr::GETCPU => {
+                if a[0] != 0 {
+                    self.write_u32(a[0], 0)?;
+                }
+                if a[1] != 0 {
+                    self.write_u32(a[1], 0)?;
+                }
+                Ok(0)
+            }
+            nr::SYSINFO => self.sysinfo(a[0]),
+            nr::TIMES => {
+                let ticks = (self.instret_total / 10_000_000).max(1);
+                if a[0] != 0 {
+                    let mut b = [0u8; 32];
+                    b[..8].copy_from_slice(&ticks.to_le_bytes());
+                    self.write_mem(a[0], &b)?;
+                }
+                let up = self.host.now(Clock::Monotonic) / 10_000_000;
+                Ok(up as u64)
+            }
+            nr::GETRUSAGE => {
+                let mut b = [0u8; 144];
+                let us = self.instret_total / 100;
+                b[0..8].copy_from_slice(&(us / 1_000_000).to_le_bytes());
+                b[8..16].copy_from_slice(&(us % 1_000_000).to_le_bytes());
+                self.write_mem(a[1], &b)?;
+                Ok(0)
+            }
+            nr::PRCTL => self.prctl(n, a),
+            nr::RISCV_HWPROBE => self.hwprobe(a),
+            nr::RISCV_FLUSH_ICACHE => {
+                let mm = self.mm();
+                let mut mm = mm.borrow_mut();
+                let m = &mut *mm;
+                m.code.drop_code(&mut m.mem);
+                Ok(0)
+            }
+            nr::MEMBARRIER => Ok(0),
+            nr::CAPGET => {
+                // header (version, pid), data: no capabilities beyond uid 0's
+                if a[1] != 0 {
+                    let full = if self.proc_().euid == 0 { u32::MAX } else { 0 };
+                    let mut b = [0u8; 24];
+                    for k in 0..2 {
+                        b[k * 12..k * 12 + 4].copy_from_slice(&full.to_le_bytes());
+                        b[k * 12 + 4..k * 12 + 8].copy_from_slice(&full.to_le_bytes());
+                    }
+                    self.write_mem(a[1], &b)?;
+                }
+                Ok(0)
+            }
+            _ => self.enosys(n),
+        }
+    }
+
+    fn nanosleep(&mut self, n: u64, a: &[u64; 6]) -> SysResult {
+        let ts = if n == nr::NANOSLEEP { a[0] } else { a[2] };
+        let now = self.host.now(Clock::Monotonic);
+        let t = self.task();
+        let deadline = match t.sleep_until {
+            Some(d) => d,
+            None => {
+                let ns = self.read_timespec(ts)?;
+                let d = if n == nr::CLOCK_NANOSLEEP && a[1] & 1 != 0 {
+                    // TIMER_ABSTIME
                     let clock = if a[0] == abi::CLOCK_REALTIME {
                         Clock::Realtime
                     } else {
                         Clock::Monotonic
                     };
-                    ns = ns.saturating_sub(host.now(clock));
-                }
-                host.sleep(ns);
+                    let left = ns.saturating_sub(self.host.now(clock));
+                    now + left
+                } else {
+                    now + ns
+                };
+                self.task().sleep_until = Some(d);
+                d
+            }
+        };
+        if now >= deadline {
+            self.task().sleep_until = None;
+            return Ok(0);
+        }
+        self.block(Wait {
+            deadline: Some(deadline),
+            ..Wait::default()
+        })
+    }
+
+    fn uname(&mut self, addr: u64) -> SysResult {
+        let host = self.hostname.clone();
+        let fields: [&[u8]; 6] = [
+            b"Linux",
+            &host,
+            b"6.1.0-friscy",
+            b"#1 SMP PREEMPT friscy",
+            b"riscv64",
+            b"(none)",
+        ];
+        let mut b = [0u8; 65 * 6];
+        for (i, f) in fields.iter().enumerate() {
+            let n = f.len().min(64);
+            b[i * 65..i * 65 + n].copy_from_slice(&f[..n]);
+        }
+        self.write_mem(addr, &b)?;
+        Ok(0)
+    }
+
+    fn sysinfo(&mut self, addr: u64) -> SysResult {
+        let mut b = [0u8; 112];
+        let up = (self.host.now(Clock::Monotonic) / 1_000_000_000) as u64;
+        b[0..8].copy_from_slice(&up.to_le_bytes());
+        let total: u64 = 4 << 30;
+        b[32..40].copy_from_slice(&total.to_le_bytes());
+        b[40..48].copy_from_slice(&(total / 2).to_le_bytes());
+        b[80..82].copy_from_slice(&(self.procs.len() as u16).to_le_bytes());
+        b[104..108].copy_from_slice(&1u32.to_le_bytes());
+        self.write_mem(addr, &b)?;
+        Ok(0)
+    }
+
+    fn prctl(&mut self, n: u64, a: &[u64; 6]) -> SysResult {
+        match a[0] {
+            abi::PR_SET_NAME => {
+                let raw = self
+                    .mm()
+                    .borrow_mut()
+                    .mem
+                    .read_cstr(a[1], abi::TASK_COMM_LEN)
+                    .map_err(efault)?;
+                let mut name = [0u8; abi::TASK_COMM_LEN];
+                let raw = raw.unwrap_or_default();
+                let len = raw.len().min(abi::TASK_COMM_LEN - 1);
+                name[..len].copy_from_slice(&raw[..len]);
+                self.proc_().comm = name;
                 Ok(0)
             }
-            nr::SCHED_YIELD => Ok(0),
-            nr::GETPID | nr::GETTID => Ok(self.pid as u64),
-            nr::GETPPID => Ok(0),
-            nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => Ok(0),
-            nr::BRK => Ok(self.brk(a[0])),
-            nr::MMAP => self.mmap(a),
-            nr::MUNMAP => {
-                if a[0] % PAGE_SIZE != 0 || a[1] == 0 {
-                    return Err(errno::EINVAL);
-                }
-                self.mem.unmap(a[0], a[1].div_ceil(PAGE_SIZE) * PAGE_SIZE);
+            abi::PR_GET_NAME => {
+                let comm = self.proc_().comm;
+                self.write_mem(a[1], &comm)?;
                 Ok(0)
             }
-            nr::MPROTECT => {
-                if a[0] % PAGE_SIZE != 0 {
-                    return Err(errno::EINVAL);
-                }
-                let len = a[1].div_ceil(PAGE_SIZE) * PAGE_SIZE;
-                if !self.mem.is_mapped(a[0], len) {
-                    return Err(errno::ENOMEM);
-                }
-                self.mem.protect(a[0], len, prot_to_perm(a[2]));
-                Ok(0)
-            }
-            nr::MADVISE => Ok(0),
-            nr::PRCTL => match a[0] {
-                abi::PR_SET_NAME => {
-                    let mut name = [0u8; abi::TASK_COMM_LEN];
-                    let mut raw = [0u8; abi::TASK_COMM_LEN - 1];
-                    for (k, b) in raw.iter_mut().enumerate() {
-                        *b = self.mem.read_u8(a[1] + k as u64).map_err(efault)?;
-                        if *b == 0 {
-                            break;
-                        }
-                    }
-                    let len = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-                    name[..len].copy_from_slice(&raw[..len]);
-                    self.comm = name;
-                    Ok(0)
-                }
-                abi::PR_GET_NAME => {
-                    let comm = self.comm;
-                    self.mem.write_bytes(a[1], &comm).map_err(efault)?;
-                    Ok(0)
-                }
-                _ => self.enosys(n, host),
-            },
-            nr::RISCV_HWPROBE => self.hwprobe(a),
-            nr::RISCV_FLUSH_ICACHE => {
-                self.code.drop_code(&mut self.mem);
-                Ok(0)
-            }
-            _ => self.enosys(n, host),
+            // PR_SET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_DUMPABLE,
+            // PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER
+            1 | 3 | 4 | 36 | 38 | 39 => Ok(if a[0] == 3 { 1 } else { 0 }),
+            _ => self.enosys(n),
         }
     }
 
@@ -512,7 +955,7 @@ impl Process {
         }
         for k in 0..count.min(1024) {
             let at = pairs + k * 16;
-            let key = self.mem.read_u64(at).map_err(efault)? as i64;
+            let key = self.read_u64(at)? as i64;
             let value = match key {
                 KEY_MVENDORID | KEY_MARCHID | KEY_MIMPID => Some(0),
                 KEY_BASE_BEHAVIOR => Some(BASE_BEHAVIOR_IMA),
@@ -521,231 +964,66 @@ impl Process {
                 _ => None,
             };
             let (key, value) = value.map_or((-1i64, 0), |v| (key, v));
-            self.mem.write_u64(at, key as u64).map_err(efault)?;
-            self.mem.write_u64(at + 8, value).map_err(efault)?;
+            self.write_u64(at, key as u64)?;
+            self.write_u64(at + 8, value)?;
         }
         Ok(0)
     }
 
-    /// File-system calls: `friscy exec` gives the program no file system.
-    fn no_filesystem(&mut self, n: u64, host: &mut dyn Host) -> SysResult {
-        self.enosys(n, host)
-    }
-
-    /// The bytes a writev names, at most [`MAX_IO`] of them (the write is
-    /// then short, as Linux's are past its own limit).
-    fn gather(&mut self, iov: u64, count: u64) -> Result<Vec<u8>, i64> {
-        if count > IOV_MAX {
-            return Err(errno::EINVAL);
-        }
-        let mut data = Vec::new();
-        for i in 0..count {
-            let base = self.mem.read_u64(iov + i * 16).map_err(efault)?;
-            let len = self.mem.read_u64(iov + i * 16 + 8).map_err(efault)?;
-            if (len as i64) < 0 {
-                return Err(errno::EINVAL);
-            }
-            let len = len.min((MAX_IO - data.len()) as u64) as usize;
-            if len == 0 {
-                break;
-            }
-            let start = data.len();
-            data.resize(start + len, 0);
-            self.mem
-                .read_bytes(base, &mut data[start..])
-                .map_err(efault)?;
-        }
-        Ok(data)
-    }
-
-    fn write_timespec(&mut self, addr: u64, ns: u128) -> Result<(), i64> {
-        let (sec, nsec) = (ns / 1_000_000_000, ns % 1_000_000_000);
-        self.write_pair(addr, sec as u64, nsec as u64)
-    }
-
-    /// Writes two 64-bit words (timespec, timeval, rlimit) to the guest.
-    fn write_pair(&mut self, addr: u64, first: u64, second: u64) -> Result<(), i64> {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&first.to_le_bytes());
-        b[8..].copy_from_slice(&second.to_le_bytes());
-        self.mem.write_bytes(addr, &b).map_err(efault)
-    }
-
-    fn write_stat(&mut self, addr: u64, st: &HostStat) -> SysResult {
-        let mut b = [0u8; abi::STAT_SIZE];
-        b[0..8].copy_from_slice(&st.dev.to_le_bytes());
-        b[8..16].copy_from_slice(&st.ino.to_le_bytes());
-        b[16..20].copy_from_slice(&st.mode.to_le_bytes());
-        b[20..24].copy_from_slice(&st.nlink.to_le_bytes());
-        b[24..28].copy_from_slice(&st.uid.to_le_bytes());
-        b[28..32].copy_from_slice(&st.gid.to_le_bytes());
-        b[32..40].copy_from_slice(&st.rdev.to_le_bytes());
-        b[48..56].copy_from_slice(&st.size.to_le_bytes());
-        b[56..60].copy_from_slice(&st.blksize.to_le_bytes());
-        b[64..72].copy_from_slice(&st.size.div_ceil(512).to_le_bytes());
-        self.mem.write_bytes(addr, &b).map_err(efault)?;
-        Ok(0)
-    }
-
-    fn uname(&mut self, addr: u64) -> SysResult {
-        let fields: [&[u8]; 6] = [
-            b"Linux",
-            b"friscy",
-            b"6.1.0-friscy",
-            b"#1 SMP friscy",
-            b"riscv64",
-            b"(none)",
-        ];
-        let mut b = [0u8; 65 * 6];
-        for (i, f) in fields.iter().enumerate() {
-            b[i * 65..i * 65 + f.len()].copy_from_slice(f);
-        }
-        self.mem.write_bytes(addr, &b).map_err(efault)?;
-        Ok(0)
-    }
-
-    fn brk(&mut self, want: u64) -> u64 {
-        if want < self.brk_start {
-            return self.brk;
-        }
-        let old_top = self.brk.div_ceil(PAGE_SIZE) * PAGE_SIZE;
-        let new_top = want.div_ceil(PAGE_SIZE) * PAGE_SIZE;
-        if new_top > old_top {
-            let len = new_top - old_top;
-            // The heap may not run into another mapping.
-            if new_top > MMAP_TOP || self.mem.find_free(old_top, len, new_top) != Some(old_top) {
-                return self.brk;
-            }
-            self.mem.map(old_top, len, Perm::RW);
-        } else if new_top < old_top {
-            self.mem.unmap(new_top, old_top - new_top);
-        }
-        self.brk = want;
-        want
-    }
-
-    fn mmap(&mut self, a: &[u64; 6]) -> SysResult {
-        let (addr, len, prot, flags, fd) = (a[0], a[1], a[2], a[3], a[4] as i64);
-        if len == 0 || addr % PAGE_SIZE != 0 {
-            return Err(errno::EINVAL);
-        }
-        if flags & mm::MAP_ANONYMOUS == 0 {
-            // Only fds 0-2 exist here, and streams cannot be mapped.
-            return Err(if (0..=2).contains(&fd) {
-                errno::ENODEV
-            } else {
-                errno::EBADF
-            });
-        }
-        if flags & (mm::MAP_SHARED | mm::MAP_PRIVATE) == 0 {
-            return Err(errno::EINVAL);
-        }
-        let len = len
-            .checked_next_multiple_of(PAGE_SIZE)
-            .ok_or(errno::ENOMEM)?;
-        let fixed = flags & (mm::MAP_FIXED | mm::MAP_FIXED_NOREPLACE) != 0;
-        let start = if fixed {
-            if addr.checked_add(len).is_none_or(|e| e > TASK_SIZE) {
-                return Err(errno::ENOMEM);
-            }
-            if flags & mm::MAP_FIXED_NOREPLACE != 0
-                && self.mem.find_free(addr, len, addr + len) != Some(addr)
-            {
-                return Err(errno::EEXIST);
-            }
-            addr
-        } else {
-            let hint_ok = addr != 0
-                && addr.checked_add(len).is_some_and(|e| e <= MMAP_TOP)
-                && self.mem.find_free(addr, len, addr + len) == Some(addr);
-            if hint_ok {
-                addr
-            } else {
-                self.mem
-                    .find_free_below(MMAP_TOP, len, self.brk_start.saturating_add(1 << 30))
-                    .ok_or(errno::ENOMEM)?
-            }
+    /// The signals task `tid` could take now.
+    pub(crate) fn deliverable(&self, tid: Pid) -> u64 {
+        let Some(t) = self.tasks.get(&tid) else {
+            return 0;
         };
-        self.mem.map(start, len, prot_to_perm(prot));
-        Ok(start)
+        let proc_pending = self.procs.get(&t.pid).map_or(0, |p| p.pending);
+        (t.pending | proc_pending) & !(t.sigmask & !signal::UNBLOCKABLE)
     }
 }
 
-fn prot_to_perm(prot: u64) -> Perm {
-    let mut p = Perm::NONE;
-    if prot & mm::PROT_READ != 0 {
-        p = p | Perm::R;
-    }
-    if prot & mm::PROT_WRITE != 0 {
-        p = p | Perm::W;
-    }
-    if prot & mm::PROT_EXEC != 0 {
-        p = p | Perm::X;
-    }
-    p
-}
-
-/// AT_HWCAP: one bit per single-letter extension (IMAFDC).
-fn hwcap() -> u64 {
-    b"IMAFDC".iter().fold(0, |acc, &c| acc | (1 << (c - b'A')))
-}
-
-/// Writes argc, argv, envp, auxv and their strings below `STACK_TOP` in the
-/// layout Linux uses; returns the initial stack pointer.
-fn build_stack(
-    mem: &mut Memory,
-    execfn: &[u8],
-    argv: &[Vec<u8>],
-    envp: &[Vec<u8>],
-    random: &[u8; 16],
-    auxv: &[(u64, u64)],
-) -> Option<u64> {
-    let mut sp = STACK_TOP;
-    let floor = STACK_TOP - STACK_SIZE / 4;
-    let push_bytes = |mem: &mut Memory, sp: &mut u64, data: &[u8]| -> Option<u64> {
-        *sp = sp.checked_sub(data.len() as u64)?;
-        if *sp < floor {
-            return None;
+/// Adds /dev/null, /dev/zero, ... (and /dev itself) where missing.
+fn populate_dev(fs: &mut Fs) {
+    let dev = match fs.resolve(ROOT, b"/dev", true) {
+        Ok(d) => d,
+        Err(_) => match fs.create(ROOT, b"dev", NewNode::Dir, 0o755, 0, 0) {
+            Ok(d) => d,
+            Err(_) => return,
+        },
+    };
+    let nodes: [(&[u8], u64); 6] = [
+        (b"null", abi::dev::NULL),
+        (b"zero", abi::dev::ZERO),
+        (b"full", abi::dev::FULL),
+        (b"random", abi::dev::RANDOM),
+        (b"urandom", abi::dev::URANDOM),
+        (b"tty", abi::dev::TTY),
+    ];
+    for (name, rdev) in nodes {
+        if fs.lookup(dev, name).is_err() {
+            let _ = fs.create(dev, name, NewNode::Chr(rdev), 0o666, 0, 0);
         }
-        mem.write_bytes(*sp, data).ok()?;
-        Some(*sp)
-    };
-    let cstr = |s: &[u8]| {
-        let mut v = s.to_vec();
-        v.push(0);
-        v
-    };
-    let execfn_ptr = push_bytes(mem, &mut sp, &cstr(execfn))?;
-    let mut env_ptrs = Vec::new();
-    for e in envp.iter().rev() {
-        env_ptrs.push(push_bytes(mem, &mut sp, &cstr(e))?);
     }
-    env_ptrs.reverse();
-    let mut arg_ptrs = Vec::new();
-    for a in argv.iter().rev() {
-        arg_ptrs.push(push_bytes(mem, &mut sp, &cstr(a))?);
+    for (name, target) in [
+        (&b"fd"[..], &b"/proc/self/fd"[..]),
+        (b"stdin", b"/proc/self/fd/0"),
+        (b"stdout", b"/proc/self/fd/1"),
+        (b"stderr", b"/proc/self/fd/2"),
+    ] {
+        if fs.lookup(dev, name).is_err() {
+            let _ = fs.create(dev, name, NewNode::Symlink(target.to_vec()), 0o777, 0, 0);
+        }
     }
-    arg_ptrs.reverse();
-    sp &= !15;
-    let random_ptr = push_bytes(mem, &mut sp, random)?;
-    let mut words: Vec<u64> = Vec::new();
-    words.push(argv.len() as u64);
-    words.extend(&arg_ptrs);
-    words.push(0);
-    words.extend(&env_ptrs);
-    words.push(0);
-    for &(k, v) in auxv {
-        words.extend([k, v]);
+    for (name, mode) in [(&b"shm"[..], 0o1777), (b"pts", 0o755)] {
+        if fs.lookup(dev, name).is_err() {
+            let _ = fs.create(dev, name, NewNode::Dir, mode, 0, 0);
+        }
     }
-    words.extend([abi::auxv::AT_RANDOM, random_ptr]);
-    words.extend([abi::auxv::AT_EXECFN, execfn_ptr]);
-    words.extend([abi::auxv::AT_NULL, 0]);
-    let size = (words.len() * 8) as u64;
-    sp = (sp - size) & !15;
-    if sp < floor {
-        return None;
+    for (name, mode) in [(&b"tmp"[..], 0o1777), (b"proc", 0o555)] {
+        if fs.lookup(ROOT, name).is_err() {
+            let _ = fs.create(ROOT, name, NewNode::Dir, mode, 0, 0);
+        }
     }
-    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-    mem.write_bytes(sp, &bytes).ok()?;
-    Some(sp)
+}
+
+pub(crate) fn page_up(x: u64) -> Option<u64> {
+    x.checked_next_multiple_of(PAGE_SIZE)
 }

@@ -39,7 +39,32 @@ fn err(e: rustix::io::Errno) -> i64 {
     i64::from(e.raw_os_error())
 }
 
+/// Polls fd 0-2 for input for up to `timeout` ns (None: forever).
+fn poll_in(fd: i32, timeout: Option<u128>) -> bool {
+    let Ok(f) = stdio(fd) else {
+        return true;
+    };
+    let mut fds = [rustix::event::PollFd::new(&f, rustix::event::PollFlags::IN)];
+    let ts = timeout.map(|ns| rustix::event::Timespec {
+        tv_sec: (ns / 1_000_000_000).min(i64::MAX as u128) as i64,
+        tv_nsec: (ns % 1_000_000_000) as i64,
+    });
+    match rustix::event::poll(&mut fds, ts.as_ref()) {
+        Ok(n) => n > 0,
+        // EINTR: let the caller look again
+        Err(_) => false,
+    }
+}
+
 impl Host for NativeHost {
+    fn input_ready(&mut self, fd: i32) -> bool {
+        poll_in(fd, Some(0))
+    }
+
+    fn wait_input(&mut self, fd: i32, timeout: Option<u128>) -> bool {
+        poll_in(fd, timeout)
+    }
+
     fn write(&mut self, fd: i32, data: &[u8]) -> Result<usize, i64> {
         loop {
             match rustix::io::write(stdio(fd)?, data) {

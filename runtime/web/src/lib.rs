@@ -17,7 +17,7 @@
 //! (Web Worker, SharedArrayBuffer and Atomics for blocking) builds on the
 //! same exports.
 
-use friscy_kernel::{Clock, Host, HostStat, Process};
+use friscy_kernel::{Clock, Host, HostStat, Kernel};
 use std::cell::RefCell;
 
 #[cfg(target_arch = "wasm32")]
@@ -140,7 +140,7 @@ impl Host for WebHost {
 }
 
 thread_local! {
-    static PROCESS: RefCell<Option<Process>> = const { RefCell::new(None) };
+    static KERNEL: RefCell<Option<Kernel>> = const { RefCell::new(None) };
 }
 
 /// Allocates `len` bytes for the embedder (never freed before exit: the
@@ -199,13 +199,14 @@ pub unsafe extern "C" fn friscy_exec(
         let _ = host.write(2, b"friscy: malformed environment block\n");
         return -1;
     };
-    let exe = String::from_utf8_lossy(&exe[0]).into_owned();
-    match Process::exec(image, &exe, &argv, &envp, &mut host) {
-        Ok(p) => {
-            PROCESS.with(|cell| *cell.borrow_mut() = Some(p));
+    let mut kernel = Kernel::new(friscy_vfs::Fs::new(), Box::new(WebHost));
+    match kernel.spawn_image(image, &exe[0], &argv, &envp) {
+        Ok(_) => {
+            KERNEL.with(|cell| *cell.borrow_mut() = Some(kernel));
             0
         }
         Err(e) => {
+            let exe = String::from_utf8_lossy(&exe[0]);
             let _ = host.write(2, format!("friscy: cannot run {exe}: {e}\n").as_bytes());
             -2
         }
@@ -216,20 +217,19 @@ pub unsafe extern "C" fn friscy_exec(
 /// killed by signal N), or -1 if nothing is loaded.
 #[unsafe(no_mangle)]
 pub extern "C" fn friscy_run() -> i32 {
-    PROCESS.with(|cell| {
+    KERNEL.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let Some(p) = slot.as_mut() else {
+        let Some(k) = slot.as_mut() else {
             return -1;
         };
-        let mut host = WebHost;
-        p.run(&mut host).status()
+        k.run().status()
     })
 }
 
 /// Guest instructions retired so far.
 #[unsafe(no_mangle)]
 pub extern "C" fn friscy_instret() -> u64 {
-    PROCESS.with(|cell| cell.borrow().as_ref().map_or(0, |p| p.hart.instret))
+    KERNEL.with(|cell| cell.borrow().as_ref().map_or(0, |k| k.instret()))
 }
 
 #[cfg(test)]

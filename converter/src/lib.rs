@@ -1,0 +1,24 @@
+//! friscy's image side: reading container images given with skopeo-style
+//! references (`oci:DIR[:TAG]`, `docker-archive:FILE[:REF]`, `dir:ROOTFS`).
+//!
+//! ```no_run
+//! use friscy_converter::{ImageRef, open_image};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let reference: ImageRef = "oci:/images/base:base".parse()?;
+//! let image = open_image(&reference)?;
+//! image.check_riscv64()?;
+//! for layer in &image.layers {
+//!     let mut tar = layer.open()?; // uncompressed, digest-checked at EOF
+//!     std::io::copy(&mut tar, &mut std::io::sink())?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod source;
+
+pub use source::{
+    ImageRef, Layer, MAX_METADATA_SIZE, Platform, RunConfig, SourceError, SourceImage, media,
+    open_image,
+};

@@ -1,0 +1,278 @@
+//! Memory system calls: brk, mmap (anonymous and file-backed), munmap,
+//! mprotect, mremap, madvise and friends.
+
+use crate::abi::{errno, mm, nr};
+use crate::elf::TASK_SIZE;
+use crate::fd::Object;
+use crate::loader::MMAP_TOP;
+use crate::{Kernel, SysResult, page_up};
+use friscy_machine::{PAGE_SIZE, Perm};
+use friscy_vfs::FileType;
+
+/// MADV_DONTNEED: anonymous private pages read back as zero afterwards.
+const MADV_DONTNEED: u64 = 4;
+
+pub(crate) fn prot_to_perm(prot: u64) -> Perm {
+    let mut p = Perm::NONE;
+    if prot & mm::PROT_READ != 0 {
+        p = p | Perm::R;
+    }
+    if prot & mm::PROT_WRITE != 0 {
+        p = p | Perm::W;
+    }
+    if prot & mm::PROT_EXEC != 0 {
+        p = p | Perm::X;
+    }
+    p
+}
+
+impl Kernel {
+    pub(crate) fn dispatch_mem(&mut self, n: u64, a: &[u64; 6]) -> Option<SysResult> {
+        Some(match n {
+            nr::BRK => Ok(self.brk(a[0])),
+            nr::MMAP => self.mmap(a),
+            nr::MUNMAP => {
+                if a[0] % PAGE_SIZE != 0 || a[1] == 0 {
+                    return Some(Err(errno::EINVAL));
+                }
+                let Some(len) = page_up(a[1]) else {
+                    return Some(Err(errno::EINVAL));
+                };
+                let mm = self.mm();
+                let mut mm = mm.borrow_mut();
+                if a[0].checked_add(len).is_none_or(|e| e > TASK_SIZE) {
+                    return Some(Err(errno::EINVAL));
+                }
+                mm.mem.unmap(a[0], len);
+                Ok(0)
+            }
+            nr::MPROTECT => {
+                if a[0] % PAGE_SIZE != 0 {
+                    return Some(Err(errno::EINVAL));
+                }
+                let Some(len) = page_up(a[1]) else {
+                    return Some(Err(errno::ENOMEM));
+                };
+                let mm = self.mm();
+                let mut mm = mm.borrow_mut();
+                if !mm.mem.is_mapped(a[0], len) {
+                    return Some(Err(errno::ENOMEM));
+                }
+                mm.mem.protect(a[0], len, prot_to_perm(a[2]));
+                Ok(0)
+            }
+            nr::MADVISE => {
+                if a[2] == MADV_DONTNEED
+                    && a[0] % PAGE_SIZE == 0
+                    && let Some(len) = page_up(a[1])
+                {
+                    // Drop the pages but keep the mapping: they read as zero.
+                    let mm = self.mm();
+                    let mut mm = mm.borrow_mut();
+                    let regions: Vec<(u64, u64, Perm)> = mm
+                        .mem
+                        .regions()
+                        .filter(|&(s, e, _)| s < a[0] + len && e > a[0])
+                        .collect();
+                    for (s, e, perm) in regions {
+                        let (s, e) = (s.max(a[0]), e.min(a[0] + len));
+                        mm.mem.unmap(s, e - s);
+                        mm.mem.map(s, e - s, perm);
+                    }
+                }
+                Ok(0)
+            }
+            nr::MREMAP => self.mremap(a),
+            nr::MSYNC | nr::MLOCK | nr::MUNLOCK | nr::MLOCKALL | nr::MUNLOCKALL | nr::MLOCK2 => {
+                Ok(0)
+            }
+            _ => return None,
+        })
+    }
+
+    fn brk(&mut self, want: u64) -> u64 {
+        let mm = self.mm();
+        let mut mm = mm.borrow_mut();
+        if want < mm.brk_start {
+            return mm.brk;
+        }
+        let old_top = mm.brk.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        let Some(new_top) = page_up(want) else {
+            return mm.brk;
+        };
+        if new_top > old_top {
+            let len = new_top - old_top;
+            // The heap may not run into another mapping.
+            if new_top > MMAP_TOP || mm.mem.find_free(old_top, len, new_top) != Some(old_top) {
+                return mm.brk;
+            }
+            mm.mem.map(old_top, len, Perm::RW);
+        } else if new_top < old_top {
+            mm.mem.unmap(new_top, old_top - new_top);
+        }
+        mm.brk = want;
+        want
+    }
+
+    /// Picks where a new mapping of `len` bytes goes.
+    fn place(&mut self, addr: u64, len: u64, flags: u64) -> SysResult {
+        let mm = self.mm();
+        let mm = mm.borrow();
+        let fixed = flags & (mm::MAP_FIXED | mm::MAP_FIXED_NOREPLACE) != 0;
+        if fixed {
+            if addr.checked_add(len).is_none_or(|e| e > TASK_SIZE) || addr < PAGE_SIZE {
+                return Err(errno::ENOMEM);
+            }
+            if flags & mm::MAP_FIXED_NOREPLACE != 0
+                && mm.mem.find_free(addr, len, addr + len) != Some(addr)
+            {
+                return Err(errno::EEXIST);
+            }
+            return Ok(addr);
+        }
+        let hint_ok = addr >= PAGE_SIZE
+            && addr.checked_add(len).is_some_and(|e| e <= MMAP_TOP)
+            && mm.mem.find_free(addr, len, addr + len) == Some(addr);
+        if hint_ok {
+            return Ok(addr);
+        }
+        mm.mem
+            .find_free_below(MMAP_TOP, len, mm.brk_start.saturating_add(1 << 30))
+            .or_else(|| mm.mem.find_free_below(MMAP_TOP, len, PAGE_SIZE << 4))
+            .ok_or(errno::ENOMEM)
+    }
+
+    fn mmap(&mut self, a: &[u64; 6]) -> SysResult {
+        let (addr, len, prot, flags, fd, off) = (a[0], a[1], a[2], a[3], a[4] as i32, a[5]);
+        if len == 0 || addr % PAGE_SIZE != 0 || off % PAGE_SIZE != 0 {
+            return Err(errno::EINVAL);
+        }
+        let kind = flags & mm::MAP_TYPE;
+        if kind != mm::MAP_SHARED && kind != mm::MAP_PRIVATE && kind != mm::MAP_SHARED_VALIDATE {
+            return Err(errno::EINVAL);
+        }
+        let len = page_up(len).ok_or(errno::ENOMEM)?;
+        let perm = prot_to_perm(prot);
+        if flags & mm::MAP_ANONYMOUS != 0 {
+            if kind != mm::MAP_PRIVATE {
+                // A shared anonymous mapping must stay shared across fork,
+                // which guest memory cannot do yet: say so rather than
+                // hand out private memory.
+                self.note_once(
+                    "mmap_shared_anon",
+                    "MAP_SHARED|MAP_ANONYMOUS is not supported yet; returning ENODEV",
+                );
+                return Err(errno::ENODEV);
+            }
+            let start = self.place(addr, len, flags)?;
+            self.mm().borrow_mut().mem.map(start, len, perm);
+            return Ok(start);
+        }
+        // A file mapping: its bytes are copied in (private), so it is only
+        // honest for private mappings and read-only shared ones.
+        let d = self.files().borrow().get(fd).ok_or(errno::EBADF)?;
+        let ino = {
+            let d = d.borrow();
+            if !d.readable() {
+                return Err(errno::EACCES);
+            }
+            if kind != mm::MAP_PRIVATE && prot & mm::PROT_WRITE != 0 && !d.writable() {
+                return Err(errno::EACCES);
+            }
+            match d.obj {
+                Object::Node(ino) => ino,
+                Object::Dev(_, _) => {
+                    // /dev/zero: anonymous memory
+                    let start = self.place(addr, len, flags)?;
+                    self.mm().borrow_mut().mem.map(start, len, perm);
+                    return Ok(start);
+                }
+                _ => return Err(errno::ENODEV),
+            }
+        };
+        if kind != mm::MAP_PRIVATE && prot & mm::PROT_WRITE != 0 {
+            self.note_once(
+                "mmap_shared_file",
+                "writable MAP_SHARED file mappings are not supported yet; returning ENODEV",
+            );
+            return Err(errno::ENODEV);
+        }
+        let (size, is_reg) = {
+            let fs = self.fs.borrow();
+            let st = fs.stat(ino)?;
+            (st.size, st.kind == FileType::Reg)
+        };
+        if !is_reg {
+            return Err(errno::ENODEV);
+        }
+        let start = self.place(addr, len, flags)?;
+        let n = size.saturating_sub(off).min(len) as usize;
+        let mut data = vec![0u8; n];
+        let got = self.fs.borrow_mut().read(ino, off, &mut data)?;
+        data.truncate(got);
+        let mm = self.mm();
+        let mut mm = mm.borrow_mut();
+        mm.mem.map(start, len, perm);
+        mm.mem.poke(start, &data).map_err(|_| errno::ENOMEM)?;
+        if perm.contains(Perm::X) {
+            // New code at an address that may have held other code.
+            let m = &mut *mm;
+            m.code.drop_code(&mut m.mem);
+        }
+        Ok(start)
+    }
+
+    fn mremap(&mut self, a: &[u64; 6]) -> SysResult {
+        let (old, old_len, new_len, flags, new_addr) = (a[0], a[1], a[2], a[3], a[4]);
+        if old % PAGE_SIZE != 0 || flags & !(mm::MREMAP_MAYMOVE | mm::MREMAP_FIXED) != 0 {
+            return Err(errno::EINVAL);
+        }
+        let old_len = page_up(old_len).ok_or(errno::EINVAL)?;
+        let new_len = page_up(new_len).ok_or(errno::EINVAL)?;
+        if new_len == 0 || flags & mm::MREMAP_FIXED != 0 {
+            return Err(errno::EINVAL);
+        }
+        let mm = self.mm();
+        let mut mm = mm.borrow_mut();
+        if !mm.mem.is_mapped(old, old_len.max(PAGE_SIZE)) {
+            return Err(errno::EFAULT);
+        }
+        let perm = mm.mem.perm_at(old).ok_or(errno::EFAULT)?;
+        if new_len <= old_len {
+            mm.mem.unmap(old + new_len, old_len - new_len);
+            return Ok(old);
+        }
+        let grow = new_len - old_len;
+        if mm.mem.find_free(old + old_len, grow, old + new_len) == Some(old + old_len) {
+            mm.mem.map(old + old_len, grow, perm);
+            return Ok(old);
+        }
+        if flags & mm::MREMAP_MAYMOVE == 0 {
+            return Err(errno::ENOMEM);
+        }
+        let _ = new_addr;
+        let to = mm
+            .mem
+            .find_free_below(MMAP_TOP, new_len, mm.brk_start.saturating_add(1 << 30))
+            .ok_or(errno::ENOMEM)?;
+        let mut data = vec![0u8; old_len as usize];
+        // Read whatever is readable; the copy keeps the contents.
+        mm.mem.protect(old, old_len, Perm::RW | perm);
+        mm.mem.read_bytes(old, &mut data).map_err(|_| errno::EFAULT)?;
+        mm.mem.map(to, new_len, perm);
+        mm.mem.poke(to, &data).map_err(|_| errno::ENOMEM)?;
+        mm.mem.unmap(old, old_len);
+        Ok(to)
+    }
+
+    /// Tells the person running friscy once about a limitation the guest
+    /// just hit.
+    pub(crate) fn note_once(&mut self, key: &'static str, msg: &str) {
+        let h = key.bytes().fold(1u64 << 40, |acc, b| {
+            acc.wrapping_mul(31).wrapping_add(u64::from(b))
+        });
+        if self.reported_insert(h) {
+            self.host().log(msg);
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Threads (tasks), processes (thread groups) and their address spaces.
+
+use crate::fd::FdTable;
+use crate::signal::SigAction;
+use friscy_machine::{CodeCache, Hart, Memory};
+use friscy_vfs::Ino;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub type Pid = i32;
+
+/// An address space: memory, its decoded code and the heap's bounds.
+pub struct Mm {
+    pub mem: Memory,
+    pub code: CodeCache,
+    pub brk_start: u64,
+    pub brk: u64,
+}
+
+/// Why a blocked task waits; it is retried (its system call run again)
+/// when the wait may be over.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Wait {
+    /// Retry when anything happened since (`Kernel::epoch` moved past this).
+    pub epoch: Option<u64>,
+    /// Retry at this monotonic time (ns).
+    pub deadline: Option<u128>,
+    /// Retry when the host's standard input may be readable.
+    pub host_input: bool,
+    /// Waiting on the futex at this address (woken by FUTEX_WAKE only).
+    pub futex: Option<(u64, u32)>,
+    /// The call is restarted after a signal handler with SA_RESTART.
+    pub restartable: bool,
+    /// Only a `wake` value (or a signal) ends the wait.
+    pub manual: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum State {
+    Runnable,
+    /// In a system call that could not finish yet; `pc` is at its `ecall`.
+    Blocked(Wait),
+    /// Stopped by a job-control signal.
+    Stopped,
+}
+
+pub struct Task {
+    pub tid: Pid,
+    pub pid: Pid,
+    pub hart: Hart,
+    pub state: State,
+    pub sigmask: u64,
+    /// Signals sent to this thread.
+    pub pending: u64,
+    pub clear_child_tid: u64,
+    pub robust_list: u64,
+    /// A value a blocked call returns when resumed (set by FUTEX_WAKE or a
+    /// deadline that passed), instead of running it again.
+    pub wake: Option<u64>,
+    /// sigaltstack: (sp, size, flags).
+    pub altstack: (u64, u64, u32),
+    /// The mask to restore once a handler runs (rt_sigsuspend, ppoll).
+    pub saved_mask: Option<u64>,
+    /// Deadline of a sleep or timed wait in progress (ns, monotonic).
+    pub sleep_until: Option<u128>,
+    /// The child this task waits for in vfork.
+    pub vfork_child: Option<Pid>,
+}
+
+impl Task {
+    pub fn new(tid: Pid, pid: Pid, hart: Hart) -> Task {
+        Task {
+            tid,
+            pid,
+            hart,
+            state: State::Runnable,
+            sigmask: 0,
+            pending: 0,
+            clear_child_tid: 0,
+            robust_list: 0,
+            wake: None,
+            altstack: (0, 0, crate::abi::sig::SS_DISABLE),
+            saved_mask: None,
+            sleep_until: None,
+            vfork_child: None,
+        }
+    }
+}
+
+/// How a process ended, as wait4 reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Termination {
+    Exited(i32),
+    Killed { signal: i32, core: bool },
+}
+
+impl Termination {
+    /// The exit status a shell reports (128 + N for signal N).
+    pub fn status(self) -> i32 {
+        match self {
+            Termination::Exited(c) => c & 0xff,
+            Termination::Killed { signal, .. } => 128 + signal,
+        }
+    }
+
+    /// The status word wait4 stores.
+    pub fn wstatus(self) -> u32 {
+        match self {
+            Termination::Exited(c) => ((c & 0xff) as u32) << 8,
+            Termination::Killed { signal, core } => signal as u32 | if core { 0x80 } else { 0 },
+        }
+    }
+}
+
+pub type Actions = [SigAction; 65];
+
+pub struct Proc {
+    pub pid: Pid,
+    pub ppid: Pid,
+    pub pgid: Pid,
+    pub sid: Pid,
+    pub mm: Rc<RefCell<Mm>>,
+    pub files: Rc<RefCell<FdTable>>,
+    pub cwd: Ino,
+    pub umask: u32,
+    pub actions: Rc<RefCell<Actions>>,
+    /// Signals sent to the process as a whole.
+    pub pending: u64,
+    pub threads: Vec<Pid>,
+    /// Set once every thread is gone: the process is a zombie.
+    pub ended: Option<Termination>,
+    /// The exit of the whole group is under way (exit_group, fatal signal).
+    pub group_exit: Option<Termination>,
+    /// Signal sent to the parent at exit.
+    pub exit_signal: i32,
+    /// Path of the running program, as /proc/self/exe shows it.
+    pub exe: Vec<u8>,
+    pub comm: [u8; crate::abi::TASK_COMM_LEN],
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub egid: u32,
+    pub groups: Vec<u32>,
+    /// The parent thread blocked in vfork until this child execs or exits.
+    pub vfork_parent: Option<Pid>,
+    /// Instructions retired by threads that are gone.
+    pub instret_done: u64,
+}

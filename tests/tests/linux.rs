@@ -1,0 +1,206 @@
+//! The Linux personality against a real kernel: each case runs a command of
+//! a real Debian riscv64 image under friscy and under the oracle (the same
+//! unpacked image under `chroot`, its riscv64 programs run by
+//! qemu-user-static through binfmt); stdout and exit status must match.
+//!
+//! Every bug found becomes a case here. The test prints how many cases
+//! pass and fails if any does not.
+
+use friscy_tests::{TempDir, bin, fixture, unpack_fixture};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, ExitStatus, Output, Stdio};
+
+/// One case: a name, the command line, and optional standard input.
+struct Case {
+    name: &'static str,
+    argv: &'static [&'static str],
+    stdin: Option<&'static str>,
+}
+
+const fn case(name: &'static str, argv: &'static [&'static str]) -> Case {
+    Case {
+        name,
+        argv,
+        stdin: None,
+    }
+}
+
+const fn with_stdin(name: &'static str, argv: &'static [&'static str], input: &'static str) -> Case {
+    Case {
+        name,
+        argv,
+        stdin: Some(input),
+    }
+}
+
+const ENV: &[&str] = &[
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME=/root",
+    "HOSTNAME=friscy",
+    "LC_ALL=C",
+];
+
+const CASES: &[Case] = &[
+    case("echo", &["/bin/echo", "hello", "world"]),
+    case("true", &["true"]),
+    case("false status", &["false"]),
+    case("sh exit status", &["sh", "-c", "exit 7"]),
+    case("sh pipeline", &["sh", "-c", "echo hello | tr a-z A-Z"]),
+    case(
+        "bash pipeline and subshell",
+        &["bash", "-c", "(echo one; echo two) | wc -l; echo $((6*7))"],
+    ),
+    case("bash loop", &["bash", "-c", "for i in 1 2 3; do echo n$i; done"]),
+    case(
+        "bash pipe status",
+        &["bash", "-c", "false | true; echo ${PIPESTATUS[@]}; set -o pipefail; false | true; echo $?"],
+    ),
+    case("cat a file", &["cat", "/etc/debian_version"]),
+    case("ls a directory", &["ls", "/usr/lib/os-release", "/etc/os-release"]),
+    case("ls -la of /", &["sh", "-c", "ls -1 / | head -5"]),
+    case(
+        "write, read, remove a file",
+        &["sh", "-c", "echo data > /tmp/f && cat /tmp/f && rm /tmp/f && ls /tmp/f; echo $?"],
+    ),
+    case(
+        "mkdir, rename, rmdir",
+        &["sh", "-c", "mkdir -p /tmp/a/b && mv /tmp/a /tmp/c && ls /tmp/c && rmdir /tmp/c/b /tmp/c && echo gone"],
+    ),
+    case(
+        "symlinks",
+        &["sh", "-c", "ln -s /etc/os-release /tmp/l && readlink /tmp/l && head -1 /tmp/l && rm /tmp/l"],
+    ),
+    case(
+        "heredoc",
+        &["bash", "-c", "cat <<EOF\nline $((1+1))\nEOF"],
+    ),
+    case("sort and uniq", &["sh", "-c", "printf 'b\\na\\nb\\nc\\n' | sort | uniq -c"]),
+    case("command substitution", &["sh", "-c", "x=$(echo inner); echo outer-$x"]),
+    case("wc of a binary", &["sh", "-c", "wc -c < /bin/true | tr -d ' ' | grep -q . && echo counted"]),
+    case("stat", &["stat", "-c", "%n %F %a", "/etc", "/etc/os-release"]),
+    case("env from the image", &["sh", "-c", "echo $HOME"]),
+    case("pwd and cd", &["sh", "-c", "cd /usr/bin && pwd && cd .. && pwd"]),
+    case("trap on exit", &["bash", "-c", "trap 'echo bye' EXIT; echo hi"]),
+    case(
+        "kill and wait status",
+        &["bash", "-c", "sleep 5 & kill -TERM $!; wait $!; echo status $?"],
+    ),
+    case("signal handler", &["bash", "-c", "trap 'echo got USR1' USR1; kill -USR1 $$; echo after"]),
+    case("killed by signal", &["sh", "-c", "kill -9 $$"]),
+    case("busybox", &["busybox", "echo", "from busybox"]),
+    case("seq and expr", &["sh", "-c", "seq 3 | while read n; do expr $n \\* 2; done"]),
+    case("head of /dev/zero", &["sh", "-c", "head -c 4 /dev/zero | od -An -tx1"]),
+    case("date is sane", &["sh", "-c", "test $(date +%Y) -ge 2024 && echo ok"]),
+    case("uname", &["uname", "-sm"]),
+    case("id", &["id", "-u"]),
+    with_stdin("stdin to cat", &["cat"], "from stdin\n"),
+    with_stdin("read in a loop", &["sh", "-c", "while read l; do echo \"<$l>\"; done"], "a\nb\n"),
+];
+
+fn output(mut cmd: Command, stdin: Option<&str>) -> Output {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        let mut w = child.stdin.take().expect("piped stdin");
+        w.write_all(input.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("wait")
+}
+
+/// The status as a shell (and `docker run`) reports it: 128+N for a
+/// process killed by signal N.
+fn status(s: ExitStatus) -> Option<i32> {
+    s.code().or_else(|| s.signal().map(|n| 128 + n))
+}
+
+/// The oracle's root needs the device nodes a container runtime would
+/// give it (a rootless unpack cannot create them).
+fn add_devices(rootfs: &Path) {
+    for (name, minor) in [("null", 3), ("zero", 5), ("full", 7), ("random", 8), ("urandom", 9)] {
+        let path = rootfs.join("dev").join(name);
+        if !path.exists() {
+            let ok = Command::new("mknod")
+                .arg(&path)
+                .args(["c", "1", &minor.to_string()])
+                .status()
+                .expect("mknod runs");
+            assert!(ok.success(), "mknod {}", path.display());
+            Command::new("chmod").arg("666").arg(&path).status().expect("chmod runs");
+        }
+    }
+}
+
+fn oracle(rootfs: &Path, c: &Case) -> Output {
+    let mut cmd = Command::new("chroot");
+    cmd.arg(rootfs).arg("/usr/bin/env").arg("-i").args(ENV).args(c.argv);
+    output(cmd, c.stdin)
+}
+
+fn friscy(image: &str, c: &Case) -> Output {
+    let mut cmd = Command::new(bin("friscy"));
+    cmd.arg("run");
+    for e in ENV {
+        cmd.args(["-e", e]);
+    }
+    cmd.arg(image).args(c.argv);
+    output(cmd, c.stdin)
+}
+
+/// Runs every case on `image` (for friscy) and `rootfs` (for the oracle,
+/// a separate copy: the oracle's writes land in it).
+fn suite(image: &str, rootfs: &Path, cases: &[Case]) -> Vec<String> {
+    add_devices(rootfs);
+    let mut failures = Vec::new();
+    for c in cases {
+        let want = oracle(rootfs, c);
+        let got = friscy(image, c);
+        let (ws, gs) = (status(want.status), status(got.status));
+        if want.stdout != got.stdout || ws != gs {
+            failures.push(format!(
+                "{}: {:?}\n  oracle: status {ws:?} stdout {:?}\n  friscy: status {gs:?} stdout {:?}\n  friscy stderr: {}",
+                c.name,
+                c.argv,
+                String::from_utf8_lossy(&want.stdout),
+                String::from_utf8_lossy(&got.stdout),
+                String::from_utf8_lossy(&got.stderr).trim_end(),
+            ));
+        }
+    }
+    println!(
+        "linux suite on {image}: {} of {} cases pass",
+        cases.len() - failures.len(),
+        cases.len()
+    );
+    failures
+}
+
+#[test]
+fn debian_programs_behave_as_under_a_real_kernel() {
+    let tmp = TempDir::new("linux");
+    let image_root = unpack_fixture("base", &tmp.path().join("image"));
+    let oracle_root = unpack_fixture("base", &tmp.path().join("oracle"));
+    let image = format!("dir:{}", image_root.display());
+    let failures = suite(&image, &oracle_root, CASES);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn oci_images_run_from_their_layers() {
+    let tmp = TempDir::new("linux-oci");
+    let rootfs = unpack_fixture("base", tmp.path());
+    let image = format!("oci:{}:base", fixture("base").display());
+    let cases = [
+        case("os-release from the layers", &["cat", "/etc/os-release"]),
+        case("bash", &["bash", "-c", "echo $((2**10)) | rev"]),
+    ];
+    let failures = suite(&image, &rootfs, &cases);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
