@@ -110,7 +110,9 @@ pub fn resolve_user(fs: &mut Fs, spec: &str) -> Result<(Creds, String)> {
         let gid = e.and_then(|f| f[3].parse().ok()).unwrap_or(0);
         (uid, gid, e.map_or("/".to_string(), |f| f[5].to_string()))
     } else if let Some(f) = by_name {
-        let uid = f[2].parse().with_context(|| format!("bad uid for {user} in /etc/passwd"))?;
+        let uid = f[2]
+            .parse()
+            .with_context(|| format!("bad uid for {user} in /etc/passwd"))?;
         let gid = f[3].parse().unwrap_or(0);
         (uid, gid, f[5].to_string())
     } else {
@@ -201,7 +203,13 @@ pub fn run(opts: &RunOptions) -> Result<ExitCode> {
     let argv_b: Vec<Vec<u8>> = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
     let env_b: Vec<Vec<u8>> = env.iter().map(|e| e.as_bytes().to_vec()).collect();
     kernel
-        .spawn(argv[0].as_bytes(), &argv_b, &env_b, workdir.as_bytes(), &creds)
+        .spawn(
+            argv[0].as_bytes(),
+            &argv_b,
+            &env_b,
+            workdir.as_bytes(),
+            &creds,
+        )
         .with_context(|| format!("cannot start {}", argv[0]))?;
     let end = crate::exec::finish(&mut kernel, opts.stats, &argv[0]);
     Ok(ExitCode::from(end.status() as u8))
@@ -244,8 +252,14 @@ mod tests {
             ..RunOptions::default()
         };
         let c = cfg(&["/bin/ep"], &["a", "b"]);
-        assert_eq!(command_line(&c, &o(&[], None)).unwrap(), ["/bin/ep", "a", "b"]);
-        assert_eq!(command_line(&c, &o(&["z"], None)).unwrap(), ["/bin/ep", "z"]);
+        assert_eq!(
+            command_line(&c, &o(&[], None)).unwrap(),
+            ["/bin/ep", "a", "b"]
+        );
+        assert_eq!(
+            command_line(&c, &o(&["z"], None)).unwrap(),
+            ["/bin/ep", "z"]
+        );
         assert_eq!(command_line(&c, &o(&[], Some("/x"))).unwrap(), ["/x"]);
         assert_eq!(command_line(&c, &o(&["y"], Some(""))).unwrap(), ["y"]);
         assert!(command_line(&cfg(&[], &[]), &o(&[], None)).is_err());

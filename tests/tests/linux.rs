@@ -26,7 +26,11 @@ const fn case(name: &'static str, argv: &'static [&'static str]) -> Case {
     }
 }
 
-const fn with_stdin(name: &'static str, argv: &'static [&'static str], input: &'static str) -> Case {
+const fn with_stdin(
+    name: &'static str,
+    argv: &'static [&'static str],
+    input: &'static str,
+) -> Case {
     Case {
         name,
         argv,
@@ -51,51 +55,116 @@ const CASES: &[Case] = &[
         "bash pipeline and subshell",
         &["bash", "-c", "(echo one; echo two) | wc -l; echo $((6*7))"],
     ),
-    case("bash loop", &["bash", "-c", "for i in 1 2 3; do echo n$i; done"]),
+    case(
+        "bash loop",
+        &["bash", "-c", "for i in 1 2 3; do echo n$i; done"],
+    ),
     case(
         "bash pipe status",
-        &["bash", "-c", "false | true; echo ${PIPESTATUS[@]}; set -o pipefail; false | true; echo $?"],
+        &[
+            "bash",
+            "-c",
+            "false | true; echo ${PIPESTATUS[@]}; set -o pipefail; false | true; echo $?",
+        ],
     ),
     case("cat a file", &["cat", "/etc/debian_version"]),
-    case("ls a directory", &["ls", "/usr/lib/os-release", "/etc/os-release"]),
+    case(
+        "ls a directory",
+        &["ls", "/usr/lib/os-release", "/etc/os-release"],
+    ),
     case("ls -la of /", &["sh", "-c", "ls -1 / | head -5"]),
     case(
         "write, read, remove a file",
-        &["sh", "-c", "echo data > /tmp/f && cat /tmp/f && rm /tmp/f && ls /tmp/f; echo $?"],
+        &[
+            "sh",
+            "-c",
+            "echo data > /tmp/f && cat /tmp/f && rm /tmp/f && ls /tmp/f; echo $?",
+        ],
     ),
     case(
         "mkdir, rename, rmdir",
-        &["sh", "-c", "mkdir -p /tmp/a/b && mv /tmp/a /tmp/c && ls /tmp/c && rmdir /tmp/c/b /tmp/c && echo gone"],
+        &[
+            "sh",
+            "-c",
+            "mkdir -p /tmp/a/b && mv /tmp/a /tmp/c && ls /tmp/c && rmdir /tmp/c/b /tmp/c && echo gone",
+        ],
     ),
     case(
         "symlinks",
-        &["sh", "-c", "ln -s /etc/os-release /tmp/l && readlink /tmp/l && head -1 /tmp/l && rm /tmp/l"],
+        &[
+            "sh",
+            "-c",
+            "ln -s /etc/os-release /tmp/l && readlink /tmp/l && head -1 /tmp/l && rm /tmp/l",
+        ],
+    ),
+    case("heredoc", &["bash", "-c", "cat <<EOF\nline $((1+1))\nEOF"]),
+    case(
+        "sort and uniq",
+        &["sh", "-c", "printf 'b\\na\\nb\\nc\\n' | sort | uniq -c"],
     ),
     case(
-        "heredoc",
-        &["bash", "-c", "cat <<EOF\nline $((1+1))\nEOF"],
+        "command substitution",
+        &["sh", "-c", "x=$(echo inner); echo outer-$x"],
     ),
-    case("sort and uniq", &["sh", "-c", "printf 'b\\na\\nb\\nc\\n' | sort | uniq -c"]),
-    case("command substitution", &["sh", "-c", "x=$(echo inner); echo outer-$x"]),
-    case("wc of a binary", &["sh", "-c", "wc -c < /bin/true | tr -d ' ' | grep -q . && echo counted"]),
-    case("stat", &["stat", "-c", "%n %F %a", "/etc", "/etc/os-release"]),
+    case(
+        "wc of a binary",
+        &[
+            "sh",
+            "-c",
+            "wc -c < /bin/true | tr -d ' ' | grep -q . && echo counted",
+        ],
+    ),
+    case(
+        "stat",
+        &["stat", "-c", "%n %F %a", "/etc", "/etc/os-release"],
+    ),
     case("env from the image", &["sh", "-c", "echo $HOME"]),
-    case("pwd and cd", &["sh", "-c", "cd /usr/bin && pwd && cd .. && pwd"]),
-    case("trap on exit", &["bash", "-c", "trap 'echo bye' EXIT; echo hi"]),
+    case(
+        "pwd and cd",
+        &["sh", "-c", "cd /usr/bin && pwd && cd .. && pwd"],
+    ),
+    case(
+        "trap on exit",
+        &["bash", "-c", "trap 'echo bye' EXIT; echo hi"],
+    ),
     case(
         "kill and wait status",
-        &["bash", "-c", "sleep 5 & kill -TERM $!; wait $!; echo status $?"],
+        &[
+            "bash",
+            "-c",
+            "sleep 5 & kill -TERM $!; wait $!; echo status $?",
+        ],
     ),
-    case("signal handler", &["bash", "-c", "trap 'echo got USR1' USR1; kill -USR1 $$; echo after"]),
+    case(
+        "signal handler",
+        &[
+            "bash",
+            "-c",
+            "trap 'echo got USR1' USR1; kill -USR1 $$; echo after",
+        ],
+    ),
     case("killed by signal", &["sh", "-c", "kill -9 $$"]),
     case("busybox", &["busybox", "echo", "from busybox"]),
-    case("seq and expr", &["sh", "-c", "seq 3 | while read n; do expr $n \\* 2; done"]),
-    case("head of /dev/zero", &["sh", "-c", "head -c 4 /dev/zero | od -An -tx1"]),
-    case("date is sane", &["sh", "-c", "test $(date +%Y) -ge 2024 && echo ok"]),
+    case(
+        "seq and expr",
+        &["sh", "-c", "seq 3 | while read n; do expr $n \\* 2; done"],
+    ),
+    case(
+        "head of /dev/zero",
+        &["sh", "-c", "head -c 4 /dev/zero | od -An -tx1"],
+    ),
+    case(
+        "date is sane",
+        &["sh", "-c", "test $(date +%Y) -ge 2024 && echo ok"],
+    ),
     case("uname", &["uname", "-sm"]),
     case("id", &["id", "-u"]),
     with_stdin("stdin to cat", &["cat"], "from stdin\n"),
-    with_stdin("read in a loop", &["sh", "-c", "while read l; do echo \"<$l>\"; done"], "a\nb\n"),
+    with_stdin(
+        "read in a loop",
+        &["sh", "-c", "while read l; do echo \"<$l>\"; done"],
+        "a\nb\n",
+    ),
 ];
 
 fn output(mut cmd: Command, stdin: Option<&str>) -> Output {
@@ -124,7 +193,13 @@ fn status(s: ExitStatus) -> Option<i32> {
 /// The oracle's root needs the device nodes a container runtime would
 /// give it (a rootless unpack cannot create them).
 fn add_devices(rootfs: &Path) {
-    for (name, minor) in [("null", 3), ("zero", 5), ("full", 7), ("random", 8), ("urandom", 9)] {
+    for (name, minor) in [
+        ("null", 3),
+        ("zero", 5),
+        ("full", 7),
+        ("random", 8),
+        ("urandom", 9),
+    ] {
         let path = rootfs.join("dev").join(name);
         if !path.exists() {
             let ok = Command::new("mknod")
@@ -133,14 +208,22 @@ fn add_devices(rootfs: &Path) {
                 .status()
                 .expect("mknod runs");
             assert!(ok.success(), "mknod {}", path.display());
-            Command::new("chmod").arg("666").arg(&path).status().expect("chmod runs");
+            Command::new("chmod")
+                .arg("666")
+                .arg(&path)
+                .status()
+                .expect("chmod runs");
         }
     }
 }
 
 fn oracle(rootfs: &Path, c: &Case) -> Output {
     let mut cmd = Command::new("chroot");
-    cmd.arg(rootfs).arg("/usr/bin/env").arg("-i").args(ENV).args(c.argv);
+    cmd.arg(rootfs)
+        .arg("/usr/bin/env")
+        .arg("-i")
+        .args(ENV)
+        .args(c.argv);
     output(cmd, c.stdin)
 }
 

@@ -37,8 +37,8 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::rc::Rc;
-use task::{Mm, Pid, Proc, State, Task, Wait};
 pub use task::Termination;
+use task::{Mm, Pid, Proc, State, Task, Wait};
 
 /// Instructions a task runs before the next one gets the CPU.
 const SLICE: u64 = 1 << 20;
@@ -209,7 +209,11 @@ impl Kernel {
             .unwrap_or(b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         let fs = self.fs.borrow();
         for dir in path.split(|&b| b == b':') {
-            let mut full = if dir.is_empty() { b".".to_vec() } else { dir.to_vec() };
+            let mut full = if dir.is_empty() {
+                b".".to_vec()
+            } else {
+                dir.to_vec()
+            };
             full.push(b'/');
             full.extend_from_slice(name);
             if let Ok(ino) = fs.resolve(cwd, &full, true)
@@ -295,7 +299,10 @@ impl Kernel {
     /// Gives process `pid` a freshly loaded program.
     pub(crate) fn install_image(&mut self, pid: Pid, mut mm: Mm, pc: u64, sp: u64, exe: &[u8]) {
         mm.code.set_dispatch(self.dispatch);
-        let p = self.procs.get_mut(&pid).expect("installing into a live process");
+        let p = self
+            .procs
+            .get_mut(&pid)
+            .expect("installing into a live process");
         p.mm = Rc::new(RefCell::new(mm));
         p.exe = exe.to_vec();
         let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
@@ -506,7 +513,9 @@ impl Kernel {
     }
 
     pub(crate) fn task(&mut self) -> &mut Task {
-        self.tasks.get_mut(&self.cur).expect("the current task is live")
+        self.tasks
+            .get_mut(&self.cur)
+            .expect("the current task is live")
     }
 
     pub(crate) fn pid(&self) -> Pid {
@@ -515,7 +524,9 @@ impl Kernel {
 
     pub(crate) fn proc_(&mut self) -> &mut Proc {
         let pid = self.pid();
-        self.procs.get_mut(&pid).expect("the current process is live")
+        self.procs
+            .get_mut(&pid)
+            .expect("the current process is live")
     }
 
     pub(crate) fn mm(&self) -> Rc<RefCell<Mm>> {
@@ -614,8 +625,7 @@ impl Kernel {
 
     /// Blocks the current call: it runs again once `wait` may be over.
     pub(crate) fn block(&mut self, mut wait: Wait) -> SysResult {
-        if !wait.manual && wait.epoch.is_none() && wait.deadline.is_none() && wait.futex.is_none()
-        {
+        if !wait.manual && wait.epoch.is_none() && wait.deadline.is_none() && wait.futex.is_none() {
             wait.epoch = Some(self.epoch);
         }
         if let Some(g) = wait.epoch.as_mut() {

@@ -1,11 +1,11 @@
 //! execve's loader: shebang scripts, static, static-pie and dynamic ELF
 //! executables (with their PT_INTERP loaded too), the initial stack.
 
+use crate::Kernel;
 use crate::abi::{self, errno};
 use crate::elf::{self, Elf, ElfError, TASK_SIZE};
 use crate::sys_proc::SIGRETURN_TRAMPOLINE;
 use crate::task::Mm;
-use crate::Kernel;
 use friscy_machine::{CodeCache, Memory, PAGE_SIZE, Perm};
 use friscy_vfs::FileType;
 use thiserror::Error;
@@ -165,13 +165,12 @@ pub(crate) fn load_path(
             None => None,
         };
         let (mm, pc, sp) = build(&data, interp_data.as_deref(), &execfn, &argv, &envp, random)?;
-        let exe = k
-            .fs
-            .borrow()
-            .resolve(k.procs[&k.pid()].cwd, &path, true)
-            .ok()
-            .and_then(|ino| k.fs.borrow().path_of(ino))
-            .unwrap_or(path);
+        let exe =
+            k.fs.borrow()
+                .resolve(k.procs[&k.pid()].cwd, &path, true)
+                .ok()
+                .and_then(|ino| k.fs.borrow().path_of(ino))
+                .unwrap_or(path);
         return Ok((mm, pc, sp, exe));
     }
     Err(LoadError::Errno(errno::ELOOP))
@@ -353,7 +352,10 @@ mod tests {
 
     #[test]
     fn shebang_lines() {
-        assert_eq!(shebang(b"#!/bin/sh\necho"), Some((b"/bin/sh".to_vec(), None)));
+        assert_eq!(
+            shebang(b"#!/bin/sh\necho"),
+            Some((b"/bin/sh".to_vec(), None))
+        );
         assert_eq!(
             shebang(b"#! /usr/bin/env  python3 \n"),
             Some((b"/usr/bin/env".to_vec(), Some(b"python3".to_vec())))

@@ -126,7 +126,11 @@ impl Kernel {
                             Err(errno::ENOTDIR)
                         } else if n == nr::CHROOT {
                             // One root per run: chroot to "/" is all there is.
-                            if ino == ROOT { Ok(0) } else { Err(errno::EPERM) }
+                            if ino == ROOT {
+                                Ok(0)
+                            } else {
+                                Err(errno::EPERM)
+                            }
                         } else {
                             let old = self.proc_().cwd;
                             let mut fs = self.fs.borrow_mut();
@@ -176,12 +180,8 @@ impl Kernel {
                 .and_then(|ino| self.fs.borrow_mut().set_mode(ino, a[1] as u32).map(|_| 0)),
             nr::FCHMODAT | nr::FCHMODAT2 => {
                 let flags = if n == nr::FCHMODAT2 { a[3] } else { 0 };
-                self.path_ino(a[0], a[1], flags).and_then(|ino| {
-                    self.fs
-                        .borrow_mut()
-                        .set_mode(ino, a[2] as u32)
-                        .map(|_| 0)
-                })
+                self.path_ino(a[0], a[1], flags)
+                    .and_then(|ino| self.fs.borrow_mut().set_mode(ino, a[2] as u32).map(|_| 0))
             }
             nr::FCHOWN => self
                 .fd_ino(fd)
@@ -253,7 +253,15 @@ impl Kernel {
                 };
                 ok.and_then(|_| {
                     let mut b = [0u8; 120];
-                    let words: [u64; 7] = [TMPFS_MAGIC, 4096, 1 << 20, 1 << 19, 1 << 19, 1 << 20, 1 << 19];
+                    let words: [u64; 7] = [
+                        TMPFS_MAGIC,
+                        4096,
+                        1 << 20,
+                        1 << 19,
+                        1 << 19,
+                        1 << 20,
+                        1 << 19,
+                    ];
                     for (i, w) in words.iter().enumerate() {
                         b[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
                     }
@@ -525,7 +533,9 @@ impl Kernel {
                 // A dangling symlink as the last component: create its target.
                 match fs.lookup(dir, &name) {
                     Ok(_) => return Err(errno::EEXIST),
-                    Err(_) => fs.create(dir, &name, NewNode::Reg, (mode as u32) & !umask, uid, gid)?,
+                    Err(_) => {
+                        fs.create(dir, &name, NewNode::Reg, (mode as u32) & !umask, uid, gid)?
+                    }
                 }
             }
             Err(e) => return Err(e),
@@ -545,7 +555,8 @@ impl Kernel {
             return Err(errno::EACCES);
         }
         let cloexec = flags & o::O_CLOEXEC != 0;
-        let keep = flags & (o::O_ACCMODE | o::O_APPEND | o::O_NONBLOCK | o::O_PATH | o::O_DIRECTORY);
+        let keep =
+            flags & (o::O_ACCMODE | o::O_APPEND | o::O_NONBLOCK | o::O_PATH | o::O_DIRECTORY);
         if flags & o::O_PATH != 0 {
             let d = Description::node(&self.fs, Object::Node(ino), keep);
             return self.install(d, cloexec);
@@ -604,7 +615,11 @@ impl Kernel {
     /// Unix permission check of `want` (R_OK|W_OK|X_OK bits).
     fn permitted(&mut self, st: &Stat, want: u64, effective: bool) -> bool {
         let p = self.proc_();
-        let (uid, gid) = if effective { (p.euid, p.egid) } else { (p.uid, p.gid) };
+        let (uid, gid) = if effective {
+            (p.euid, p.egid)
+        } else {
+            (p.uid, p.gid)
+        };
         if uid == 0 {
             // root: everything but executing a file no one may execute
             return want & abi::X_OK == 0 || st.kind == FileType::Dir || st.mode & 0o111 != 0;
@@ -1188,8 +1203,12 @@ impl Kernel {
             let d = self.desc(fd)?;
             let ino = d.borrow().ino();
             match ino {
-                Some(ino) => self.fs.borrow().path_of(ino).unwrap_or_else(|| b"(deleted)".to_vec()),
-                None => format!("pipe:[{}]", Rc::as_ptr(&d) as usize & 0xffff_ffff).into_bytes(),
+                Some(ino) => self
+                    .fs
+                    .borrow()
+                    .path_of(ino)
+                    .unwrap_or_else(|| b"(deleted)".to_vec()),
+                None => format!("pipe:[{}]", (Rc::as_ptr(&d) as u64) & 0xffff_ffff).into_bytes(),
             }
         } else {
             let ino = if p.is_empty() {
@@ -1256,7 +1275,10 @@ impl Kernel {
                 *slot = match nsec {
                     abi::UTIME_OMIT => None,
                     abi::UTIME_NOW => Some(now),
-                    n if n < 1_000_000_000 => Some(Timespec { sec, nsec: n as u32 }),
+                    n if n < 1_000_000_000 => Some(Timespec {
+                        sec,
+                        nsec: n as u32,
+                    }),
                     _ => return Err(errno::EINVAL),
                 };
             }
@@ -1411,7 +1433,11 @@ impl Kernel {
             }
             Object::PipeWrite(p) => {
                 let p = p.borrow();
-                (false, p.readers > 0 && p.space() >= abi::PIPE_BUF, p.readers == 0)
+                (
+                    false,
+                    p.readers > 0 && p.space() >= abi::PIPE_BUF,
+                    p.readers == 0,
+                )
             }
             Object::Host(h) => {
                 let h = *h;
@@ -1449,7 +1475,10 @@ impl Kernel {
                             rev |= pl::POLLHUP;
                         }
                         let is_host_in = matches!(
-                            self.files().borrow().get(fd).map(|d| matches!(d.borrow().obj, Object::Host(0))),
+                            self.files()
+                                .borrow()
+                                .get(fd)
+                                .map(|d| matches!(d.borrow().obj, Object::Host(0))),
                             Some(true)
                         );
                         host_wait |= is_host_in;

@@ -258,7 +258,9 @@ impl Kernel {
         let mut data = vec![0u8; old_len as usize];
         // Read whatever is readable; the copy keeps the contents.
         mm.mem.protect(old, old_len, Perm::RW | perm);
-        mm.mem.read_bytes(old, &mut data).map_err(|_| errno::EFAULT)?;
+        mm.mem
+            .read_bytes(old, &mut data)
+            .map_err(|_| errno::EFAULT)?;
         mm.mem.map(to, new_len, perm);
         mm.mem.poke(to, &data).map_err(|_| errno::ENOMEM)?;
         mm.mem.unmap(old, old_len);

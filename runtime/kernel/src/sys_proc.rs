@@ -75,8 +75,14 @@ impl Kernel {
                     .and_then(|_| self.write_u32(a[2], e))
                     .map(|_| 0)
             }
-            nr::SETUID | nr::SETGID | nr::SETREUID | nr::SETREGID | nr::SETRESUID
-            | nr::SETRESGID | nr::SETFSUID | nr::SETFSGID => self.set_ids(n, a),
+            nr::SETUID
+            | nr::SETGID
+            | nr::SETREUID
+            | nr::SETREGID
+            | nr::SETRESUID
+            | nr::SETRESGID
+            | nr::SETFSUID
+            | nr::SETFSGID => self.set_ids(n, a),
             nr::GETGROUPS => {
                 let groups = self.proc_().groups.clone();
                 let size = a[0] as usize;
@@ -227,7 +233,12 @@ impl Kernel {
         if p.sid != my_sid || p.sid == pid {
             return Err(errno::EPERM);
         }
-        if pgid != pid && !self.procs.values().any(|q| q.pgid == pgid && q.sid == my_sid) {
+        if pgid != pid
+            && !self
+                .procs
+                .values()
+                .any(|q| q.pgid == pgid && q.sid == my_sid)
+        {
             return Err(errno::EPERM);
         }
         self.procs.get_mut(&pid).expect("checked").pgid = pgid;
@@ -262,7 +273,8 @@ impl Kernel {
             return Err(errno::EINVAL);
         }
         let thread = flags & cl::CLONE_THREAD != 0;
-        if thread && flags & (cl::CLONE_SIGHAND | cl::CLONE_VM) != (cl::CLONE_SIGHAND | cl::CLONE_VM)
+        if thread
+            && flags & (cl::CLONE_SIGHAND | cl::CLONE_VM) != (cl::CLONE_SIGHAND | cl::CLONE_VM)
         {
             return Err(errno::EINVAL);
         }
@@ -588,7 +600,11 @@ impl Kernel {
         let (code, status) = match end {
             Termination::Exited(c) => (sig::CLD_EXITED, c & 0xff),
             Termination::Killed { signal, core } => (
-                if core { sig::CLD_DUMPED } else { sig::CLD_KILLED },
+                if core {
+                    sig::CLD_DUMPED
+                } else {
+                    sig::CLD_KILLED
+                },
                 signal,
             ),
         };
@@ -723,7 +739,11 @@ impl Kernel {
             let (code, status) = match end {
                 Termination::Exited(c) => (sig::CLD_EXITED, c & 0xff),
                 Termination::Killed { signal, core } => (
-                    if core { sig::CLD_DUMPED } else { sig::CLD_KILLED },
+                    if core {
+                        sig::CLD_DUMPED
+                    } else {
+                        sig::CLD_KILLED
+                    },
                     signal,
                 ),
             };
@@ -865,10 +885,11 @@ impl Kernel {
         }
         let p = &self.procs[&pid];
         let action = p.actions.borrow()[signo as usize];
-        let blocked = p
-            .threads
-            .iter()
-            .all(|t| self.tasks.get(t).is_some_and(|t| t.sigmask & bit(signo) != 0));
+        let blocked = p.threads.iter().all(|t| {
+            self.tasks
+                .get(t)
+                .is_some_and(|t| t.sigmask & bit(signo) != 0)
+        });
         let ignored = action.handler == sig::SIG_IGN
             || (action.handler == sig::SIG_DFL
                 && matches!(signal::default_action(signo), Dfl::Ignore | Dfl::Continue));
@@ -987,12 +1008,12 @@ impl Kernel {
         let (ss_sp, ss_size, ss_flags) = t.altstack;
         let sp_now = t.hart.x(2);
         let on_alt = ss_flags & sig::SS_DISABLE == 0 && sp_now > ss_sp && sp_now <= ss_sp + ss_size;
-        let base = if action.flags & sig::SA_ONSTACK != 0 && ss_flags & sig::SS_DISABLE == 0 && !on_alt
-        {
-            ss_sp + ss_size
-        } else {
-            sp_now
-        };
+        let base =
+            if action.flags & sig::SA_ONSTACK != 0 && ss_flags & sig::SS_DISABLE == 0 && !on_alt {
+                ss_sp + ss_size
+            } else {
+                sp_now
+            };
         let frame = (base.wrapping_sub(FRAME_SIZE)) & !15;
         let mut uc = vec![0u8; (FRAME_SIZE - UC_OFFSET) as usize];
         let put = |b: &mut Vec<u8>, at: u64, v: &[u8]| {
@@ -1005,7 +1026,11 @@ impl Kernel {
         put(&mut uc, UC_SIGMASK, &old_mask.to_le_bytes());
         put(&mut uc, UC_MCONTEXT, &t.hart.pc.to_le_bytes());
         for r in 1..32 {
-            put(&mut uc, UC_MCONTEXT + r as u64 * 8, &t.hart.x(r).to_le_bytes());
+            put(
+                &mut uc,
+                UC_MCONTEXT + r as u64 * 8,
+                &t.hart.x(r).to_le_bytes(),
+            );
         }
         for r in 0..32 {
             put(
@@ -1065,7 +1090,11 @@ impl Kernel {
             return Ok(0);
         }
         let word = |at: u64| {
-            u64::from_le_bytes(uc[at as usize..at as usize + 8].try_into().expect("8 bytes"))
+            u64::from_le_bytes(
+                uc[at as usize..at as usize + 8]
+                    .try_into()
+                    .expect("8 bytes"),
+            )
         };
         let t = self.tasks.get_mut(&tid).expect("live");
         t.hart.pc = word(UC_MCONTEXT);
@@ -1073,7 +1102,8 @@ impl Kernel {
             t.hart.set_x(r, word(UC_MCONTEXT + r as u64 * 8));
         }
         for r in 0..32 {
-            t.hart.set_f(r, word(UC_MCONTEXT + MC_FPREGS + r as u64 * 8));
+            t.hart
+                .set_f(r, word(UC_MCONTEXT + MC_FPREGS + r as u64 * 8));
         }
         let fcsr = word(UC_MCONTEXT + MC_FCSR) as u32;
         t.hart.fflags = (fcsr & 0x1f) as u8;
@@ -1115,8 +1145,7 @@ impl Kernel {
             acts.borrow_mut()[signo as usize] = new;
             // Setting a signal to be ignored discards it where pending.
             let ignored = new.handler == sig::SIG_IGN
-                || (new.handler == sig::SIG_DFL
-                    && signal::default_action(signo) == Dfl::Ignore);
+                || (new.handler == sig::SIG_DFL && signal::default_action(signo) == Dfl::Ignore);
             if ignored {
                 let pid = self.pid();
                 self.proc_().pending &= !bit(signo);
@@ -1281,7 +1310,10 @@ impl Kernel {
                         && let Some((fa, _)) = w.futex
                         && fa == addr
                         && t.wake.is_none()
-                        && self.procs.get(&t.pid).is_some_and(|p| Rc::ptr_eq(&p.mm, &mm))
+                        && self
+                            .procs
+                            .get(&t.pid)
+                            .is_some_and(|p| Rc::ptr_eq(&p.mm, &mm))
                     {
                         w.futex = Some((a[4], u32::MAX));
                         moved += 1;
