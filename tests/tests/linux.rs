@@ -275,6 +275,52 @@ fn debian_programs_behave_as_under_a_real_kernel() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Debian's tools, perl, lua and python3 (the `tools` fixture).
+const TOOL_CASES: &[Case] = &[
+    case(
+        "find",
+        &["sh", "-c", "find /etc -maxdepth 1 -name '*.conf' | sort"],
+    ),
+    case("grep and sed", &["sh", "-c", "grep -c root /etc/passwd; sed -n '1s/:.*//p' /etc/passwd"]),
+    case("gawk", &["sh", "-c", "gawk -F: '{n++} END {print n > 0}' /etc/passwd"]),
+    case(
+        "tar, gzip and xz",
+        &[
+            "sh",
+            "-c",
+            "cd /tmp && mkdir d && echo hi > d/f && tar czf d.tgz d && rm -r d && tar xzf d.tgz && cat d/f && xz -k d.tgz && xz -dc d.tgz.xz | tar tz && rm -r d d.tgz d.tgz.xz",
+        ],
+    ),
+    case("diff", &["sh", "-c", "printf 'a\nb\n' > /tmp/x; printf 'a\nc\n' > /tmp/y; diff /tmp/x /tmp/y; echo $?; rm /tmp/x /tmp/y"]),
+    case("perl", &["perl", "-e", "my %h = map { $_ => $_ * $_ } 1..5; print join(',', map { $h{$_} } sort keys %h), \"\n\""]),
+    case("perl fork and wait", &["perl", "-e", "if (my $p = fork) { waitpid($p, 0); print $? >> 8, \"\n\" } else { exit 4 }"]),
+    case("lua", &["lua5.4", "-e", "local t = {} for i = 1, 5 do t[#t + 1] = i * i end print(table.concat(t, ' '))"]),
+    case("python3", &["python3", "-c", "print(sum(range(10)))"]),
+    case(
+        "python3 threads",
+        &["python3", "-c", "import threading\nout = []\nts = [threading.Thread(target=lambda i=i: out.append(i * i)) for i in range(8)]\n[t.start() for t in ts]\n[t.join() for t in ts]\nprint(sorted(out))"],
+    ),
+    case(
+        "python3 subprocess",
+        &["python3", "-c", "import subprocess\nprint(subprocess.run(['echo', 'sub'], capture_output=True).stdout)\nprint(subprocess.check_output('echo a | tr a b', shell=True))"],
+    ),
+    case(
+        "python3 signals and fork",
+        &["python3", "-c", "import os, signal\nsignal.signal(signal.SIGUSR1, lambda s, f: print('handler', s))\nos.kill(os.getpid(), signal.SIGUSR1)\nr, w = os.pipe()\npid = os.fork()\nif pid == 0:\n    os.write(w, b'child'); os._exit(3)\nprint(os.read(r, 10), os.waitpid(pid, 0)[1] >> 8)"],
+    ),
+    case("python3 exception status", &["python3", "-c", "raise SystemExit(5)"]),
+];
+
+#[test]
+fn debian_tools_and_interpreters_behave_as_under_a_real_kernel() {
+    let tmp = TempDir::new("linux-tools");
+    let image_root = unpack_fixture("tools", &tmp.path().join("image"));
+    let oracle_root = unpack_fixture("tools", &tmp.path().join("oracle"));
+    let image = format!("dir:{}", image_root.display());
+    let failures = suite(&image, &oracle_root, TOOL_CASES);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn oci_images_run_from_their_layers() {
     let tmp = TempDir::new("linux-oci");
