@@ -228,6 +228,14 @@ fn oracle(rootfs: &Path, c: &Case) -> Output {
 }
 
 fn friscy(image: &str, c: &Case) -> Output {
+    if let Some(oci) = image.strip_prefix("wasm+oci:") {
+        // friscy's wasm32 build under node (the image's Env applies)
+        let mut cmd = Command::new("node");
+        cmd.arg(friscy_tests::workspace_root().join("runtime/web/node/run.mjs"))
+            .args(["--oci", oci])
+            .args(c.argv);
+        return output(cmd, c.stdin);
+    }
     let mut cmd = Command::new(bin("friscy"));
     cmd.arg("run");
     for e in ENV {
@@ -281,8 +289,18 @@ const TOOL_CASES: &[Case] = &[
         "find",
         &["sh", "-c", "find /etc -maxdepth 1 -name '*.conf' | sort"],
     ),
-    case("grep and sed", &["sh", "-c", "grep -c root /etc/passwd; sed -n '1s/:.*//p' /etc/passwd"]),
-    case("gawk", &["sh", "-c", "gawk -F: '{n++} END {print n > 0}' /etc/passwd"]),
+    case(
+        "grep and sed",
+        &[
+            "sh",
+            "-c",
+            "grep -c root /etc/passwd; sed -n '1s/:.*//p' /etc/passwd",
+        ],
+    ),
+    case(
+        "gawk",
+        &["sh", "-c", "gawk -F: '{n++} END {print n > 0}' /etc/passwd"],
+    ),
     case(
         "tar, gzip and xz",
         &[
@@ -291,24 +309,67 @@ const TOOL_CASES: &[Case] = &[
             "cd /tmp && mkdir d && echo hi > d/f && tar czf d.tgz d && rm -r d && tar xzf d.tgz && cat d/f && xz -k d.tgz && xz -dc d.tgz.xz | tar tz && rm -r d d.tgz d.tgz.xz",
         ],
     ),
-    case("diff", &["sh", "-c", "printf 'a\nb\n' > /tmp/x; printf 'a\nc\n' > /tmp/y; diff /tmp/x /tmp/y; echo $?; rm /tmp/x /tmp/y"]),
-    case("perl", &["perl", "-e", "my %h = map { $_ => $_ * $_ } 1..5; print join(',', map { $h{$_} } sort keys %h), \"\n\""]),
-    case("perl fork and wait", &["perl", "-e", "if (my $p = fork) { waitpid($p, 0); print $? >> 8, \"\n\" } else { exit 4 }"]),
-    case("lua", &["lua5.4", "-e", "local t = {} for i = 1, 5 do t[#t + 1] = i * i end print(table.concat(t, ' '))"]),
+    case(
+        "diff",
+        &[
+            "sh",
+            "-c",
+            "printf 'a\nb\n' > /tmp/x; printf 'a\nc\n' > /tmp/y; diff /tmp/x /tmp/y; echo $?; rm /tmp/x /tmp/y",
+        ],
+    ),
+    case(
+        "perl",
+        &[
+            "perl",
+            "-e",
+            "my %h = map { $_ => $_ * $_ } 1..5; print join(',', map { $h{$_} } sort keys %h), \"\n\"",
+        ],
+    ),
+    case(
+        "perl fork and wait",
+        &[
+            "perl",
+            "-e",
+            "if (my $p = fork) { waitpid($p, 0); print $? >> 8, \"\n\" } else { exit 4 }",
+        ],
+    ),
+    case(
+        "lua",
+        &[
+            "lua5.4",
+            "-e",
+            "local t = {} for i = 1, 5 do t[#t + 1] = i * i end print(table.concat(t, ' '))",
+        ],
+    ),
     case("python3", &["python3", "-c", "print(sum(range(10)))"]),
     case(
         "python3 threads",
-        &["python3", "-c", "import threading\nout = []\nts = [threading.Thread(target=lambda i=i: out.append(i * i)) for i in range(8)]\n[t.start() for t in ts]\n[t.join() for t in ts]\nprint(sorted(out))"],
+        &[
+            "python3",
+            "-c",
+            "import threading\nout = []\nts = [threading.Thread(target=lambda i=i: out.append(i * i)) for i in range(8)]\n[t.start() for t in ts]\n[t.join() for t in ts]\nprint(sorted(out))",
+        ],
     ),
     case(
         "python3 subprocess",
-        &["python3", "-c", "import subprocess\nprint(subprocess.run(['echo', 'sub'], capture_output=True).stdout)\nprint(subprocess.check_output('echo a | tr a b', shell=True))"],
+        &[
+            "python3",
+            "-c",
+            "import subprocess\nprint(subprocess.run(['echo', 'sub'], capture_output=True).stdout)\nprint(subprocess.check_output('echo a | tr a b', shell=True))",
+        ],
     ),
     case(
         "python3 signals and fork",
-        &["python3", "-c", "import os, signal\nsignal.signal(signal.SIGUSR1, lambda s, f: print('handler', s))\nos.kill(os.getpid(), signal.SIGUSR1)\nr, w = os.pipe()\npid = os.fork()\nif pid == 0:\n    os.write(w, b'child'); os._exit(3)\nprint(os.read(r, 10), os.waitpid(pid, 0)[1] >> 8)"],
+        &[
+            "python3",
+            "-c",
+            "import os, signal\nsignal.signal(signal.SIGUSR1, lambda s, f: print('handler', s))\nos.kill(os.getpid(), signal.SIGUSR1)\nr, w = os.pipe()\npid = os.fork()\nif pid == 0:\n    os.write(w, b'child'); os._exit(3)\nprint(os.read(r, 10), os.waitpid(pid, 0)[1] >> 8)",
+        ],
     ),
-    case("python3 exception status", &["python3", "-c", "raise SystemExit(5)"]),
+    case(
+        "python3 exception status",
+        &["python3", "-c", "raise SystemExit(5)"],
+    ),
 ];
 
 #[test]
@@ -331,5 +392,42 @@ fn oci_images_run_from_their_layers() {
         case("bash", &["bash", "-c", "echo $((2**10)) | rev"]),
     ];
     let failures = suite(&image, &rootfs, &cases);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_wasm_build_runs_image_programs_under_node() {
+    let wasm = friscy_tests::workspace_root()
+        .join("target/wasm32-unknown-unknown/release/friscy_web.wasm");
+    assert!(
+        wasm.exists(),
+        "build it first: cargo build --release --target wasm32-unknown-unknown -p friscy-web"
+    );
+    let tmp = TempDir::new("linux-wasm");
+    let oracle_root = unpack_fixture("base", tmp.path());
+    let image = format!("wasm+oci:{}:base", fixture("base").display());
+    let picked = [
+        "echo",
+        "sh pipeline",
+        "bash pipeline and subshell",
+        "write, read, remove a file",
+        "heredoc",
+        "sort and uniq",
+        "trap on exit",
+        "signal handler",
+        "killed by signal",
+        "stat",
+    ];
+    let cases: Vec<&Case> = CASES.iter().filter(|c| picked.contains(&c.name)).collect();
+    assert_eq!(cases.len(), picked.len(), "every picked case exists");
+    let owned: Vec<Case> = cases
+        .iter()
+        .map(|c| Case {
+            name: c.name,
+            argv: c.argv,
+            stdin: c.stdin,
+        })
+        .collect();
+    let failures = suite(&image, &oracle_root, &owned);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -431,6 +431,9 @@ pub mod auxv {
 /// prctl options.
 pub const PR_SET_NAME: u64 = 15;
 pub const PR_GET_NAME: u64 = 16;
+pub const PR_CAPBSET_READ: u64 = 23;
+/// The highest capability number (Linux 6.1: CAP_CHECKPOINT_RESTORE).
+pub const CAP_LAST_CAP: u64 = 40;
 /// Length of a task's comm name, NUL included.
 pub const TASK_COMM_LEN: usize = 16;
 

@@ -845,6 +845,20 @@ impl Kernel {
                 Ok(0)
             }
             nr::MEMBARRIER => Ok(0),
+            // The file system keeps no extended attributes, as one mounted
+            // without xattr support.
+            nr::SETXATTR
+            | nr::LSETXATTR
+            | nr::FSETXATTR
+            | nr::GETXATTR
+            | nr::LGETXATTR
+            | nr::FGETXATTR
+            | nr::LISTXATTR
+            | nr::LLISTXATTR
+            | nr::FLISTXATTR
+            | nr::REMOVEXATTR
+            | nr::LREMOVEXATTR
+            | nr::FREMOVEXATTR => Err(errno::EOPNOTSUPP),
             nr::CAPGET => {
                 // header (version, pid), data: no capabilities beyond uid 0's
                 if a[1] != 0 {
@@ -952,7 +966,25 @@ impl Kernel {
             // PR_SET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_DUMPABLE,
             // PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER
             1 | 3 | 4 | 36 | 38 | 39 => Ok(if a[0] == 3 { 1 } else { 0 }),
-            _ => self.enosys(n),
+            // PR_CAPBSET_READ: every capability up to CAP_LAST_CAP is in
+            // the bounding set
+            abi::PR_CAPBSET_READ => {
+                if a[1] <= abi::CAP_LAST_CAP {
+                    Ok(1)
+                } else {
+                    Err(errno::EINVAL)
+                }
+            }
+            _ => {
+                let msg = format!(
+                    "prctl option {:#x} is not implemented; returning EINVAL",
+                    a[0]
+                );
+                if self.reported.insert((n << 32) | (a[0] & 0xffff_ffff)) {
+                    self.host.log(&msg);
+                }
+                Err(errno::EINVAL)
+            }
         }
     }
 

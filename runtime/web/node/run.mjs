@@ -1,13 +1,21 @@
-// Runs a static riscv64 program with friscy's wasm32 build under Node.js.
+// Runs a static riscv64 program, or a program of a riscv64 OCI image, with
+// friscy's wasm32 build under Node.js.
 //
 //   node runtime/web/node/run.mjs [--stats] PROGRAM [ARGS...]
+//   node runtime/web/node/run.mjs [--stats] --oci DIR:TAG [-w DIR] COMMAND [ARGS...]
+//
+// With --oci, the image's layers are read from the OCI layout DIR (the
+// manifest named TAG; blobs checked against their sha256), gunzipped and
+// handed to the module; the command runs with the image's Env and
+// WorkingDir (-w overrides it).
 //
 // Build the module first:
 //   cargo build --release --target wasm32-unknown-unknown -p friscy-web
 // (FRISCY_WASM overrides where the module is read from.)
 import { readFileSync, writeSync, readSync } from 'node:fs';
 import { isatty } from 'node:tty';
-import { randomFillSync } from 'node:crypto';
+import { randomFillSync, createHash } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -17,11 +25,17 @@ const wasmPath = process.env.FRISCY_WASM ||
 
 let args = process.argv.slice(2);
 let stats = false;
+let oci = null;
+let workdir = null;
 if (args[0] === '--stats') { stats = true; args = args.slice(1); }
-if (args.length === 0) {
-  process.stderr.write('usage: node run.mjs [--stats] PROGRAM [ARGS...]\n');
+if (args[0] === '--oci') { oci = args[1]; args = args.slice(2); }
+if (oci && args[0] === '-w') { workdir = args[1]; args = args.slice(2); }
+if (args.length === 0 || oci === undefined) {
+  process.stderr.write('usage: node run.mjs [--stats] PROGRAM [ARGS...]\n' +
+    '       node run.mjs [--stats] --oci DIR:TAG [-w DIR] COMMAND [ARGS...]\n');
   process.exit(125);
 }
+const fail = (msg) => { process.stderr.write(`friscy: ${msg}\n`); process.exit(125); };
 
 let wasm;
 try {
@@ -61,21 +75,59 @@ const { instance } = await WebAssembly.instantiate(wasm, { friscy_host: host });
 const x = instance.exports;
 memory = x.memory;
 
-const program = args[0];
-const elf = readFileSync(program);
 const enc = new TextEncoder();
-const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
-const strs = [path.resolve(program), ...args, ...env].map((s) => enc.encode(s + '\0'));
-const argLen = strs.reduce((n, s) => n + s.length, 0);
+const pack = (list) => {
+  const strs = list.map((s) => enc.encode(s + '\0'));
+  const len = strs.reduce((n, s) => n + s.length, 0);
+  const ptr = x.friscy_alloc(len);
+  let off = 0;
+  for (const s of strs) { bytes(ptr + off, s.length).set(s); off += s.length; }
+  return [ptr, len];
+};
 
-const elfPtr = x.friscy_alloc(elf.length);
-bytes(elfPtr, elf.length).set(elf);
-const argPtr = x.friscy_alloc(argLen);
-let off = 0;
-for (const s of strs) { bytes(argPtr + off, s.length).set(s); off += s.length; }
+// A blob of the OCI layout, checked against its digest.
+const blob = (dir, digest) => {
+  const m = /^sha256:([0-9a-f]{64})$/.exec(digest || '');
+  if (!m) fail(`bad digest ${digest}`);
+  let data;
+  try { data = readFileSync(path.join(dir, 'blobs', 'sha256', m[1])); } catch (e) { fail(`missing blob ${digest}: ${e.message}`); }
+  if (createHash('sha256').update(data).digest('hex') !== m[1]) fail(`blob ${digest} does not match its digest`);
+  return data;
+};
 
-if (x.friscy_exec(elfPtr, elf.length, argPtr, argLen, args.length, env.length) !== 0) {
-  process.exit(125);
+if (oci) {
+  const cut = oci.lastIndexOf(':');
+  const [dir, tag] = cut > 0 ? [oci.slice(0, cut), oci.slice(cut + 1)] : [oci, null];
+  let index;
+  try { index = JSON.parse(readFileSync(path.join(dir, 'index.json'), 'utf8')); } catch (e) { fail(`cannot read ${dir}/index.json: ${e.message}`); }
+  const descs = index.manifests || [];
+  const desc = tag === null ? (descs.length === 1 ? descs[0] : null)
+    : descs.find((d) => (d.annotations || {})['org.opencontainers.image.ref.name'] === tag);
+  if (!desc) fail(`no image ${tag ?? '(untagged)'} in ${dir}`);
+  const manifest = JSON.parse(blob(dir, desc.digest).toString('utf8'));
+  const config = JSON.parse(blob(dir, manifest.config.digest).toString('utf8'));
+  if (config.architecture !== 'riscv64') fail(`the image is ${config.os}/${config.architecture}, not linux/riscv64`);
+  for (const layer of manifest.layers) {
+    let tar = blob(dir, layer.digest);
+    if (tar[0] === 0x1f && tar[1] === 0x8b) tar = gunzipSync(tar);
+    const ptr = x.friscy_alloc(tar.length);
+    bytes(ptr, tar.length).set(tar);
+    if (x.friscy_layer(ptr, tar.length) !== 0) process.exit(125);
+  }
+  const cfg = config.config || {};
+  const env = cfg.Env || ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
+  const [ptr, len] = pack([args[0], workdir || cfg.WorkingDir || '/', ...args, ...env]);
+  if (x.friscy_spawn(ptr, len, args.length, env.length) !== 0) process.exit(125);
+} else {
+  const program = args[0];
+  const elf = readFileSync(program);
+  const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
+  const [argPtr, argLen] = pack([path.resolve(program), ...args, ...env]);
+  const elfPtr = x.friscy_alloc(elf.length);
+  bytes(elfPtr, elf.length).set(elf);
+  if (x.friscy_exec(elfPtr, elf.length, argPtr, argLen, args.length, env.length) !== 0) {
+    process.exit(125);
+  }
 }
 const t0 = process.hrtime.bigint();
 const status = x.friscy_run();

@@ -13,6 +13,13 @@
 //! 3. `friscy_run()` runs it to the end and returns the exit status;
 //!    `friscy_instret()` tells how many guest instructions retired.
 //!
+//! Or, to run a container image's program: `friscy_layer(tar, len)` once
+//! per image layer (an uncompressed tar, applied in order), then
+//! `friscy_spawn(args, args_len, argc, envc)` (`args` holds the command,
+//! the working directory, then argc argument strings and envc environment
+//! strings, each NUL-terminated; the command is looked up in PATH when it
+//! has no slash), then `friscy_run()`.
+//!
 //! `node/run.mjs` is such an embedder for Node.js. The browser embedder
 //! (Web Worker, SharedArrayBuffer and Atomics for blocking) builds on the
 //! same exports.
@@ -141,6 +148,8 @@ impl Host for WebHost {
 
 thread_local! {
     static KERNEL: RefCell<Option<Kernel>> = const { RefCell::new(None) };
+    /// The image's file system while its layers are being applied.
+    static LAYERS: RefCell<Option<friscy_vfs::Fs>> = const { RefCell::new(None) };
 }
 
 /// Allocates `len` bytes for the embedder (never freed before exit: the
@@ -208,6 +217,73 @@ pub unsafe extern "C" fn friscy_exec(
         Err(e) => {
             let exe = String::from_utf8_lossy(&exe[0]);
             let _ = host.write(2, format!("friscy: cannot run {exe}: {e}\n").as_bytes());
+            -2
+        }
+    }
+}
+
+/// Applies one image layer (an uncompressed tar) to the file system the
+/// next `friscy_spawn` runs in; returns 0, or -1 with a message on fd 2.
+///
+/// # Safety
+/// `tar` must point at `len` readable bytes of this module's memory.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn friscy_layer(tar: *const u8, len: usize) -> i32 {
+    // SAFETY: the caller guarantees the range is readable.
+    let data = unsafe { std::slice::from_raw_parts(tar, len) };
+    LAYERS.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let fs = slot.get_or_insert_with(friscy_vfs::Fs::new);
+        match fs.apply_layer(data) {
+            Ok(_) => 0,
+            Err(e) => {
+                let _ = WebHost.write(2, format!("friscy: bad layer: {e}\n").as_bytes());
+                -1
+            }
+        }
+    })
+}
+
+/// Starts a program of the image given with `friscy_layer`; see the crate
+/// docs. Returns 0 or a negative error code (the message is on fd 2).
+///
+/// # Safety
+/// `args` must point at `args_len` readable bytes of this module's memory.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn friscy_spawn(
+    args: *const u8,
+    args_len: usize,
+    argc: usize,
+    envc: usize,
+) -> i32 {
+    // SAFETY: the caller guarantees the range is readable.
+    let args = unsafe { std::slice::from_raw_parts(args, args_len) };
+    let mut host = WebHost;
+    let Some((head, rest)) = strings(args, 2) else {
+        let _ = host.write(2, b"friscy: malformed argument block\n");
+        return -1;
+    };
+    let Some((argv, rest)) = strings(rest, argc) else {
+        let _ = host.write(2, b"friscy: malformed argument block\n");
+        return -1;
+    };
+    let Some((envp, _)) = strings(rest, envc) else {
+        let _ = host.write(2, b"friscy: malformed environment block\n");
+        return -1;
+    };
+    let fs = LAYERS
+        .with(|cell| cell.borrow_mut().take())
+        .unwrap_or_default();
+    let mut kernel = Kernel::new(fs, Box::new(WebHost));
+    let creds = friscy_kernel::Creds::default();
+    match kernel.spawn(&head[0], &argv, &envp, &head[1], &creds) {
+        Ok(_) => {
+            KERNEL.with(|cell| *cell.borrow_mut() = Some(kernel));
+            0
+        }
+        Err(e) => {
+            let cmd = String::from_utf8_lossy(&head[0]);
+            let _ = host.write(2, format!("friscy: cannot start {cmd}: {e}\n").as_bytes());
             -2
         }
     }
