@@ -159,6 +159,20 @@ const CASES: &[Case] = &[
     ),
     case("uname", &["uname", "-sm"]),
     case("id", &["id", "-u"]),
+    case("/proc/self/exe", &["readlink", "/proc/self/exe"]),
+    case("/proc/self/status", &["head", "-1", "/proc/self/status"]),
+    case(
+        "/proc/self/cmdline",
+        &["sh", "-c", "tr '\\0' ' ' < /proc/self/cmdline; echo"],
+    ),
+    case(
+        "/proc/self/fd",
+        &["sh", "-c", "test -e /proc/self/fd/1 && echo ok"],
+    ),
+    case(
+        "process substitution",
+        &["bash", "-c", "cat <(echo procsub); wc -c < <(echo four)"],
+    ),
     with_stdin("stdin to cat", &["cat"], "from stdin\n"),
     with_stdin(
         "read in a loop",
@@ -215,6 +229,17 @@ fn add_devices(rootfs: &Path) {
                 .expect("chmod runs");
         }
     }
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        let path = rootfs.join("dev").join(name);
+        if std::fs::symlink_metadata(&path).is_err() {
+            std::os::unix::fs::symlink(target, &path).expect("symlink in the oracle's /dev");
+        }
+    }
 }
 
 fn oracle(rootfs: &Path, c: &Case) -> Output {
@@ -245,10 +270,33 @@ fn friscy(image: &str, c: &Case) -> Output {
     output(cmd, c.stdin)
 }
 
+/// /proc mounted in the oracle's root for as long as it lives.
+struct ProcMount(std::path::PathBuf);
+
+impl ProcMount {
+    fn new(rootfs: &Path) -> ProcMount {
+        let at = rootfs.join("proc");
+        let ok = Command::new("mount")
+            .args(["-t", "proc", "proc"])
+            .arg(&at)
+            .status()
+            .expect("mount runs");
+        assert!(ok.success(), "mount -t proc on {}", at.display());
+        ProcMount(at)
+    }
+}
+
+impl Drop for ProcMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
 /// Runs every case on `image` (for friscy) and `rootfs` (for the oracle,
 /// a separate copy: the oracle's writes land in it).
 fn suite(image: &str, rootfs: &Path, cases: &[Case]) -> Vec<String> {
     add_devices(rootfs);
+    let _proc = ProcMount::new(rootfs);
     let mut failures = Vec::new();
     for c in cases {
         let want = oracle(rootfs, c);
@@ -308,6 +356,10 @@ const TOOL_CASES: &[Case] = &[
             "-c",
             "cd /tmp && mkdir d && echo hi > d/f && tar czf d.tgz d && rm -r d && tar xzf d.tgz && cat d/f && xz -k d.tgz && xz -dc d.tgz.xz | tar tz && rm -r d d.tgz d.tgz.xz",
         ],
+    ),
+    case(
+        "diff of process substitutions",
+        &["bash", "-c", "diff <(echo a) <(echo b); echo $?"],
     ),
     case(
         "diff",

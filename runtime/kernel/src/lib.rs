@@ -20,6 +20,7 @@ pub mod host;
 mod loader;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
+mod procfs;
 mod signal;
 mod sys_fs;
 mod sys_mem;
@@ -267,6 +268,8 @@ impl Kernel {
                 group_exit: None,
                 exit_signal: sig::SIGCHLD,
                 exe: Vec::new(),
+                cmdline: Vec::new(),
+                environ: Vec::new(),
                 comm: [0; abi::TASK_COMM_LEN],
                 uid: creds.uid,
                 gid: creds.gid,

@@ -15,6 +15,10 @@ const TMPFS_MAGIC: u64 = 0x0102_1994;
 /// IOV_MAX.
 const IOV_MAX: u64 = 1024;
 
+fn obj_is_node(o: &Object) -> bool {
+    matches!(o, Object::Node(_) | Object::Dev(..))
+}
+
 fn device_of(rdev: u64) -> Option<Device> {
     match rdev {
         abi::dev::NULL => Some(Device::Null),
@@ -317,28 +321,29 @@ impl Kernel {
         } else {
             self.base_dir(dirfd)?
         };
-        if let Some(ino) = self.proc_link(path) {
-            return ino;
-        }
+        self.refresh_proc_for(path);
         self.fs.borrow().resolve(base, path, follow)
     }
 
-    /// /proc/self/fd/N and /proc/self/exe as links to what they name (the
-    /// rest of /proc is not there yet).
-    fn proc_link(&mut self, path: &[u8]) -> Option<Result<Ino, i64>> {
+    /// The descriptor a path like /proc/self/fd/N or /dev/stdin names in
+    /// the current process (opening it reopens what the descriptor refers
+    /// to, pipes included).
+    fn fd_path(&self, path: &[u8]) -> Option<i32> {
         let pid = self.pid().to_string();
-        let rest = path
-            .strip_prefix(b"/proc/self/")
-            .or_else(|| path.strip_prefix(format!("/proc/{pid}/").as_bytes()))?;
-        if let Some(n) = rest.strip_prefix(b"fd/") {
-            let fd: i32 = std::str::from_utf8(n).ok()?.parse().ok()?;
-            return Some(self.fd_ino(fd));
-        }
-        if rest == b"exe" {
-            let exe = self.proc_().exe.clone();
-            return Some(self.fs.borrow().resolve(ROOT, &exe, true));
-        }
-        None
+        let n = match path {
+            b"/dev/stdin" => return Some(0),
+            b"/dev/stdout" => return Some(1),
+            b"/dev/stderr" => return Some(2),
+            _ => path
+                .strip_prefix(b"/proc/self/fd/")
+                .or_else(|| path.strip_prefix(b"/dev/fd/"))
+                .or_else(|| {
+                    path.strip_prefix(b"/proc/")?
+                        .strip_prefix(pid.as_bytes())?
+                        .strip_prefix(b"/fd/")
+                })?,
+        };
+        std::str::from_utf8(n).ok()?.parse().ok()
     }
 
     /// The inode named by (dirfd, path, flags) for the *at calls that take
@@ -364,6 +369,7 @@ impl Kernel {
         } else {
             self.base_dir(dirfd)?
         };
+        self.refresh_proc_for(path);
         self.fs.borrow().resolve_parent(base, path)
     }
 
@@ -432,6 +438,11 @@ impl Kernel {
                 return self.fs.borrow().stat(cwd);
             }
             return self.fd_stat(dirfd as i32);
+        }
+        if flags & abi::AT_SYMLINK_NOFOLLOW == 0
+            && let Some(fd) = self.fd_path(&p)
+        {
+            return self.fd_stat(fd);
         }
         let ino = self.resolve_at(dirfd, &p, flags & abi::AT_SYMLINK_NOFOLLOW == 0)?;
         self.fs.borrow().stat(ino)
@@ -512,6 +523,9 @@ impl Kernel {
             self.fs.borrow_mut().unlink(dir, name.as_bytes())?;
             return self.install(d, flags & o::O_CLOEXEC != 0);
         }
+        if let Some(fd) = self.fd_path(&p) {
+            return self.reopen(fd, flags);
+        }
         let follow = flags & o::O_NOFOLLOW == 0;
         let ino = match self.resolve_at(dirfd, &p, follow) {
             Ok(ino) => {
@@ -584,6 +598,40 @@ impl Kernel {
         }
         let d = Description::node(&self.fs, obj, keep);
         self.install(d, cloexec)
+    }
+
+    /// Opens what descriptor `fd` refers to again, with new flags.
+    fn reopen(&mut self, fd: i32, flags: u64) -> SysResult {
+        let d = self.desc(fd)?;
+        let keep = flags & (o::O_ACCMODE | o::O_APPEND | o::O_NONBLOCK);
+        let obj = match &d.borrow().obj {
+            Object::Node(i) => Object::Node(*i),
+            Object::Dev(dev, i) => Object::Dev(*dev, *i),
+            Object::Host(h) => Object::Host(*h),
+            Object::PipeRead(p) => Object::PipeRead(p.clone()),
+            Object::PipeWrite(p) => Object::PipeWrite(p.clone()),
+        };
+        let acc = keep & o::O_ACCMODE;
+        let wrong = match &obj {
+            Object::PipeRead(_) => acc != o::O_RDONLY,
+            Object::PipeWrite(_) => acc == o::O_RDONLY,
+            _ => false,
+        };
+        if wrong {
+            return Err(errno::EACCES);
+        }
+        if let Object::Node(ino) = obj
+            && flags & o::O_TRUNC != 0
+            && acc != o::O_RDONLY
+        {
+            self.fs.borrow_mut().truncate(ino, 0)?;
+        }
+        let d = if obj_is_node(&obj) {
+            Description::node(&self.fs, obj, keep)
+        } else {
+            Description::new(obj, keep)
+        };
+        self.install(d, flags & o::O_CLOEXEC != 0)
     }
 
     /// FIFOs: a pipe per inode, shared by everyone who opens it.

@@ -350,6 +350,8 @@ impl Kernel {
                 group_exit: None,
                 exit_signal: (flags & cl::CSIGNAL) as i32,
                 exe: p.exe.clone(),
+                cmdline: p.cmdline.clone(),
+                environ: p.environ.clone(),
                 comm: p.comm,
                 uid: p.uid,
                 gid: p.gid,
@@ -439,6 +441,14 @@ impl Kernel {
     ) -> Result<(), LoadError> {
         let mut random = [0u8; 16];
         let _ = self.host().random(&mut random);
+        let join = |v: &[Vec<u8>]| {
+            v.iter().fold(Vec::new(), |mut acc, s| {
+                acc.extend_from_slice(s);
+                acc.push(0);
+                acc
+            })
+        };
+        let (cmdline, environ) = (join(&argv), join(&envp));
         let (mm, pc, sp, exe) = loader::load_path(self, path, argv, envp, random)?;
         // Past the point of no return.
         let me = self.cur;
@@ -454,6 +464,8 @@ impl Kernel {
         self.install_image(pid, mm, pc, sp, &exe);
         // Close-on-exec descriptors go; a shared table is unshared first.
         let p = self.procs.get_mut(&pid).expect("live");
+        p.cmdline = cmdline;
+        p.environ = environ;
         let table = p.files.borrow().clone();
         p.files = Rc::new(RefCell::new(table));
         let dropped: Vec<_> = {

@@ -135,6 +135,10 @@ pub struct Proc {
     pub exit_signal: i32,
     /// Path of the running program, as /proc/self/exe shows it.
     pub exe: Vec<u8>,
+    /// The program's arguments and environment, NUL-terminated (as
+    /// /proc/PID/cmdline and environ show them).
+    pub cmdline: Vec<u8>,
+    pub environ: Vec<u8>,
     pub comm: [u8; crate::abi::TASK_COMM_LEN],
     pub uid: u32,
     pub gid: u32,
