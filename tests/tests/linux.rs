@@ -419,6 +419,14 @@ const TOOL_CASES: &[Case] = &[
         ],
     ),
     case(
+        "python3 sockets, epoll, select, eventfd",
+        &[
+            "python3",
+            "-c",
+            "import socket, select, os\na, b = socket.socketpair()\na.send(b'xy')\nprint(b.recv(10))\nep = select.epoll()\nep.register(b.fileno(), select.EPOLLIN)\nprint(len(ep.poll(0.05)))\na.send(b'z')\nprint(len(ep.poll(1)))\nr, w = os.pipe()\nprint(select.select([r], [w], [], 0)[1] == [w])\ns = socket.socket(socket.AF_UNIX)\ns.bind('/tmp/sock')\ns.listen()\nc = socket.socket(socket.AF_UNIX)\nc.connect('/tmp/sock')\nconn, _ = s.accept()\nc.sendall(b'hello')\nprint(conn.recv(5))\npid = os.fork()\nif pid == 0:\n    c.sendall(b'from child'); os._exit(0)\nprint(conn.recv(20)); os.waitpid(pid, 0)\ne = os.eventfd(3)\nos.eventfd_write(e, 2)\nprint(os.eventfd_read(e))\nos.unlink('/tmp/sock')",
+        ],
+    ),
+    case(
         "python3 exception status",
         &["python3", "-c", "raise SystemExit(5)"],
     ),

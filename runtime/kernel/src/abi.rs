@@ -385,6 +385,9 @@ pub mod errno {
     pub const ENOTCONN: i64 = 107;
     pub const ECONNRESET: i64 = 104;
     pub const EPROTONOSUPPORT: i64 = 93;
+    pub const EISCONN: i64 = 106;
+    pub const ENOPROTOOPT: i64 = 92;
+    pub const EMSGSIZE: i64 = 90;
     pub const EWOULDBLOCK: i64 = EAGAIN;
 }
 

@@ -29,6 +29,134 @@ impl Pipe {
     }
 }
 
+/// An eventfd counter.
+#[derive(Debug, Default)]
+pub struct EventFd {
+    pub count: u64,
+    pub semaphore: bool,
+}
+
+/// A timerfd: when it next fires and how often.
+#[derive(Debug, Default)]
+pub struct TimerFd {
+    /// CLOCK_REALTIME (else monotonic).
+    pub realtime: bool,
+    /// Next expiry, in nanoseconds of the monotonic clock.
+    pub next: Option<u128>,
+    pub interval: u128,
+    /// Expirations not yet read.
+    pub expired: u64,
+}
+
+impl TimerFd {
+    /// Counts the expirations up to `now`.
+    pub fn advance(&mut self, now: u128) {
+        if let Some(next) = self.next
+            && now >= next
+        {
+            if self.interval > 0 {
+                let n = (now - next) / self.interval + 1;
+                self.expired += n as u64;
+                self.next = Some(next + n * self.interval);
+            } else {
+                self.expired += 1;
+                self.next = None;
+            }
+        }
+    }
+}
+
+/// One registration of an epoll instance.
+#[derive(Debug)]
+pub struct Interest {
+    pub desc: std::rc::Weak<RefCell<Description>>,
+    pub events: u32,
+    pub data: u64,
+}
+
+/// An epoll instance: what it watches, by descriptor number.
+#[derive(Debug, Default)]
+pub struct Epoll {
+    pub interest: BTreeMap<i32, Interest>,
+}
+
+/// One end of a connected AF_UNIX stream socket (or a listening one).
+#[derive(Debug)]
+pub struct Socket {
+    /// Bytes coming in, and going out (the peer's `rx`), once connected.
+    pub rx: Option<Rc<RefCell<Pipe>>>,
+    pub tx: Option<Rc<RefCell<Pipe>>>,
+    /// Listening: connections waiting for accept (the server ends).
+    pub listening: bool,
+    pub backlog: VecDeque<Rc<RefCell<Socket>>>,
+    /// The VFS node it is bound to.
+    pub bound: Option<Vec<u8>>,
+    /// The path of the socket it connected to.
+    pub peer_name: Option<Vec<u8>>,
+    pub shut_rd: bool,
+    pub shut_wr: bool,
+    /// SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_SEQPACKET = 5.
+    pub kind: u32,
+}
+
+impl Socket {
+    /// A new unconnected socket.
+    pub fn new(kind: u32) -> Socket {
+        Socket {
+            rx: None,
+            tx: None,
+            listening: false,
+            backlog: VecDeque::new(),
+            bound: None,
+            peer_name: None,
+            shut_rd: false,
+            shut_wr: false,
+            kind,
+        }
+    }
+
+    /// A connected pair of stream sockets.
+    pub fn pair(kind: u32) -> (Socket, Socket) {
+        let a = Rc::new(RefCell::new(Pipe::default()));
+        let b = Rc::new(RefCell::new(Pipe::default()));
+        // each end reads one pipe and writes the other
+        for p in [&a, &b] {
+            let mut p = p.borrow_mut();
+            p.readers += 1;
+            p.writers += 1;
+        }
+        let mut x = Socket::new(kind);
+        x.rx = Some(a.clone());
+        x.tx = Some(b.clone());
+        let mut y = Socket::new(kind);
+        y.rx = Some(b);
+        y.tx = Some(a);
+        (x, y)
+    }
+
+    /// Stops reading and writing (close or shutdown both ways).
+    pub fn hang_up(&mut self) {
+        if !self.shut_rd
+            && let Some(rx) = &self.rx
+        {
+            rx.borrow_mut().readers -= 1;
+        }
+        if !self.shut_wr
+            && let Some(tx) = &self.tx
+        {
+            tx.borrow_mut().writers -= 1;
+        }
+        self.shut_rd = true;
+        self.shut_wr = true;
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.hang_up();
+    }
+}
+
 /// What a description refers to.
 #[derive(Debug)]
 pub enum Object {
@@ -42,6 +170,10 @@ pub enum Object {
     Host(i32),
     /// /dev/null and friends.
     Dev(Device, Ino),
+    EventFd(Rc<RefCell<EventFd>>),
+    TimerFd(Rc<RefCell<TimerFd>>),
+    Epoll(Rc<RefCell<Epoll>>),
+    Socket(Rc<RefCell<Socket>>),
 }
 
 /// An open file description (shared by dup'ed descriptors and across fork).

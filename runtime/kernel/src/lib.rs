@@ -22,6 +22,7 @@ mod loader;
 pub mod native;
 mod procfs;
 mod signal;
+mod sys_event;
 mod sys_fs;
 mod sys_mem;
 mod sys_proc;
@@ -96,6 +97,9 @@ pub struct Kernel {
     pub(crate) hostname: Vec<u8>,
     /// The pipe behind each FIFO that is open somewhere.
     pub(crate) fifos: HashMap<Ino, Rc<RefCell<fd::Pipe>>>,
+    /// Bound AF_UNIX sockets: by socket node, and abstract names.
+    pub(crate) unix_sockets: HashMap<Ino, std::rc::Weak<RefCell<fd::Socket>>>,
+    pub(crate) abstract_sockets: HashMap<Vec<u8>, std::rc::Weak<RefCell<fd::Socket>>>,
 }
 
 impl Kernel {
@@ -121,6 +125,8 @@ impl Kernel {
             instret_total: 0,
             hostname: b"friscy".to_vec(),
             fifos: HashMap::new(),
+            unix_sockets: HashMap::new(),
+            abstract_sockets: HashMap::new(),
         }
     }
 
@@ -721,6 +727,9 @@ impl Kernel {
             return r;
         }
         if let Some(r) = self.dispatch_mem(n, a) {
+            return r;
+        }
+        if let Some(r) = self.dispatch_event(n, a) {
             return r;
         }
         match n {

@@ -270,6 +270,12 @@ impl Kernel {
                     format!("pipe:[{}]", (std::rc::Rc::as_ptr(x) as u64) & 0xff_ffff).into_bytes()
                 }
                 Object::Host(h) => format!("/dev/friscy-host-{h}").into_bytes(),
+                Object::Socket(x) => {
+                    format!("socket:[{}]", (std::rc::Rc::as_ptr(x) as u64) & 0xff_ffff).into_bytes()
+                }
+                Object::EventFd(_) => b"anon_inode:[eventfd]".to_vec(),
+                Object::TimerFd(_) => b"anon_inode:[timerfd]".to_vec(),
+                Object::Epoll(_) => b"anon_inode:[eventpoll]".to_vec(),
             };
             fds.push((fd, target));
         }

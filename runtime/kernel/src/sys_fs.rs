@@ -306,6 +306,17 @@ impl Kernel {
         Ok(ino)
     }
 
+    /// Resolves a path from the current directory (following links).
+    pub(crate) fn resolve_path(&mut self, path: &[u8]) -> Result<Ino, i64> {
+        self.resolve_at(abi::AT_FDCWD as u64, path, true)
+    }
+
+    /// Parent directory and last name of a path from the current
+    /// directory.
+    pub(crate) fn parent_of(&mut self, path: &[u8]) -> Result<(Ino, Vec<u8>, bool), i64> {
+        self.parent_at(abi::AT_FDCWD as u64, path)
+    }
+
     /// The path of the directory behind `dirfd` (for execveat).
     pub(crate) fn dir_path(&mut self, dirfd: i32) -> Result<Vec<u8>, i64> {
         let ino = self.base_dir(dirfd as u64)?;
@@ -412,12 +423,17 @@ impl Kernel {
         if let Some(h) = host {
             return self.host_stat(h);
         }
-        // a pipe
+        // a pipe, a socket or an anonymous inode (eventfd, timerfd, epoll)
         let id = Rc::as_ptr(&d) as u64;
+        let (kind, mode) = match d.borrow().obj {
+            Object::Socket(_) => (FileType::Sock, abi::S_IFSOCK | 0o777),
+            Object::PipeRead(_) | Object::PipeWrite(_) => (FileType::Fifo, abi::S_IFIFO | 0o600),
+            _ => (FileType::Reg, 0o600),
+        };
         Ok(Stat {
             ino: id & 0xffff_ffff,
-            kind: FileType::Fifo,
-            mode: abi::S_IFIFO | 0o600,
+            kind,
+            mode,
             nlink: 1,
             uid: self.proc_().euid,
             gid: self.proc_().egid,
@@ -610,6 +626,10 @@ impl Kernel {
             Object::Host(h) => Object::Host(*h),
             Object::PipeRead(p) => Object::PipeRead(p.clone()),
             Object::PipeWrite(p) => Object::PipeWrite(p.clone()),
+            Object::EventFd(x) => Object::EventFd(x.clone()),
+            Object::TimerFd(x) => Object::TimerFd(x.clone()),
+            Object::Epoll(x) => Object::Epoll(x.clone()),
+            Object::Socket(x) => Object::Socket(x.clone()),
         };
         let acc = keep & o::O_ACCMODE;
         let wrong = match &obj {
@@ -808,6 +828,9 @@ impl Kernel {
         if !d.borrow().readable() {
             return Err(errno::EBADF);
         }
+        if let Some(r) = self.event_read(&d, len, 0) {
+            return r;
+        }
         let nonblock = d.borrow().nonblocking();
         let obj = match &d.borrow().obj {
             Object::Node(i) => Ok(*i),
@@ -904,6 +927,9 @@ impl Kernel {
         if !d.borrow().writable() {
             return Err(errno::EBADF);
         }
+        if let Some(r) = self.event_write(&d, data, 0) {
+            return r;
+        }
         let nonblock = d.borrow().nonblocking();
         let append = d.borrow().flags & o::O_APPEND != 0;
         enum Dst {
@@ -917,7 +943,7 @@ impl Kernel {
             Object::Dev(dev, _) => Dst::Dev(*dev),
             Object::Host(h) => Dst::Host(*h),
             Object::PipeWrite(p) => Dst::Pipe(p.clone()),
-            Object::PipeRead(_) => return Err(errno::EBADF),
+            _ => return Err(errno::EBADF),
         };
         match dst {
             Dst::Node(ino) => {
@@ -943,7 +969,7 @@ impl Kernel {
                 }
                 let r = self.host().write(h, data);
                 if r == Err(errno::EPIPE) {
-                    self.sigpipe();
+                    self.raise_sigpipe();
                 }
                 r.map(|n| n as u64)
             }
@@ -954,7 +980,7 @@ impl Kernel {
                 let mut p = pipe.borrow_mut();
                 if p.readers == 0 {
                     drop(p);
-                    self.sigpipe();
+                    self.raise_sigpipe();
                     return Err(errno::EPIPE);
                 }
                 let space = p.space();
@@ -983,7 +1009,7 @@ impl Kernel {
         }
     }
 
-    fn sigpipe(&mut self) {
+    pub(crate) fn raise_sigpipe(&mut self) {
         let tid = self.cur;
         let pid = self.pid();
         let uid = self.proc_().uid;
@@ -1473,8 +1499,13 @@ impl Kernel {
     /// Readiness of one descriptor: (readable, writable, hangup).
     fn ready(&mut self, fd: i32) -> Option<(bool, bool, bool)> {
         let d = self.files().borrow().get(fd)?;
+        Some(self.desc_ready(&d))
+    }
+
+    /// Readiness of pipes, host streams and files.
+    pub(crate) fn simple_ready(&mut self, d: &Desc) -> (bool, bool, bool) {
         let d = d.borrow();
-        Some(match &d.obj {
+        match &d.obj {
             Object::PipeRead(p) => {
                 let p = p.borrow();
                 (!p.buf.is_empty() || p.writers == 0, false, p.writers == 0)
@@ -1493,7 +1524,7 @@ impl Kernel {
                 (h == 0 && self.host().input_ready(h), h != 0, false)
             }
             _ => (true, true, false),
-        })
+        }
     }
 
     fn ppoll(&mut self, fds: u64, nfds: u64, tmo: u64, sigmask: u64) -> SysResult {
