@@ -54,13 +54,16 @@ impl TimerFd {
         if let Some(next) = self.next
             && now >= next
         {
-            if self.interval > 0 {
-                let n = (now - next) / self.interval + 1;
-                self.expired += n as u64;
-                self.next = Some(next + n * self.interval);
-            } else {
-                self.expired += 1;
-                self.next = None;
+            match (now - next).checked_div(self.interval) {
+                Some(k) => {
+                    let n = k + 1;
+                    self.expired += n as u64;
+                    self.next = Some(next + n * self.interval);
+                }
+                None => {
+                    self.expired += 1;
+                    self.next = None;
+                }
             }
         }
     }

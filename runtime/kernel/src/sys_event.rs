@@ -49,6 +49,9 @@ const SOCKADDR_UN_SIZE: usize = 110;
 /// `struct msghdr`: name, namelen, iov, iovlen, control, controllen, flags.
 const MSGHDR_SIZE: usize = 56;
 
+/// (base, len) of each iovec.
+type IoVecs = Vec<(u64, u64)>;
+
 /// Readiness of one object: (readable, writable, hung up).
 pub(crate) fn readiness(obj: &Object, now: u128) -> Option<(bool, bool, bool)> {
     Some(match obj {
@@ -937,8 +940,8 @@ impl Kernel {
         }
     }
 
-    /// (iov base, len) pairs of a msghdr, and its control length.
-    fn msghdr(&mut self, msg: u64) -> Result<(Vec<(u64, u64)>, [u64; 7]), i64> {
+    /// (iov base, len) pairs of a msghdr, and its seven words.
+    fn msghdr(&mut self, msg: u64) -> Result<(IoVecs, [u64; 7]), i64> {
         let mut b = [0u8; MSGHDR_SIZE];
         self.read_mem(msg, &mut b)?;
         let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
