@@ -75,7 +75,8 @@ pub enum Command {
         /// Keep standard input open (it always is: friscy passes its own).
         #[arg(short = 'i', long)]
         interactive: bool,
-        /// Give the container a terminal (not supported yet).
+        /// Give the container a terminal: the host's, in raw mode, with
+        /// friscy's line discipline (termios, window size, Ctrl-C/Z/\\).
         #[arg(short = 't', long)]
         tty: bool,
         /// Print every system call to stderr, as strace does.

@@ -172,10 +172,44 @@ pub fn build_fs(image: &str) -> Result<(Fs, RunConfig)> {
     Ok((fs, src.config))
 }
 
+/// The host terminal in raw mode for as long as it lives; restored on drop
+/// (every return path, errors included).
+struct RawMode {
+    saved: rustix::termios::Termios,
+}
+
+impl RawMode {
+    fn enter() -> Result<RawMode> {
+        let stdin = rustix::stdio::stdin();
+        if !rustix::termios::isatty(stdin) {
+            bail!(
+                "the input device is not a TTY: -t needs friscy's standard input to be a terminal"
+            );
+        }
+        let saved =
+            rustix::termios::tcgetattr(stdin).context("cannot read the terminal settings")?;
+        let mut raw = saved.clone();
+        raw.make_raw();
+        rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Flush, &raw)
+            .context("cannot put the terminal in raw mode")?;
+        Ok(RawMode { saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = rustix::termios::tcsetattr(
+            rustix::stdio::stdin(),
+            rustix::termios::OptionalActions::Flush,
+            &self.saved,
+        );
+    }
+}
+
 /// Runs the image; returns the container's exit status.
 pub fn run(opts: &RunOptions) -> Result<ExitCode> {
-    if opts.tty {
-        bail!("-t (a terminal for the container) is not supported yet; run without -t");
+    if opts.tty && !rustix::termios::isatty(rustix::stdio::stdin()) {
+        bail!("the input device is not a TTY: -t needs friscy's standard input to be a terminal");
     }
     let (mut fs, cfg) = build_fs(&opts.image)?;
     let argv = command_line(&cfg, opts)?;
@@ -200,6 +234,13 @@ pub fn run(opts: &RunOptions) -> Result<ExitCode> {
     if opts.trace {
         kernel.set_trace(Box::new(std::io::stderr()));
     }
+    let _raw = if opts.tty {
+        let raw = RawMode::enter()?;
+        kernel.enable_tty();
+        Some(raw)
+    } else {
+        None
+    };
     let argv_b: Vec<Vec<u8>> = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
     let env_b: Vec<Vec<u8>> = env.iter().map(|e| e.as_bytes().to_vec()).collect();
     kernel

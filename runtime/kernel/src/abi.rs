@@ -582,6 +582,7 @@ pub mod sig {
     /// siginfo si_code values.
     pub const SI_USER: i32 = 0;
     pub const SI_TKILL: i32 = -6;
+    pub const SI_KERNEL: i32 = 0x80;
     pub const SEGV_MAPERR: i32 = 1;
     pub const SEGV_ACCERR: i32 = 2;
     pub const BUS_ADRALN: i32 = 1;

@@ -177,6 +177,8 @@ pub enum Object {
     TimerFd(Rc<RefCell<TimerFd>>),
     Epoll(Rc<RefCell<Epoll>>),
     Socket(Rc<RefCell<Socket>>),
+    /// The container's terminal (`Kernel::tty`).
+    Tty,
 }
 
 /// An open file description (shared by dup'ed descriptors and across fork).

@@ -55,6 +55,11 @@ pub trait Host {
         }
         true
     }
+    /// The host terminal's size as (rows, columns), if the guest's
+    /// terminal is the host's.
+    fn window_size(&mut self) -> Option<(u16, u16)> {
+        None
+    }
     /// A message from friscy itself (not the guest) for the person running
     /// it; by default on the host's stderr, prefixed with `friscy: `.
     fn log(&mut self, message: &str) {

@@ -26,7 +26,9 @@ mod sys_event;
 mod sys_fs;
 mod sys_mem;
 mod sys_proc;
+mod sys_tty;
 pub mod task;
+pub mod tty;
 
 use abi::{errno, nr, sig};
 use fd::{Description, FdTable, Object};
@@ -100,6 +102,8 @@ pub struct Kernel {
     /// Bound AF_UNIX sockets: by socket node, and abstract names.
     pub(crate) unix_sockets: HashMap<Ino, std::rc::Weak<RefCell<fd::Socket>>>,
     pub(crate) abstract_sockets: HashMap<Vec<u8>, std::rc::Weak<RefCell<fd::Socket>>>,
+    /// The container's terminal, with `friscy run -t`.
+    pub(crate) tty: Option<tty::Tty>,
 }
 
 impl Kernel {
@@ -127,6 +131,7 @@ impl Kernel {
             fifos: HashMap::new(),
             unix_sockets: HashMap::new(),
             abstract_sockets: HashMap::new(),
+            tty: None,
         }
     }
 
@@ -240,15 +245,27 @@ impl Kernel {
             self.init = pid;
         }
         let mut files = FdTable::default();
-        for fd in 0..3 {
-            let flags = if fd == 0 {
-                abi::open::O_RDONLY
-            } else {
-                abi::open::O_WRONLY
-            };
-            files
-                .fds
-                .insert(fd, (Description::new(Object::Host(fd), flags), false));
+        if self.tty.is_some() {
+            // one description of the terminal, as a shell's login gives
+            let d = Description::new(Object::Tty, abi::open::O_RDWR);
+            for fd in 0..3 {
+                files.fds.insert(fd, (d.clone(), false));
+            }
+            if let Some(t) = self.tty.as_mut() {
+                t.session = pid;
+                t.fg_pgrp = pid;
+            }
+        } else {
+            for fd in 0..3 {
+                let flags = if fd == 0 {
+                    abi::open::O_RDONLY
+                } else {
+                    abi::open::O_WRONLY
+                };
+                files
+                    .fds
+                    .insert(fd, (Description::new(Object::Host(fd), flags), false));
+            }
         }
         let mm = Mm {
             mem: friscy_machine::Memory::new(),
@@ -370,6 +387,9 @@ impl Kernel {
     /// The next task to run (round robin after the current one), waking
     /// blocked tasks whose wait may be over.
     fn pick(&mut self) -> Option<Pid> {
+        if self.tty.is_some() {
+            self.pump_tty();
+        }
         let now = self.host.now(Clock::Monotonic);
         let epoch = self.epoch;
         let tids: Vec<Pid> = self
@@ -424,6 +444,9 @@ impl Kernel {
                 input |= w.host_input;
             }
         }
+        // Typed signal characters (Ctrl-C) must get through while every
+        // process waits for something else.
+        input |= self.tty.is_some() && !self.tasks.is_empty();
         let now = self.host.now(Clock::Monotonic);
         match (deadline, input) {
             (None, false) => false,

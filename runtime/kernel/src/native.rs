@@ -57,6 +57,11 @@ fn poll_in(fd: i32, timeout: Option<u128>) -> bool {
 }
 
 impl Host for NativeHost {
+    fn window_size(&mut self) -> Option<(u16, u16)> {
+        let ws = rustix::termios::tcgetwinsize(stdio(1).ok()?).ok()?;
+        (ws.ws_row > 0 && ws.ws_col > 0).then_some((ws.ws_row, ws.ws_col))
+    }
+
     fn input_ready(&mut self, fd: i32) -> bool {
         poll_in(fd, Some(0))
     }

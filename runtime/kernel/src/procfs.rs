@@ -276,6 +276,7 @@ impl Kernel {
                 Object::EventFd(_) => b"anon_inode:[eventfd]".to_vec(),
                 Object::TimerFd(_) => b"anon_inode:[timerfd]".to_vec(),
                 Object::Epoll(_) => b"anon_inode:[eventpoll]".to_vec(),
+                Object::Tty => b"/dev/pts/0".to_vec(),
             };
             fds.push((fd, target));
         }

@@ -664,7 +664,7 @@ impl Kernel {
             .interest
             .values()
             .filter_map(|i| i.desc.upgrade())
-            .any(|d| matches!(d.borrow().obj, Object::Host(0)))
+            .any(|d| matches!(d.borrow().obj, Object::Host(0) | Object::Tty))
     }
 
     /// A wait that returns: its deadline and temporary mask go.

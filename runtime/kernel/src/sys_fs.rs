@@ -423,6 +423,27 @@ impl Kernel {
         if let Some(h) = host {
             return self.host_stat(h);
         }
+        if matches!(d.borrow().obj, Object::Tty) {
+            // the /dev/pts/0 node, so that ttyname() finds it
+            let node = self.fs.borrow().resolve(ROOT, b"/dev/pts/0", true);
+            if let Ok(ino) = node {
+                return self.fs.borrow().stat(ino);
+            }
+            return Ok(Stat {
+                ino: 3,
+                kind: FileType::Chr,
+                mode: abi::S_IFCHR | 0o620,
+                nlink: 1,
+                uid: 0,
+                gid: 5,
+                rdev: crate::sys_tty::PTS0,
+                size: 0,
+                blocks: 0,
+                atime: Timespec::default(),
+                mtime: Timespec::default(),
+                ctime: Timespec::default(),
+            });
+        }
         // a pipe, a socket or an anonymous inode (eventfd, timerfd, epoll)
         let id = Rc::as_ptr(&d) as u64;
         let (kind, mode) = match d.borrow().obj {
@@ -594,6 +615,12 @@ impl Kernel {
         let obj = match st.kind {
             FileType::Chr => match device_of(st.rdev) {
                 Some(dev) => Object::Dev(dev, ino),
+                None if (st.rdev == abi::dev::TTY || st.rdev == crate::sys_tty::PTS0)
+                    && self.tty.is_some() =>
+                {
+                    let d = Description::new(Object::Tty, keep);
+                    return self.install(d, cloexec);
+                }
                 None if st.rdev == abi::dev::TTY => {
                     // The controlling terminal: the host's, if it is one.
                     if !self.host().is_terminal(0) {
@@ -630,6 +657,7 @@ impl Kernel {
             Object::TimerFd(x) => Object::TimerFd(x.clone()),
             Object::Epoll(x) => Object::Epoll(x.clone()),
             Object::Socket(x) => Object::Socket(x.clone()),
+            Object::Tty => Object::Tty,
         };
         let acc = keep & o::O_ACCMODE;
         let wrong = match &obj {
@@ -832,6 +860,9 @@ impl Kernel {
             return r;
         }
         let nonblock = d.borrow().nonblocking();
+        if matches!(d.borrow().obj, Object::Tty) {
+            return self.tty_read(len, nonblock);
+        }
         let obj = match &d.borrow().obj {
             Object::Node(i) => Ok(*i),
             Object::Dev(dev, _) => Err(Some(*dev)),
@@ -929,6 +960,9 @@ impl Kernel {
         }
         if let Some(r) = self.event_write(&d, data, 0) {
             return r;
+        }
+        if matches!(d.borrow().obj, Object::Tty) {
+            return self.tty_write(data);
         }
         let nonblock = d.borrow().nonblocking();
         let append = d.borrow().flags & o::O_APPEND != 0;
@@ -1472,6 +1506,9 @@ impl Kernel {
             }
             _ => {}
         }
+        if matches!(d.borrow().obj, Object::Tty) {
+            return self.tty_ioctl(req, arg);
+        }
         let host = match d.borrow().obj {
             Object::Host(h) => Some(h),
             _ => None,
@@ -1523,6 +1560,10 @@ impl Kernel {
                 drop(d);
                 (h == 0 && self.host().input_ready(h), h != 0, false)
             }
+            Object::Tty => {
+                drop(d);
+                (self.tty_readable(), true, false)
+            }
             _ => (true, true, false),
         }
     }
@@ -1557,7 +1598,7 @@ impl Kernel {
                             self.files()
                                 .borrow()
                                 .get(fd)
-                                .map(|d| matches!(d.borrow().obj, Object::Host(0))),
+                                .map(|d| matches!(d.borrow().obj, Object::Host(0) | Object::Tty)),
                             Some(true)
                         );
                         host_wait |= is_host_in;
@@ -1661,7 +1702,12 @@ impl Kernel {
                 out[1][w] |= bitn;
                 count += 1;
             }
-            host_wait |= want_r && fd == 0;
+            host_wait |= want_r
+                && self
+                    .files()
+                    .borrow()
+                    .get(fd as i32)
+                    .is_some_and(|d| matches!(d.borrow().obj, Object::Host(0) | Object::Tty));
         }
         // sigmask: a pointer to { sigset_t *ss; size_t len; }
         let mask_ptr = if a[5] != 0 { self.read_u64(a[5])? } else { 0 };
