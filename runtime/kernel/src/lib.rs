@@ -18,6 +18,7 @@ pub mod elf;
 pub mod fd;
 pub mod host;
 mod loader;
+mod locks;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 mod procfs;
@@ -104,6 +105,8 @@ pub struct Kernel {
     pub(crate) abstract_sockets: HashMap<Vec<u8>, std::rc::Weak<RefCell<fd::Socket>>>,
     /// The container's terminal, with `friscy run -t`.
     pub(crate) tty: Option<tty::Tty>,
+    /// Advisory file locks.
+    pub(crate) locks: locks::Locks,
 }
 
 impl Kernel {
@@ -132,6 +135,7 @@ impl Kernel {
             unix_sockets: HashMap::new(),
             abstract_sockets: HashMap::new(),
             tty: None,
+            locks: locks::Locks::default(),
         }
     }
 

@@ -231,7 +231,7 @@ impl Kernel {
             nr::SYNC | nr::SYNCFS => Ok(0),
             nr::FADVISE64 | nr::READAHEAD => self.desc(fd).map(|_| 0),
             nr::FCNTL => self.fcntl(fd, a[1], a[2]),
-            nr::FLOCK => self.desc(fd).map(|_| 0),
+            nr::FLOCK => self.sys_flock(fd, a[1]),
             nr::DUP => {
                 let files = self.files();
                 let d = files.borrow().get(fd);
@@ -745,6 +745,10 @@ impl Kernel {
         match gone {
             None => Err(errno::EBADF),
             Some(d) => {
+                let ino = d.0.borrow().ino();
+                if let Some(ino) = ino {
+                    self.closed_file(ino);
+                }
                 drop(d);
                 self.event();
                 Ok(0)
@@ -826,13 +830,7 @@ impl Kernel {
                 d.flags = (d.flags & !o::SETFL_MASK) | (arg & o::SETFL_MASK);
                 Ok(0)
             }
-            fc::F_GETLK => {
-                // No other process holds a lock that conflicts: say so.
-                let mut b = [0u8; 2];
-                b.copy_from_slice(&fc::F_UNLCK.to_le_bytes());
-                self.write_mem(arg, &b).map(|_| 0)
-            }
-            fc::F_SETLK | fc::F_SETLKW => Ok(0),
+            fc::F_GETLK | fc::F_SETLK | fc::F_SETLKW => self.record_lock(&d, cmd, arg),
             fc::F_GETPIPE_SZ => match d.borrow().obj {
                 Object::PipeRead(_) | Object::PipeWrite(_) => Ok(abi::PIPE_BUF_SIZE as u64),
                 _ => Err(errno::EBADF),

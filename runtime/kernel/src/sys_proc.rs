@@ -582,6 +582,12 @@ impl Kernel {
             return;
         };
         p.ended = Some(end);
+        if self.locks.release_records(pid, None) {
+            self.epoch += 1;
+        }
+        let Some(p) = self.procs.get_mut(&pid) else {
+            return;
+        };
         // Its files and memory go now (a zombie keeps only its status).
         let files = std::mem::take(&mut *p.files.borrow_mut());
         let cwd = p.cwd;
