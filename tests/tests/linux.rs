@@ -146,6 +146,10 @@ const CASES: &[Case] = &[
     case("killed by signal", &["sh", "-c", "kill -9 $$"]),
     case("busybox", &["busybox", "echo", "from busybox"]),
     case(
+        "timeout kills a sleeper",
+        &["sh", "-c", "timeout 0.3 sleep 5; echo status $?"],
+    ),
+    case(
         "seq and expr",
         &["sh", "-c", "seq 3 | while read n; do expr $n \\* 2; done"],
     ),
@@ -432,6 +436,14 @@ const TOOL_CASES: &[Case] = &[
             "python3",
             "-c",
             "import fcntl, os, time, functools\nprint = functools.partial(print, flush=True)\nf=open(\"/tmp/lk\",\"w\")\nfcntl.flock(f, fcntl.LOCK_EX)\npid=os.fork()\nif pid==0:\n    g=open(\"/tmp/lk\",\"w\")\n    try: fcntl.flock(g, fcntl.LOCK_EX|fcntl.LOCK_NB); print(\"child got it?!\")\n    except BlockingIOError: print(\"child: busy\")\n    fcntl.flock(g, fcntl.LOCK_EX); print(\"child: got it after parent released\"); os._exit(0)\ntime.sleep(0.2); print(\"parent releases\"); fcntl.flock(f, fcntl.LOCK_UN); os.waitpid(pid,0)\nfcntl.lockf(f, fcntl.LOCK_EX, 10, 0)\npid=os.fork()\nif pid==0:\n    g=open(\"/tmp/lk\",\"r+\")\n    try: fcntl.lockf(g, fcntl.LOCK_EX|fcntl.LOCK_NB, 5, 0); print(\"bad\")\n    except OSError as e: print(\"child: record busy\", e.errno)\n    fcntl.lockf(g, fcntl.LOCK_EX|fcntl.LOCK_NB, 5, 20); print(\"child: other range ok\"); os._exit(0)\nos.waitpid(pid,0)\nos.unlink(\"/tmp/lk\")\n",
+        ],
+    ),
+    case(
+        "python3 interval timer",
+        &[
+            "python3",
+            "-c",
+            "import signal\nn = 0\ndef h(s, f):\n    global n\n    n += 1\nsignal.signal(signal.SIGALRM, h)\nsignal.setitimer(signal.ITIMER_REAL, 0.02, 0.02)\nwhile n < 3:\n    signal.pause()\nsignal.setitimer(signal.ITIMER_REAL, 0)\nprint('ticks', n)",
         ],
     ),
     case(

@@ -29,6 +29,7 @@ mod sys_mem;
 mod sys_proc;
 mod sys_tty;
 pub mod task;
+mod timers;
 pub mod tty;
 
 use abi::{errno, nr, sig};
@@ -107,6 +108,8 @@ pub struct Kernel {
     pub(crate) tty: Option<tty::Tty>,
     /// Advisory file locks.
     pub(crate) locks: locks::Locks,
+    /// Interval and POSIX timers.
+    pub(crate) timers: timers::Timers,
 }
 
 impl Kernel {
@@ -136,6 +139,7 @@ impl Kernel {
             abstract_sockets: HashMap::new(),
             tty: None,
             locks: locks::Locks::default(),
+            timers: timers::Timers::default(),
         }
     }
 
@@ -394,6 +398,7 @@ impl Kernel {
         if self.tty.is_some() {
             self.pump_tty();
         }
+        self.fire_timers();
         let now = self.host.now(Clock::Monotonic);
         let epoch = self.epoch;
         let tids: Vec<Pid> = self
@@ -438,7 +443,7 @@ impl Kernel {
     /// Nothing is runnable: wait for the host (input, time). False when
     /// nothing could ever wake anyone.
     fn idle(&mut self) -> bool {
-        let mut deadline: Option<u128> = None;
+        let mut deadline: Option<u128> = self.timers.next_deadline();
         let mut input = false;
         for t in self.tasks.values() {
             if let State::Blocked(w) = t.state {
@@ -757,6 +762,9 @@ impl Kernel {
             return r;
         }
         if let Some(r) = self.dispatch_event(n, a) {
+            return r;
+        }
+        if let Some(r) = self.dispatch_timers(n, a) {
             return r;
         }
         match n {

@@ -57,6 +57,8 @@ pub struct SigInfo {
     pub status: i32,
     /// SIGSEGV/SIGBUS: the faulting address.
     pub addr: Option<u64>,
+    /// POSIX timers: (timer id, overrun, sigev_value).
+    pub timer: Option<(i32, i32, u64)>,
 }
 
 /// Size of `siginfo_t`.
@@ -80,7 +82,11 @@ impl SigInfo {
         let mut b = [0u8; SIGINFO_SIZE];
         b[0..4].copy_from_slice(&self.signo.to_le_bytes());
         b[8..12].copy_from_slice(&self.code.to_le_bytes());
-        if let Some(addr) = self.addr {
+        if let Some((id, overrun, value)) = self.timer {
+            b[16..20].copy_from_slice(&id.to_le_bytes());
+            b[20..24].copy_from_slice(&overrun.to_le_bytes());
+            b[24..32].copy_from_slice(&value.to_le_bytes());
+        } else if let Some(addr) = self.addr {
             b[16..24].copy_from_slice(&addr.to_le_bytes());
         } else {
             b[16..20].copy_from_slice(&self.pid.to_le_bytes());

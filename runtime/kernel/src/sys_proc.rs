@@ -462,6 +462,7 @@ impl Kernel {
             self.reap_thread(t);
         }
         self.install_image(pid, mm, pc, sp, &exe);
+        self.timers.drop_process(pid, true);
         // Close-on-exec descriptors go; a shared table is unshared first.
         let p = self.procs.get_mut(&pid).expect("live");
         p.cmdline = cmdline;
@@ -582,6 +583,7 @@ impl Kernel {
             return;
         };
         p.ended = Some(end);
+        self.timers.drop_process(pid, false);
         if self.locks.release_records(pid, None) {
             self.epoch += 1;
         }
@@ -646,6 +648,7 @@ impl Kernel {
                     uid,
                     status,
                     addr: None,
+                    timer: None,
                 },
             );
         }
@@ -772,6 +775,7 @@ impl Kernel {
                 uid,
                 status,
                 addr: None,
+                timer: None,
             };
             self.write_mem(infop, &info.bytes())?;
         }
