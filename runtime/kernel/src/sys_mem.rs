@@ -75,6 +75,10 @@ impl Kernel {
                         .filter(|&(s, e, _)| s < a[0] + len && e > a[0])
                         .collect();
                     for (s, e, perm) in regions {
+                        if mm.mem.is_shared(s) {
+                            // shared pages keep their contents
+                            continue;
+                        }
                         let (s, e) = (s.max(a[0]), e.min(a[0] + len));
                         mm.mem.unmap(s, e - s);
                         mm.mem.map(s, e - s, perm);
@@ -154,18 +158,15 @@ impl Kernel {
         let len = page_up(len).ok_or(errno::ENOMEM)?;
         let perm = prot_to_perm(prot);
         if flags & mm::MAP_ANONYMOUS != 0 {
-            if kind != mm::MAP_PRIVATE {
-                // A shared anonymous mapping must stay shared across fork,
-                // which guest memory cannot do yet: say so rather than
-                // hand out private memory.
-                self.note_once(
-                    "mmap_shared_anon",
-                    "MAP_SHARED|MAP_ANONYMOUS is not supported yet; returning ENODEV",
-                );
-                return Err(errno::ENODEV);
-            }
             let start = self.place(addr, len, flags)?;
-            self.mm().borrow_mut().mem.map(start, len, perm);
+            let mm = self.mm();
+            let mut mm = mm.borrow_mut();
+            if kind == mm::MAP_PRIVATE {
+                mm.mem.map(start, len, perm);
+            } else {
+                // stays shared with children across fork
+                mm.mem.map_shared(start, len, perm);
+            }
             return Ok(start);
         }
         // A file mapping: its bytes are copied in (private), so it is only

@@ -109,6 +109,9 @@ impl Drop for PageBuf {
 struct Region {
     end: u64,
     perm: Perm,
+    /// MAP_SHARED: the pages stay shared with forked copies (no
+    /// copy-on-write).
+    shared: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -262,21 +265,9 @@ impl Memory {
         // A region starting before `start` that reaches into the range.
         if let Some((s, r)) = self.region(start) {
             if s < start {
-                self.regions.insert(
-                    s,
-                    Region {
-                        end: start,
-                        perm: r.perm,
-                    },
-                );
+                self.regions.insert(s, Region { end: start, ..r });
                 if r.end > start {
-                    self.regions.insert(
-                        start,
-                        Region {
-                            end: r.end,
-                            perm: r.perm,
-                        },
-                    );
+                    self.regions.insert(start, Region { end: r.end, ..r });
                 }
             }
         }
@@ -333,8 +324,40 @@ impl Memory {
         }
         let end = addr.saturating_add(len);
         self.unmap(addr, len);
-        self.regions.insert(addr, Region { end, perm });
+        self.regions.insert(
+            addr,
+            Region {
+                end,
+                perm,
+                shared: false,
+            },
+        );
         self.merge_around(addr, end);
+    }
+
+    /// Maps [addr, addr+len) like [`Memory::map`], but shared: a forked
+    /// copy sees the same pages (MAP_SHARED|MAP_ANONYMOUS).
+    pub fn map_shared(&mut self, addr: u64, len: u64, perm: Perm) {
+        self.map(addr, len, perm);
+        if let Some(r) = self.regions.get_mut(&addr) {
+            r.shared = true;
+        }
+        // `map` may have merged it with a private neighbour: split it out.
+        if let Some((s, r)) = self.region(addr)
+            && !r.shared
+        {
+            let end = addr.saturating_add(len);
+            self.carve(addr, end);
+            self.regions.insert(
+                addr,
+                Region {
+                    end,
+                    perm,
+                    shared: true,
+                },
+            );
+            let _ = s;
+        }
     }
 
     /// Unmaps [addr, addr+len); unmapped parts are ignored.
@@ -362,7 +385,7 @@ impl Memory {
             match self.region(cur) {
                 Some((_, r)) => {
                     let stop = r.end.min(end);
-                    parts.push((cur, stop));
+                    parts.push((cur, stop, r.shared));
                     cur = stop;
                 }
                 None => match self.regions.range(cur..end).next() {
@@ -371,9 +394,16 @@ impl Memory {
                 },
             }
         }
-        for (s, e) in parts {
+        for (s, e, shared) in parts {
             self.carve(s, e);
-            self.regions.insert(s, Region { end: e, perm });
+            self.regions.insert(
+                s,
+                Region {
+                    end: e,
+                    perm,
+                    shared,
+                },
+            );
         }
         self.merge_around(addr, end);
         if !perm.contains(Perm::X)
@@ -397,20 +427,19 @@ impl Memory {
             if let Some(p) = prev {
                 let pr = self.regions[&p];
                 let r = self.regions[&s];
-                if pr.end == s && pr.perm == r.perm {
+                if pr.end == s && pr.perm == r.perm && pr.shared == r.shared {
                     self.regions.remove(&s);
-                    self.regions.insert(
-                        p,
-                        Region {
-                            end: r.end,
-                            perm: r.perm,
-                        },
-                    );
+                    self.regions.insert(p, Region { end: r.end, ..r });
                     continue;
                 }
             }
             prev = Some(s);
         }
+    }
+
+    /// Whether the mapping at `addr` is shared (MAP_SHARED).
+    pub fn is_shared(&self, addr: u64) -> bool {
+        self.region(addr).is_some_and(|(_, r)| r.shared)
     }
 
     /// Whether every page of [addr, addr+len) is mapped.
@@ -468,6 +497,19 @@ impl Memory {
     /// A copy of this address space that shares every page until either
     /// side writes it.
     pub fn fork(&mut self) -> Memory {
+        // Shared mappings: every page must exist now, so that both sides
+        // hold the same one.
+        let shared: Vec<(u64, u64)> = self
+            .regions
+            .iter()
+            .filter(|(_, r)| r.shared)
+            .map(|(&s, r)| (s, r.end))
+            .collect();
+        for (s, e) in shared {
+            for vpn in (s >> PAGE_SHIFT)..(e >> PAGE_SHIFT) {
+                self.pages.entry(vpn).or_insert_with(PageBuf::zeroed);
+            }
+        }
         // Pages become shared: no write may go through the old entries.
         self.tlb_write.fill(EMPTY);
         Memory {
@@ -511,7 +553,7 @@ impl Memory {
             return Ok(base);
         }
         let page = self.pages.entry(vpn).or_insert_with(PageBuf::zeroed);
-        if Rc::strong_count(page) > 1 {
+        if Rc::strong_count(page) > 1 && !region.shared {
             *page = page.copy();
         }
         let base = page.ptr();
@@ -557,8 +599,9 @@ impl Memory {
             let base = self.page_for(a, Access::Store)?;
             let off = (a & PAGE_MASK) as usize;
             let n = (PAGE_SIZE as usize - off).min(data.len() - done);
-            // SAFETY: `base` is a live page this space owns alone; off + n
-            // <= PAGE_SIZE.
+            // SAFETY: `base` is a live page (owned alone, or shared on
+            // purpose by a MAP_SHARED region; one thread runs at a time);
+            // off + n <= PAGE_SIZE.
             unsafe { std::ptr::copy_nonoverlapping(data[done..].as_ptr(), base.add(off), n) };
             done += n;
         }
@@ -614,16 +657,16 @@ impl Memory {
         let mut done = 0;
         while done < data.len() {
             let a = addr.wrapping_add(done as u64);
-            if self.region(a).is_none() {
+            let Some((_, region)) = self.region(a) else {
                 return Err(MemFault {
                     addr: a,
                     access: Access::Store,
                     cause: FaultCause::Unmapped,
                 });
-            }
+            };
             let vpn = a >> PAGE_SHIFT;
             let page = self.pages.entry(vpn).or_insert_with(PageBuf::zeroed);
-            if Rc::strong_count(page) > 1 {
+            if Rc::strong_count(page) > 1 && !region.shared {
                 *page = page.copy();
             }
             let base = page.ptr();
@@ -632,8 +675,9 @@ impl Memory {
             }
             let off = (a & PAGE_MASK) as usize;
             let n = (PAGE_SIZE as usize - off).min(data.len() - done);
-            // SAFETY: `base` is a live page this space owns alone; off + n
-            // <= PAGE_SIZE.
+            // SAFETY: `base` is a live page (owned alone, or shared on
+            // purpose by a MAP_SHARED region; one thread runs at a time);
+            // off + n <= PAGE_SIZE.
             unsafe { std::ptr::copy_nonoverlapping(data[done..].as_ptr(), base.add(off), n) };
             done += n;
         }
