@@ -233,6 +233,16 @@ fn add_devices(rootfs: &Path) {
                 .expect("chmod runs");
         }
     }
+    // POSIX shared memory and semaphores live in /dev/shm (a tmpfs)
+    let shm = rootfs.join("dev/shm");
+    if !shm.exists() {
+        std::fs::create_dir(&shm).expect("mkdir /dev/shm in the oracle");
+        Command::new("chmod")
+            .arg("1777")
+            .arg(&shm)
+            .status()
+            .expect("chmod runs");
+    }
     for (name, target) in [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
@@ -444,6 +454,14 @@ const TOOL_CASES: &[Case] = &[
             "python3",
             "-c",
             "import signal\nn = 0\ndef h(s, f):\n    global n\n    n += 1\nsignal.signal(signal.SIGALRM, h)\nsignal.setitimer(signal.ITIMER_REAL, 0.02, 0.02)\nwhile n < 3:\n    signal.pause()\nsignal.setitimer(signal.ITIMER_REAL, 0)\nprint('ticks', n)",
+        ],
+    ),
+    case(
+        "python3 multiprocessing, mmap, asyncio, sqlite3",
+        &[
+            "python3",
+            "-c",
+            "import multiprocessing as mp, mmap, os, asyncio, sqlite3\ndef sq(x): return x * x\ndef inc(v):\n    with v.get_lock(): v.value += 10\nasync def echo_server():\n    async def handle(r, w):\n        w.write((await r.readline()).upper()); await w.drain(); w.close()\n    srv = await asyncio.start_unix_server(handle, path=\"/tmp/a.sock\")\n    r, w = await asyncio.open_unix_connection(\"/tmp/a.sock\")\n    w.write(b\"hello asyncio\\n\"); await w.drain()\n    line = await r.readline(); w.close(); srv.close(); await srv.wait_closed()\n    await asyncio.sleep(0.01)\n    return line\nif __name__ == \"__main__\":\n    with mp.Pool(2) as pool: print(pool.map(sq, range(5)))\n    v = mp.Value(\"i\", 0)\n    ps = [mp.Process(target=inc, args=(v,)) for _ in range(3)]\n    [p.start() for p in ps]; [p.join() for p in ps]\n    print(v.value)\n    m = mmap.mmap(-1, 8192)\n    pid = os.fork()\n    if pid == 0:\n        m[0:5] = b\"child\"; m[4096:4100] = b\"page\"; os._exit(0)\n    os.waitpid(pid, 0)\n    print(m[0:5], m[4096:4100])\n    with open(\"/tmp/m\", \"wb\") as f: f.write(b\"\\0\" * 4096)\n    with open(\"/tmp/m\", \"r+b\") as f:\n        fm = mmap.mmap(f.fileno(), 4096)\n        pid = os.fork()\n        if pid == 0:\n            fm[0:3] = b\"abc\"; fm.flush(); os._exit(0)\n        os.waitpid(pid, 0)\n        print(fm[0:3], open(\"/tmp/m\", \"rb\").read(3))\n    os.unlink(\"/tmp/m\")\n    print(asyncio.run(echo_server()))\n    db = sqlite3.connect(\"/tmp/t.db\")\n    db.execute(\"create table t(x)\")\n    db.executemany(\"insert into t values (?)\", [(i,) for i in range(100)])\n    db.commit()\n    print(db.execute(\"select sum(x), count(*) from t\").fetchone())\n    db.close(); os.unlink(\"/tmp/t.db\")\n",
         ],
     ),
     case(

@@ -110,6 +110,8 @@ pub struct Kernel {
     pub(crate) locks: locks::Locks,
     /// Interval and POSIX timers.
     pub(crate) timers: timers::Timers,
+    /// The pages of files mapped MAP_SHARED, by file and page number.
+    pub(crate) shm: HashMap<Ino, std::collections::BTreeMap<u64, friscy_machine::SharedPage>>,
 }
 
 impl Kernel {
@@ -140,6 +142,7 @@ impl Kernel {
             tty: None,
             locks: locks::Locks::default(),
             timers: timers::Timers::default(),
+            shm: HashMap::new(),
         }
     }
 

@@ -872,6 +872,7 @@ impl Kernel {
                     return Err(errno::EISDIR);
                 }
                 let at = off.unwrap_or(d.borrow().offset);
+                self.shm_sync_to_fs(ino)?;
                 let mut buf = vec![0u8; len];
                 let n = self.fs.borrow_mut().read(ino, at, &mut buf)?;
                 buf.truncate(n);
@@ -988,6 +989,8 @@ impl Kernel {
                     None => d.borrow().offset,
                 };
                 let n = fs.write(ino, at, data)?;
+                drop(fs);
+                self.shm_written(ino, at, &data[..n]);
                 if off.is_none() {
                     d.borrow_mut().offset = at + n as u64;
                 }
@@ -1405,10 +1408,22 @@ impl Kernel {
             FileType::Reg => {}
             _ => return Err(errno::EINVAL),
         }
+        self.shm_sync_to_fs(ino)?;
         let now = self.now_ts();
         let mut fs = self.fs.borrow_mut();
         fs.set_now(now);
         fs.truncate(ino, len as u64)?;
+        drop(fs);
+        // pages past the new end read as zero in the mappings too
+        if let Some(pages) = self.shm.get(&ino) {
+            let len = len as u64;
+            for (&pg, page) in pages.range(len / friscy_machine::PAGE_SIZE..) {
+                let ps = pg * friscy_machine::PAGE_SIZE;
+                let from = len.max(ps) - ps;
+                let zero = vec![0u8; (friscy_machine::PAGE_SIZE - from) as usize];
+                page.write(from as usize, &zero);
+            }
+        }
         Ok(0)
     }
 

@@ -6,7 +6,7 @@ use crate::elf::TASK_SIZE;
 use crate::fd::Object;
 use crate::loader::MMAP_TOP;
 use crate::{Kernel, SysResult, page_up};
-use friscy_machine::{PAGE_SIZE, Perm};
+use friscy_machine::{PAGE_SIZE, Perm, SharedPage};
 use friscy_vfs::FileType;
 
 /// MADV_DONTNEED: anonymous private pages read back as zero afterwards.
@@ -44,6 +44,8 @@ impl Kernel {
                     return Some(Err(errno::EINVAL));
                 }
                 mm.mem.unmap(a[0], len);
+                drop(mm);
+                self.shm_gc();
                 Ok(0)
             }
             nr::MPROTECT => {
@@ -191,13 +193,6 @@ impl Kernel {
                 _ => return Err(errno::ENODEV),
             }
         };
-        if kind != mm::MAP_PRIVATE && prot & mm::PROT_WRITE != 0 {
-            self.note_once(
-                "mmap_shared_file",
-                "writable MAP_SHARED file mappings are not supported yet; returning ENODEV",
-            );
-            return Err(errno::ENODEV);
-        }
         let (size, is_reg) = {
             let fs = self.fs.borrow();
             let st = fs.stat(ino)?;
@@ -207,6 +202,20 @@ impl Kernel {
             return Err(errno::ENODEV);
         }
         let start = self.place(addr, len, flags)?;
+        if kind != mm::MAP_PRIVATE {
+            // The file's pages themselves: every process mapping them, and
+            // read()/write() of the file, see the same bytes.
+            self.shm_sync_to_fs(ino)?;
+            let pages = self.shm_pages(ino, off / PAGE_SIZE, len / PAGE_SIZE)?;
+            let mm = self.mm();
+            let mut mm = mm.borrow_mut();
+            mm.mem.map_pages(start, perm, &pages);
+            if perm.contains(Perm::X) {
+                let m = &mut *mm;
+                m.code.drop_code(&mut m.mem);
+            }
+            return Ok(start);
+        }
         let n = size.saturating_sub(off).min(len) as usize;
         let mut data = vec![0u8; n];
         let got = self.fs.borrow_mut().read(ino, off, &mut data)?;
@@ -266,6 +275,95 @@ impl Kernel {
         mm.mem.poke(to, &data).map_err(|_| errno::ENOMEM)?;
         mm.mem.unmap(old, old_len);
         Ok(to)
+    }
+
+    /// The shared pages of file `ino` for pages [first, first+count),
+    /// made (from the file's bytes) where missing.
+    fn shm_pages(
+        &mut self,
+        ino: friscy_vfs::Ino,
+        first: u64,
+        count: u64,
+    ) -> Result<Vec<SharedPage>, i64> {
+        let mut out = Vec::with_capacity(count as usize);
+        if !self.shm.contains_key(&ino) {
+            // A mapping keeps its file alive (and its inode number taken)
+            // as an open descriptor does.
+            self.fs.borrow_mut().hold(ino);
+            self.shm.insert(ino, Default::default());
+        }
+        for pg in first..first + count {
+            if let Some(p) = self.shm.get(&ino).and_then(|m| m.get(&pg)) {
+                out.push(p.clone());
+                continue;
+            }
+            let page = SharedPage::new();
+            let mut buf = vec![0u8; PAGE_SIZE as usize];
+            let n = self.fs.borrow_mut().read(ino, pg * PAGE_SIZE, &mut buf)?;
+            page.write(0, &buf[..n]);
+            self.shm.entry(ino).or_default().insert(pg, page.clone());
+            out.push(page);
+        }
+        Ok(out)
+    }
+
+    /// Writes the shared pages of `ino` back into the file (before the
+    /// file is read, truncated or mapped) and forgets pages no mapping
+    /// holds any more.
+    pub(crate) fn shm_sync_to_fs(&mut self, ino: friscy_vfs::Ino) -> Result<(), i64> {
+        let Some(pages) = self.shm.get(&ino) else {
+            return Ok(());
+        };
+        let size = self.fs.borrow().stat(ino)?.size;
+        let mut fs = self.fs.borrow_mut();
+        let mut buf = vec![0u8; PAGE_SIZE as usize];
+        for (&pg, page) in pages {
+            let at = pg * PAGE_SIZE;
+            if at >= size {
+                continue;
+            }
+            let n = page.read(0, &mut buf).min((size - at) as usize);
+            fs.write(ino, at, &buf[..n])?;
+        }
+        drop(fs);
+        if let Some(pages) = self.shm.get_mut(&ino) {
+            pages.retain(|_, p| p.holders() > 1);
+            if pages.is_empty() {
+                self.shm.remove(&ino);
+                self.fs.borrow_mut().release(ino);
+            }
+        }
+        Ok(())
+    }
+
+    /// After a write(2) to `ino`: the same bytes into its shared pages.
+    pub(crate) fn shm_written(&mut self, ino: friscy_vfs::Ino, at: u64, data: &[u8]) {
+        let Some(pages) = self.shm.get(&ino) else {
+            return;
+        };
+        let end = at + data.len() as u64;
+        for (&pg, page) in pages.range(at / PAGE_SIZE..end.div_ceil(PAGE_SIZE)) {
+            let ps = pg * PAGE_SIZE;
+            let from = at.max(ps);
+            let to = end.min(ps + PAGE_SIZE);
+            page.write(
+                (from - ps) as usize,
+                &data[(from - at) as usize..(to - at) as usize],
+            );
+        }
+    }
+
+    /// Writes back and forgets shared pages no mapping holds any more.
+    pub(crate) fn shm_gc(&mut self) {
+        let inos: Vec<friscy_vfs::Ino> = self
+            .shm
+            .iter()
+            .filter(|(_, m)| m.values().any(|p| p.holders() == 1))
+            .map(|(&i, _)| i)
+            .collect();
+        for ino in inos {
+            let _ = self.shm_sync_to_fs(ino);
+        }
     }
 
     /// Tells the person running friscy once about a limitation the guest

@@ -6,7 +6,7 @@ use crate::signal::{
     self, Default as Dfl, FRAME_SIZE, MC_FCSR, MC_FPREGS, SIGACTION_SIZE, SigAction, SigInfo,
     UC_MCONTEXT, UC_OFFSET, UC_SIGMASK, UC_STACK, bit,
 };
-use crate::task::{Mm, Pid, Proc, State, Task, Termination, Wait};
+use crate::task::{FutexKey, Mm, Pid, Proc, State, Task, Termination, Wait};
 use crate::{Kernel, SysResult};
 use friscy_machine::CodeCache;
 use std::cell::RefCell;
@@ -550,7 +550,8 @@ impl Kernel {
             let shared = Rc::strong_count(&mm) > 1 || self.procs[&pid].threads.len() > 1;
             if shared {
                 let _ = mm.borrow_mut().mem.write_bytes(ctid, &0u32.to_le_bytes());
-                self.futex_wake(&mm, ctid, 1, u32::MAX);
+                let key = futex_key(&mm, ctid, false);
+                self.futex_wake(key, 1, u32::MAX);
             }
         }
         self.reap_thread(tid);
@@ -602,6 +603,7 @@ impl Kernel {
         let ppid = p.ppid;
         let exit_signal = p.exit_signal;
         drop(files);
+        self.shm_gc();
         self.fs.borrow_mut().release(cwd);
         self.vfork_done(pid);
         // Orphans go to init.
@@ -1262,6 +1264,8 @@ impl Kernel {
         let (addr, op, val) = (a[0], a[1], a[2] as u32);
         let cmd = op & fx::FUTEX_CMD_MASK;
         let mm = self.mm();
+        let private = op & fx::FUTEX_PRIVATE_FLAG != 0;
+        let key = futex_key(&mm, addr, private);
         match cmd {
             fx::FUTEX_WAIT | fx::FUTEX_WAIT_BITSET => {
                 let bitset = if cmd == fx::FUTEX_WAIT {
@@ -1300,7 +1304,7 @@ impl Kernel {
                 }
                 let deadline = self.task().sleep_until;
                 self.block(Wait {
-                    futex: Some((addr, bitset)),
+                    futex: Some((key, bitset)),
                     deadline,
                     restartable: true,
                     ..Wait::default()
@@ -1315,13 +1319,14 @@ impl Kernel {
                 if bitset == 0 {
                     return Err(errno::EINVAL);
                 }
-                Ok(self.futex_wake(&mm, addr, val as usize, bitset) as u64)
+                Ok(self.futex_wake(key, val as usize, bitset) as u64)
             }
             fx::FUTEX_REQUEUE | fx::FUTEX_CMP_REQUEUE => {
                 if cmd == fx::FUTEX_CMP_REQUEUE && self.read_u32(addr)? != a[5] as u32 {
                     return Err(errno::EAGAIN);
                 }
-                let woken = self.futex_wake(&mm, addr, val as usize, u32::MAX);
+                let woken = self.futex_wake(key, val as usize, u32::MAX);
+                let key2 = futex_key(&mm, a[4], private);
                 let mut moved = 0;
                 let limit = a[3] as usize;
                 for t in self.tasks.values_mut() {
@@ -1329,15 +1334,11 @@ impl Kernel {
                         break;
                     }
                     if let State::Blocked(ref mut w) = t.state
-                        && let Some((fa, _)) = w.futex
-                        && fa == addr
+                        && let Some((k, _)) = w.futex
+                        && k == key
                         && t.wake.is_none()
-                        && self
-                            .procs
-                            .get(&t.pid)
-                            .is_some_and(|p| Rc::ptr_eq(&p.mm, &mm))
                     {
-                        w.futex = Some((a[4], u32::MAX));
+                        w.futex = Some((key2, u32::MAX));
                         moved += 1;
                     }
                 }
@@ -1371,9 +1372,10 @@ impl Kernel {
                     5 => o >= c,
                     _ => return Err(errno::ENOSYS),
                 };
-                let mut n = self.futex_wake(&mm, addr, val as usize, u32::MAX);
+                let mut n = self.futex_wake(key, val as usize, u32::MAX);
                 if hit {
-                    n += self.futex_wake(&mm, addr2, a[3] as usize, u32::MAX);
+                    let key2 = futex_key(&mm, addr2, private);
+                    n += self.futex_wake(key2, a[3] as usize, u32::MAX);
                 }
                 Ok(n as u64)
             }
@@ -1381,26 +1383,18 @@ impl Kernel {
         }
     }
 
-    /// Wakes up to `n` tasks of address space `mm` waiting on `addr`.
-    pub(crate) fn futex_wake(
-        &mut self,
-        mm: &Rc<RefCell<Mm>>,
-        addr: u64,
-        n: usize,
-        bitset: u32,
-    ) -> usize {
+    /// Wakes up to `n` tasks waiting on futex `key`.
+    pub(crate) fn futex_wake(&mut self, key: FutexKey, n: usize, bitset: u32) -> usize {
         let mut woken = 0;
-        let procs = &self.procs;
         for t in self.tasks.values_mut() {
             if woken >= n {
                 break;
             }
             if let State::Blocked(w) = t.state
-                && let Some((fa, bits)) = w.futex
-                && fa == addr
+                && let Some((k, bits)) = w.futex
+                && k == key
                 && bits & bitset != 0
                 && t.wake.is_none()
-                && procs.get(&t.pid).is_some_and(|p| Rc::ptr_eq(&p.mm, mm))
             {
                 t.wake = Some(0);
                 t.sleep_until = None;
@@ -1409,4 +1403,16 @@ impl Kernel {
         }
         woken
     }
+}
+
+/// The key of the futex at `addr`: a process-shared futex in a shared
+/// mapping is the same for every process mapping its page.
+fn futex_key(mm: &Rc<RefCell<Mm>>, addr: u64, private: bool) -> FutexKey {
+    if !private && let Some(page) = mm.borrow().mem.shared_page_id(addr) {
+        return (
+            page as u64,
+            (addr & (friscy_machine::PAGE_SIZE - 1)) | 1 << 63,
+        );
+    }
+    (Rc::as_ptr(mm) as u64, addr)
 }

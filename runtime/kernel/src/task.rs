@@ -17,6 +17,10 @@ pub struct Mm {
     pub brk: u64,
 }
 
+/// What a futex is: (address space, address) for a private one, (shared
+/// page, offset with the top bit set) for one in a shared mapping.
+pub type FutexKey = (u64, u64);
+
 /// Why a blocked task waits; it is retried (its system call run again)
 /// when the wait may be over.
 #[derive(Clone, Copy, Debug, Default)]
@@ -27,8 +31,8 @@ pub struct Wait {
     pub deadline: Option<u128>,
     /// Retry when the host's standard input may be readable.
     pub host_input: bool,
-    /// Waiting on the futex at this address (woken by FUTEX_WAKE only).
-    pub futex: Option<(u64, u32)>,
+    /// Waiting on this futex (key, bitset); woken by FUTEX_WAKE only.
+    pub futex: Option<(FutexKey, u32)>,
     /// The call is restarted after a signal handler with SA_RESTART.
     pub restartable: bool,
     /// Only a `wake` value (or a signal) ends the wait.

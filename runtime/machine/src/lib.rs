@@ -13,4 +13,4 @@ pub mod memory;
 
 pub use hart::{Exit, Hart, TIMEBASE_HZ};
 pub use interp::{CodeCache, Dispatch};
-pub use memory::{Access, FaultCause, MemFault, Memory, PAGE_SIZE, Perm};
+pub use memory::{Access, FaultCause, MemFault, Memory, PAGE_SIZE, Perm, SharedPage};

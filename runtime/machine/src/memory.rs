@@ -105,6 +105,52 @@ impl Drop for PageBuf {
     }
 }
 
+/// A page that several address spaces (and the kernel) hold at once: the
+/// memory behind a MAP_SHARED file mapping.
+#[derive(Clone)]
+pub struct SharedPage(Rc<PageBuf>);
+
+impl std::fmt::Debug for SharedPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedPage")
+    }
+}
+
+impl Default for SharedPage {
+    fn default() -> Self {
+        SharedPage::new()
+    }
+}
+
+impl SharedPage {
+    /// A zero-filled page.
+    pub fn new() -> SharedPage {
+        SharedPage(PageBuf::zeroed())
+    }
+
+    /// Copies bytes out of the page from `off` (as many as fit).
+    pub fn read(&self, off: usize, buf: &mut [u8]) -> usize {
+        let n = buf.len().min((PAGE_SIZE as usize).saturating_sub(off));
+        // SAFETY: the page is PAGE_SIZE live bytes and off + n <= PAGE_SIZE;
+        // guest memory is only used by this thread, which is here now.
+        unsafe { std::ptr::copy_nonoverlapping(self.0.ptr().add(off), buf.as_mut_ptr(), n) };
+        n
+    }
+
+    /// Copies bytes into the page at `off` (as many as fit).
+    pub fn write(&self, off: usize, data: &[u8]) -> usize {
+        let n = data.len().min((PAGE_SIZE as usize).saturating_sub(off));
+        // SAFETY: as in `read`; the page is shared on purpose.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.0.ptr().add(off), n) };
+        n
+    }
+
+    /// How many holders the page has (this one included).
+    pub fn holders(&self) -> usize {
+        Rc::strong_count(&self.0)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Region {
     end: u64,
@@ -336,28 +382,27 @@ impl Memory {
     }
 
     /// Maps [addr, addr+len) like [`Memory::map`], but shared: a forked
-    /// copy sees the same pages (MAP_SHARED|MAP_ANONYMOUS).
+    /// copy sees the same pages (MAP_SHARED). Never merged with private
+    /// neighbours.
     pub fn map_shared(&mut self, addr: u64, len: u64, perm: Perm) {
-        self.map(addr, len, perm);
-        if let Some(r) = self.regions.get_mut(&addr) {
-            r.shared = true;
+        assert!(
+            addr % PAGE_SIZE == 0 && len % PAGE_SIZE == 0,
+            "unaligned map"
+        );
+        if len == 0 {
+            return;
         }
-        // `map` may have merged it with a private neighbour: split it out.
-        if let Some((s, r)) = self.region(addr)
-            && !r.shared
-        {
-            let end = addr.saturating_add(len);
-            self.carve(addr, end);
-            self.regions.insert(
-                addr,
-                Region {
-                    end,
-                    perm,
-                    shared: true,
-                },
-            );
-            let _ = s;
-        }
+        let end = addr.saturating_add(len);
+        self.unmap(addr, len);
+        self.regions.insert(
+            addr,
+            Region {
+                end,
+                perm,
+                shared: true,
+            },
+        );
+        self.merge_around(addr, end);
     }
 
     /// Unmaps [addr, addr+len); unmapped parts are ignored.
@@ -435,6 +480,30 @@ impl Memory {
             }
             prev = Some(s);
         }
+    }
+
+    /// Maps `pages` at `addr` (page-aligned), shared: every address space
+    /// mapping the same pages sees the same bytes.
+    pub fn map_pages(&mut self, addr: u64, perm: Perm, pages: &[SharedPage]) {
+        let len = pages.len() as u64 * PAGE_SIZE;
+        self.map_shared(addr, len, perm);
+        for (i, p) in pages.iter().enumerate() {
+            self.pages
+                .insert((addr >> PAGE_SHIFT) + i as u64, p.0.clone());
+        }
+        self.flush_tlb();
+    }
+
+    /// For an address in a shared mapping whose page exists: an identity
+    /// of that page, the same in every address space that shares it (what
+    /// a process-shared futex is keyed on).
+    pub fn shared_page_id(&self, addr: u64) -> Option<usize> {
+        if !self.is_shared(addr) {
+            return None;
+        }
+        self.pages
+            .get(&(addr >> PAGE_SHIFT))
+            .map(|p| Rc::as_ptr(p) as usize)
     }
 
     /// Whether the mapping at `addr` is shared (MAP_SHARED).
@@ -875,5 +944,33 @@ mod tests {
             m.fetch_u16(0x1000).unwrap_err().cause,
             FaultCause::Protection
         );
+    }
+}
+
+#[cfg(test)]
+mod shared_tests {
+    use super::*;
+
+    #[test]
+    fn shared_mappings_stay_apart_from_private_neighbours() {
+        let mut m = Memory::new();
+        m.map(0x10000, 0x2000, Perm::RW);
+        m.map_shared(0xe000, 0x2000, Perm::RW);
+        m.map_shared(0x12000, 0x1000, Perm::RW);
+        assert!(!m.is_shared(0x10000) && !m.is_shared(0x11000));
+        assert!(m.is_shared(0xe000) && m.is_shared(0x12000));
+        m.write_u32(0x10000, 1).unwrap();
+        m.write_u32(0xe000, 2).unwrap();
+        let mut child = m.fork();
+        child.write_u32(0x10000, 10).unwrap();
+        child.write_u32(0xe000, 20).unwrap();
+        m.write_u32(0x12000, 30).unwrap();
+        assert_eq!(m.read_u32(0x10000).unwrap(), 1, "private: copied on write");
+        assert_eq!(
+            m.read_u32(0xe000).unwrap(),
+            20,
+            "shared: the child's write shows"
+        );
+        assert_eq!(child.read_u32(0x12000).unwrap(), 30, "shared both ways");
     }
 }
