@@ -36,6 +36,16 @@ fn an_interactive_shell_gets_a_real_terminal() {
             "wait:0.5",
             "send:read -p 'name? ' n; echo hello-$n\\r",
             "send:friscy\\r",
+            "send:sleep 100\\r",
+            "wait:0.5",
+            "send:\\x1a",
+            "wait:0.5",
+            "send:jobs\\r",
+            "send:fg\\r",
+            "wait:0.3",
+            "send:\\x03",
+            "wait:0.3",
+            "send:echo back-$?\\r",
             "send:exit 3\\r",
         ],
         &[
@@ -58,6 +68,9 @@ fn an_interactive_shell_gets_a_real_terminal() {
     let after_ctrl_c = t.split("^C").nth(1).unwrap_or_default();
     assert!(after_ctrl_c.contains("bash-"), "the prompt came back: {t}");
     assert!(t.contains("hello-friscy"), "{t}");
+    // job control: Ctrl-Z stops the job, fg resumes it, Ctrl-C ends it
+    assert!(t.contains("Stopped"), "{t}");
+    assert!(t.contains("back-130"), "{t}");
     assert_eq!(result["status"], 3, "{t}");
     assert_eq!(result["restored"], true, "the host terminal was restored");
 }

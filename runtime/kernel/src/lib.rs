@@ -312,6 +312,8 @@ impl Kernel {
                 groups: creds.groups.clone(),
                 vfork_parent: None,
                 instret_done: 0,
+                stop_report: None,
+                cont_report: false,
             },
         );
         self.tasks

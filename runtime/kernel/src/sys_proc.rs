@@ -360,6 +360,8 @@ impl Kernel {
                 groups: p.groups.clone(),
                 vfork_parent: (flags & cl::CLONE_VFORK != 0).then_some(parent_tid),
                 instret_done: 0,
+                stop_report: None,
+                cont_report: false,
             };
             self.fs.borrow_mut().hold(child.cwd);
             self.procs.insert(tid, child);
@@ -656,6 +658,47 @@ impl Kernel {
         }
     }
 
+    /// Stops every thread of `pid` (a stop signal's default action) and
+    /// tells the parent.
+    fn stop_process(&mut self, pid: Pid, signo: i32) {
+        let Some(p) = self.procs.get_mut(&pid) else {
+            return;
+        };
+        p.stop_report = Some(signo);
+        p.cont_report = false;
+        let (ppid, uid) = (p.ppid, p.uid);
+        for t in p.threads.clone() {
+            if let Some(t) = self.tasks.get_mut(&t) {
+                t.state = State::Stopped;
+            }
+        }
+        self.notify_parent(ppid, pid, uid, sig::CLD_STOPPED, signo);
+        self.event();
+    }
+
+    /// SIGCHLD for a child that stopped or continued (unless the parent
+    /// asked for none with SA_NOCLDSTOP).
+    fn notify_parent(&mut self, ppid: Pid, pid: Pid, uid: u32, code: i32, status: i32) {
+        let quiet = self.procs.get(&ppid).is_none_or(|pp| {
+            pp.actions.borrow()[sig::SIGCHLD as usize].flags & sig::SA_NOCLDSTOP != 0
+        });
+        if !quiet {
+            self.send_signal(
+                Target::Process(ppid),
+                SigInfo {
+                    signo: sig::SIGCHLD,
+                    code,
+                    pid,
+                    uid,
+                    status,
+                    addr: None,
+                    timer: None,
+                },
+            );
+        }
+        self.event();
+    }
+
     fn wait_matches(&self, me: Pid, who: i32, p: &Proc, options: u64) -> bool {
         if p.ppid != me {
             return false;
@@ -683,6 +726,7 @@ impl Kernel {
         let me = self.pid();
         let mut any = false;
         let mut found = None;
+        let mut changed = None;
         for p in self.procs.values() {
             if self.wait_matches(me, who, p, options) {
                 any = true;
@@ -690,7 +734,30 @@ impl Kernel {
                     found = Some((p.pid, end));
                     break;
                 }
+                if options & wt::WUNTRACED != 0
+                    && let Some(s) = p.stop_report
+                {
+                    changed = Some((p.pid, ((s as u32) << 8) | 0x7f));
+                    break;
+                }
+                if options & wt::WCONTINUED != 0 && p.cont_report {
+                    changed = Some((p.pid, 0xffff));
+                    break;
+                }
             }
+        }
+        if found.is_none()
+            && let Some((child, word)) = changed
+        {
+            // stopped or continued: reported once, the child stays
+            if status != 0 {
+                self.write_u32(status, word)?;
+            }
+            if let Some(p) = self.procs.get_mut(&child) {
+                p.stop_report = None;
+                p.cont_report = false;
+            }
+            return Ok(child as u64);
         }
         let Some((child, end)) = found else {
             if !any {
@@ -899,12 +966,31 @@ impl Kernel {
             return;
         }
         if signo == sig::SIGCONT {
+            // Pending stops are dropped; a stopped process goes on.
+            let stop_mask =
+                bit(sig::SIGSTOP) | bit(sig::SIGTSTP) | bit(sig::SIGTTIN) | bit(sig::SIGTTOU);
+            let mut was_stopped = false;
             for t in p.threads.clone() {
-                if let Some(t) = self.tasks.get_mut(&t)
-                    && matches!(t.state, State::Stopped)
-                {
-                    t.state = State::Runnable;
+                if let Some(t) = self.tasks.get_mut(&t) {
+                    t.pending &= !stop_mask;
+                    if matches!(t.state, State::Stopped) {
+                        t.state = State::Runnable;
+                        was_stopped = true;
+                    }
                 }
+            }
+            let p = self.procs.get_mut(&pid).expect("live");
+            p.pending &= !stop_mask;
+            if was_stopped {
+                p.stop_report = None;
+                p.cont_report = true;
+                let (ppid, uid) = (p.ppid, p.uid);
+                self.notify_parent(ppid, pid, uid, sig::CLD_CONTINUED, sig::SIGCONT);
+            }
+        } else if matches!(signal::default_action(signo), Dfl::Stop) {
+            // a stop signal cancels a pending SIGCONT
+            if let Some(p) = self.procs.get_mut(&pid) {
+                p.pending &= !bit(sig::SIGCONT);
             }
         }
         let p = &self.procs[&pid];
@@ -988,11 +1074,7 @@ impl Kernel {
                 match signal::default_action(signo) {
                     Dfl::Ignore | Dfl::Continue => continue,
                     Dfl::Stop => {
-                        for t in self.procs[&pid].threads.clone() {
-                            if let Some(t) = self.tasks.get_mut(&t) {
-                                t.state = State::Stopped;
-                            }
-                        }
+                        self.stop_process(pid, signo);
                         return false;
                     }
                     d => {

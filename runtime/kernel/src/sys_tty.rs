@@ -88,6 +88,28 @@ impl Kernel {
 
     pub(crate) fn tty_read(&mut self, len: usize, nonblock: bool) -> Result<Vec<u8>, i64> {
         self.pump_tty();
+        // A background process group reading the terminal gets SIGTTIN
+        // (which stops it), or EIO when it ignores or blocks that.
+        let pgid = self.proc_().pgid;
+        let sid = self.proc_().sid;
+        if let Some(t) = self.tty.as_ref()
+            && t.session == sid
+            && t.fg_pgrp != pgid
+        {
+            let ignored =
+                self.proc_().actions.borrow()[sig::SIGTTIN as usize].handler == sig::SIG_IGN;
+            let blocked = self.task().sigmask & crate::signal::bit(sig::SIGTTIN) != 0;
+            if ignored || blocked {
+                return Err(errno::EIO);
+            }
+            self.sys_kill_pgrp(pgid, sig::SIGTTIN)?;
+            return self
+                .block(Wait {
+                    restartable: true,
+                    ..Wait::default()
+                })
+                .map(|_| Vec::new());
+        }
         let Some(tty) = self.tty.as_mut() else {
             return Err(errno::EIO);
         };

@@ -153,4 +153,8 @@ pub struct Proc {
     pub vfork_parent: Option<Pid>,
     /// Instructions retired by threads that are gone.
     pub instret_done: u64,
+    /// A stop (by this signal) or a continue the parent's wait has not
+    /// seen yet (WUNTRACED / WCONTINUED).
+    pub stop_report: Option<i32>,
+    pub cont_report: bool,
 }
