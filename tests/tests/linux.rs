@@ -465,6 +465,14 @@ const TOOL_CASES: &[Case] = &[
         ],
     ),
     case(
+        "python3 TCP, UDP and HTTP over the host's network",
+        &[
+            "python3",
+            "-c",
+            "import socket, threading, urllib.request, http.server, selectors\nsrv = socket.socket()\nsrv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\nsrv.bind((\"127.0.0.1\", 0))\nsrv.listen()\nport = srv.getsockname()[1]\ndef serve():\n    c, a = srv.accept()\n    data = c.recv(100)\n    c.sendall(data.upper())\n    c.close()\nt = threading.Thread(target=serve)\nt.start()\nc = socket.create_connection((\"127.0.0.1\", port))\nc.sendall(b\"ping over tcp\")\nprint(c.recv(100))\nc.close()\nt.join()\nu = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nu.bind((\"127.0.0.1\", 0))\nv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nv.sendto(b\"udp!\", u.getsockname())\nsel = selectors.DefaultSelector()\nsel.register(u, selectors.EVENT_READ)\nprint(len(sel.select(5)), u.recvfrom(10)[0])\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response(200)\n        self.end_headers()\n        self.wfile.write(b\"hello http\")\n    def log_message(self, *a):\n        pass\nhs = http.server.HTTPServer((\"127.0.0.1\", 0), H)\nthreading.Thread(target=hs.handle_request).start()\nprint(urllib.request.urlopen(\"http://127.0.0.1:%d/\" % hs.server_port).read())\n",
+        ],
+    ),
+    case(
         "python3 exception status",
         &["python3", "-c", "raise SystemExit(5)"],
     ),

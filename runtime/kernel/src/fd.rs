@@ -179,6 +179,8 @@ pub enum Object {
     Socket(Rc<RefCell<Socket>>),
     /// The container's terminal (`Kernel::tty`).
     Tty,
+    /// A network socket of the host.
+    Inet(Rc<crate::sys_net::InetSock>),
 }
 
 /// An open file description (shared by dup'ed descriptors and across fork).

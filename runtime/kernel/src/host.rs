@@ -16,6 +16,40 @@ pub struct HostStat {
     pub blksize: u32,
 }
 
+/// Network sockets of the host (natively; the browser build has none yet).
+/// A socket is a handle the host gave out; the kernel closes it with
+/// `net_close`. Host sockets never block: a call that would block fails
+/// with EAGAIN and the kernel waits (`wait_host`).
+pub trait HostNet {
+    /// A new socket: domain AF_INET/AF_INET6, type SOCK_STREAM/SOCK_DGRAM.
+    fn net_socket(&mut self, domain: u32, ty: u32) -> Result<u64, i64>;
+    fn net_close(&mut self, h: u64);
+    fn net_bind(&mut self, h: u64, addr: SocketAddr) -> Result<(), i64>;
+    /// EINPROGRESS while the connection is being made.
+    fn net_connect(&mut self, h: u64, addr: SocketAddr) -> Result<(), i64>;
+    /// The outcome of a connection in progress (SO_ERROR), as an errno.
+    fn net_error(&mut self, h: u64) -> i64;
+    fn net_listen(&mut self, h: u64, backlog: i32) -> Result<(), i64>;
+    fn net_accept(&mut self, h: u64) -> Result<(u64, Option<SocketAddr>), i64>;
+    fn net_send(&mut self, h: u64, data: &[u8], to: Option<SocketAddr>) -> Result<usize, i64>;
+    fn net_recv(
+        &mut self,
+        h: u64,
+        len: usize,
+        peek: bool,
+    ) -> Result<(Vec<u8>, Option<SocketAddr>), i64>;
+    fn net_shutdown(&mut self, h: u64, how: u32) -> Result<(), i64>;
+    /// The local (or peer) address.
+    fn net_name(&mut self, h: u64, peer: bool) -> Result<Option<SocketAddr>, i64>;
+    /// Sets (with a value) or reads an integer socket option.
+    fn net_option(&mut self, h: u64, level: u32, name: u32, value: Option<i32>)
+    -> Result<i32, i64>;
+    /// (readable, writable, hung up)
+    fn net_ready(&mut self, h: u64) -> (bool, bool, bool);
+}
+
+pub use std::net::SocketAddr;
+
 /// Which clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Clock {
@@ -59,6 +93,24 @@ pub trait Host {
     /// terminal is the host's.
     fn window_size(&mut self) -> Option<(u16, u16)> {
         None
+    }
+    /// The host's network, if it offers one.
+    fn net(&mut self) -> Option<&mut dyn HostNet> {
+        None
+    }
+    /// Waits until standard input (with `stdin`) or one of `sockets` is
+    /// ready — readable, or writable for those paired with true — or
+    /// `timeout` nanoseconds pass; true if something is ready.
+    fn wait_host(&mut self, stdin: bool, sockets: &[(u64, bool)], timeout: Option<u128>) -> bool {
+        let _ = sockets;
+        if stdin {
+            self.wait_input(0, timeout)
+        } else {
+            if let Some(ns) = timeout {
+                self.sleep(ns);
+            }
+            true
+        }
     }
     /// A message from friscy itself (not the guest) for the person running
     /// it; by default on the host's stderr, prefixed with `friscy: `.

@@ -26,6 +26,7 @@ mod signal;
 mod sys_event;
 mod sys_fs;
 mod sys_mem;
+mod sys_net;
 mod sys_proc;
 mod sys_tty;
 pub mod task;
@@ -48,6 +49,8 @@ use task::{Mm, Pid, Proc, State, Task, Wait};
 
 /// Instructions a task runs before the next one gets the CPU.
 const SLICE: u64 = 1 << 20;
+/// How often idle waits over host sockets look at them again (ns).
+const NET_POLL_NS: u128 = 10_000_000;
 /// Most bytes one read or write moves (shorter transfers are legal).
 const MAX_IO: usize = 1 << 24;
 
@@ -110,6 +113,8 @@ pub struct Kernel {
     pub(crate) locks: locks::Locks,
     /// Interval and POSIX timers.
     pub(crate) timers: timers::Timers,
+    /// Host sockets handed out, to close once no descriptor holds them.
+    pub(crate) inet: Vec<sys_net::InetEntry>,
     /// The pages of files mapped MAP_SHARED, by file and page number.
     pub(crate) shm: HashMap<Ino, std::collections::BTreeMap<u64, friscy_machine::SharedPage>>,
 }
@@ -143,6 +148,7 @@ impl Kernel {
             locks: locks::Locks::default(),
             timers: timers::Timers::default(),
             shm: HashMap::new(),
+            inet: Vec::new(),
         }
     }
 
@@ -404,6 +410,7 @@ impl Kernel {
             self.pump_tty();
         }
         self.fire_timers();
+        self.inet_gc();
         let now = self.host.now(Clock::Monotonic);
         let epoch = self.epoch;
         let tids: Vec<Pid> = self
@@ -428,6 +435,16 @@ impl Kernel {
                         t.state = State::Runnable;
                         return Some(tid);
                     }
+                    if let Some((h, write)) = w.net
+                        && let Some(net) = self.host.net()
+                    {
+                        let (r, wr, hup) = net.net_ready(h);
+                        if (if write { wr } else { r }) || hup {
+                            let t = self.tasks.get_mut(&tid)?;
+                            t.state = State::Runnable;
+                            return Some(tid);
+                        }
+                    }
                     if w.host_input && self.host.input_ready(0) {
                         let t = self.tasks.get_mut(&tid)?;
                         t.state = State::Runnable;
@@ -450,18 +467,39 @@ impl Kernel {
     fn idle(&mut self) -> bool {
         let mut deadline: Option<u128> = self.timers.next_deadline();
         let mut input = false;
+        let mut sockets = Vec::new();
         for t in self.tasks.values() {
             if let State::Blocked(w) = t.state {
                 if let Some(d) = w.deadline {
                     deadline = Some(deadline.map_or(d, |x: u128| x.min(d)));
                 }
                 input |= w.host_input;
+                sockets.extend(w.net);
             }
         }
         // Typed signal characters (Ctrl-C) must get through while every
         // process waits for something else.
         input |= self.tty.is_some() && !self.tasks.is_empty();
         let now = self.host.now(Clock::Monotonic);
+        // poll, select and epoll waits over host sockets: wake when any of
+        // them has input, and look again every few milliseconds (for
+        // writability and hang-ups).
+        let polling = self
+            .tasks
+            .values()
+            .any(|t| matches!(t.state, State::Blocked(w) if w.net.is_none() && w.epoch.is_some()));
+        if polling && !self.inet.is_empty() {
+            sockets.extend(self.inet.iter().map(|&(_, h)| (h, false)));
+            let cap = now + NET_POLL_NS;
+            deadline = Some(deadline.map_or(cap, |d| d.min(cap)));
+        }
+        if !sockets.is_empty() {
+            let timeout = deadline.map(|d| d.saturating_sub(now));
+            if self.host.wait_host(input, &sockets, timeout) {
+                self.epoch += 1;
+            }
+            return true;
+        }
         match (deadline, input) {
             (None, false) => false,
             (d, true) => {
@@ -764,6 +802,24 @@ impl Kernel {
             return r;
         }
         if let Some(r) = self.dispatch_mem(n, a) {
+            return r;
+        }
+        if matches!(
+            n,
+            nr::BIND
+                | nr::CONNECT
+                | nr::LISTEN
+                | nr::ACCEPT
+                | nr::ACCEPT4
+                | nr::SHUTDOWN
+                | nr::GETSOCKNAME
+                | nr::GETPEERNAME
+                | nr::SETSOCKOPT
+                | nr::GETSOCKOPT
+                | nr::SENDTO
+                | nr::RECVFROM
+        ) && let Some(r) = self.dispatch_net(n, a)
+        {
             return r;
         }
         if let Some(r) = self.dispatch_event(n, a) {

@@ -277,6 +277,7 @@ impl Kernel {
                 Object::TimerFd(_) => b"anon_inode:[timerfd]".to_vec(),
                 Object::Epoll(_) => b"anon_inode:[eventpoll]".to_vec(),
                 Object::Tty => b"/dev/pts/0".to_vec(),
+                Object::Inet(x) => format!("socket:[{}]", x.handle).into_bytes(),
             };
             fds.push((fd, target));
         }

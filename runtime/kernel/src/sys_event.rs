@@ -249,6 +249,13 @@ impl Kernel {
     ) -> Option<Result<Vec<u8>, i64>> {
         let nonblock = d.borrow().nonblocking() || flags & MSG_DONTWAIT != 0;
         let now = self.now(Clock::Monotonic);
+        let inet = match &d.borrow().obj {
+            Object::Inet(s) => Some(s.clone()),
+            _ => None,
+        };
+        if let Some(s) = inet {
+            return Some(self.inet_recv(&s, len, flags, nonblock).map(|(b, _)| b));
+        }
         let obj = match &d.borrow().obj {
             Object::EventFd(e) => Ok(e.clone()),
             Object::TimerFd(t) => Err(Ok(t.clone())),
@@ -348,6 +355,13 @@ impl Kernel {
     /// Writes to an eventfd or socket; None for other objects.
     pub(crate) fn event_write(&mut self, d: &Desc, data: &[u8], flags: u64) -> Option<SysResult> {
         let nonblock = d.borrow().nonblocking() || flags & MSG_DONTWAIT != 0;
+        let inet = match &d.borrow().obj {
+            Object::Inet(s) => Some(s.clone()),
+            _ => None,
+        };
+        if let Some(s) = inet {
+            return Some(self.inet_send(&s, data, None, flags, nonblock));
+        }
         let obj = match &d.borrow().obj {
             Object::EventFd(e) => Ok(e.clone()),
             Object::Socket(s) => Err(s.clone()),
@@ -521,6 +535,13 @@ impl Kernel {
 
     /// Readiness of a description for poll-like waits.
     pub(crate) fn desc_ready(&mut self, d: &Desc) -> (bool, bool, bool) {
+        let inet = match &d.borrow().obj {
+            Object::Inet(s) => Some(s.clone()),
+            _ => None,
+        };
+        if let Some(s) = inet {
+            return self.inet_ready(&s);
+        }
         let now = self.now(Clock::Monotonic);
         let obj_ready = readiness(&d.borrow().obj, now);
         if let Some(r) = obj_ready {
@@ -729,13 +750,7 @@ impl Kernel {
     fn socket(&mut self, domain: u64, ty: u64) -> SysResult {
         match domain {
             AF_UNIX => {}
-            AF_INET | AF_INET6 => {
-                self.note_once(
-                    "inet",
-                    "network sockets are not supported yet; socket(AF_INET*) returns EAFNOSUPPORT",
-                );
-                return Err(errno::EAFNOSUPPORT);
-            }
+            AF_INET | AF_INET6 => return self.inet_socket(domain, ty),
             _ => return Err(errno::EAFNOSUPPORT),
         }
         let kind = self.socket_kind(ty)?;

@@ -447,7 +447,7 @@ impl Kernel {
         // a pipe, a socket or an anonymous inode (eventfd, timerfd, epoll)
         let id = Rc::as_ptr(&d) as u64;
         let (kind, mode) = match d.borrow().obj {
-            Object::Socket(_) => (FileType::Sock, abi::S_IFSOCK | 0o777),
+            Object::Socket(_) | Object::Inet(_) => (FileType::Sock, abi::S_IFSOCK | 0o777),
             Object::PipeRead(_) | Object::PipeWrite(_) => (FileType::Fifo, abi::S_IFIFO | 0o600),
             _ => (FileType::Reg, 0o600),
         };
@@ -658,6 +658,7 @@ impl Kernel {
             Object::Epoll(x) => Object::Epoll(x.clone()),
             Object::Socket(x) => Object::Socket(x.clone()),
             Object::Tty => Object::Tty,
+            Object::Inet(x) => Object::Inet(x.clone()),
         };
         let acc = keep & o::O_ACCMODE;
         let wrong = match &obj {

@@ -37,6 +37,8 @@ pub struct Wait {
     pub restartable: bool,
     /// Only a `wake` value (or a signal) ends the wait.
     pub manual: bool,
+    /// Waiting on a host socket: (handle, for writing).
+    pub net: Option<(u64, bool)>,
 }
 
 #[derive(Clone, Copy, Debug)]
