@@ -31,6 +31,7 @@ mod sys_proc;
 mod sys_tty;
 pub mod task;
 mod timers;
+mod trace;
 pub mod tty;
 
 use abi::{errno, nr, sig};
@@ -754,44 +755,38 @@ impl Kernel {
             t.hart.x(14),
             t.hart.x(15),
         ];
+        let shown = self.trace.is_some().then(|| self.trace_args(n, &args));
         let result = self.dispatch(n, &args);
         let Some(t) = self.tasks.get_mut(&tid) else {
             // the task is gone (exit, exit_group, exec by another thread)
-            self.trace_line(tid, n, &args, None);
+            self.trace_line(tid, n, shown, None);
             return;
         };
         match result {
             Err(BLOCK) => {
-                // Run the ecall again when woken.
-                t.hart.pc -= 4;
+                // Run the ecall again when woken (traced when it ends).
+                t.hart.pc = t.hart.pc.wrapping_sub(4);
             }
             Ok(v) => {
                 if n != nr::RT_SIGRETURN {
                     t.hart.set_x(10, v);
                 }
-                self.trace_line(tid, n, &args, Some(result));
+                self.trace_line(tid, n, shown, Some(result));
             }
             Err(e) => {
                 t.hart.set_x(10, (-e) as u64);
-                self.trace_line(tid, n, &args, Some(result));
+                self.trace_line(tid, n, shown, Some(result));
             }
         }
     }
 
-    fn trace_line(&mut self, tid: Pid, n: u64, args: &[u64; 6], result: Option<SysResult>) {
-        let Some(out) = self.trace.as_mut() else {
+    fn trace_line(&mut self, tid: Pid, n: u64, shown: Option<String>, result: Option<SysResult>) {
+        let (Some(out), Some(shown)) = (self.trace.as_mut(), shown) else {
             return;
         };
         let name = nr::name(n);
-        let shown = format!(
-            "{:#x}, {:#x}, {:#x}, {:#x}",
-            args[0], args[1], args[2], args[3]
-        );
-        let _ = match result {
-            None => writeln!(out, "[{tid}] {name}({shown}) = ?"),
-            Some(Ok(v)) => writeln!(out, "[{tid}] {name}({shown}) = {v:#x}"),
-            Some(Err(e)) => writeln!(out, "[{tid}] {name}({shown}) = -{e}"),
-        };
+        let r = trace::result_text(n, result);
+        let _ = writeln!(out, "[{tid}] {name}({shown}) = {r}");
     }
 
     fn dispatch(&mut self, n: u64, a: &[u64; 6]) -> SysResult {
