@@ -15,10 +15,54 @@ pub enum Device {
     Random,
 }
 
+/// A byte queue: appended at the back, taken from the front, with block
+/// copies (a `VecDeque<u8>` moves bytes one at a time through iterators).
+#[derive(Debug, Default)]
+pub struct ByteQueue {
+    data: Vec<u8>,
+    /// Bytes before this were taken.
+    start: usize,
+}
+
+impl ByteQueue {
+    pub fn len(&self) -> usize {
+        self.data.len() - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.start >= self.data.len() / 2 {
+            self.data.drain(..self.start);
+            self.start = 0;
+        }
+        self.data.extend_from_slice(bytes);
+    }
+
+    /// The first `n` bytes (at most), without taking them.
+    pub fn peek(&self, n: usize) -> Vec<u8> {
+        let n = n.min(self.len());
+        self.data[self.start..self.start + n].to_vec()
+    }
+
+    /// Takes the first `n` bytes (at most).
+    pub fn take(&mut self, n: usize) -> Vec<u8> {
+        let out = self.peek(n);
+        self.start += out.len();
+        if self.start == self.data.len() {
+            self.data.clear();
+            self.start = 0;
+        }
+        out
+    }
+}
+
 /// The buffer between the two ends of a pipe.
 #[derive(Debug, Default)]
 pub struct Pipe {
-    pub buf: VecDeque<u8>,
+    pub buf: ByteQueue,
     pub readers: usize,
     pub writers: usize,
 }
@@ -305,5 +349,37 @@ impl FdTable {
         let fd = self.lowest_free(min)?;
         self.fds.insert(fd, (d, cloexec));
         Some(fd)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_queue_keeps_order_across_compaction() {
+        let mut q = ByteQueue::default();
+        let mut expect = std::collections::VecDeque::new();
+        let mut next = 0u8;
+        for round in 0..200 {
+            let n = (round * 7) % 50;
+            let chunk: Vec<u8> = (0..n)
+                .map(|_| {
+                    next = next.wrapping_add(1);
+                    next
+                })
+                .collect();
+            q.extend_from_slice(&chunk);
+            expect.extend(chunk);
+            let take = (round * 5) % 40;
+            let got = q.take(take);
+            let want: Vec<u8> = expect.drain(..take.min(expect.len())).collect();
+            assert_eq!(got, want);
+            assert_eq!(q.len(), expect.len());
+            assert_eq!(
+                q.peek(3),
+                expect.iter().take(3).copied().collect::<Vec<_>>()
+            );
+        }
     }
 }

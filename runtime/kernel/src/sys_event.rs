@@ -341,9 +341,9 @@ impl Kernel {
                 }
                 let n = len.min(p.buf.len());
                 let out: Vec<u8> = if flags & MSG_PEEK != 0 {
-                    p.buf.iter().take(n).copied().collect()
+                    p.buf.peek(n)
                 } else {
-                    p.buf.drain(..n).collect()
+                    p.buf.take(n)
                 };
                 drop(p);
                 self.event();
@@ -420,7 +420,7 @@ impl Kernel {
                     }));
                 }
                 let n = data.len().min(space);
-                p.buf.extend(&data[..n]);
+                p.buf.extend_from_slice(&data[..n]);
                 drop(p);
                 self.event();
                 Ok(n as u64)

@@ -938,7 +938,7 @@ impl Kernel {
                         .map(|_| Vec::new());
                 }
                 let n = len.min(p.buf.len());
-                let out: Vec<u8> = p.buf.drain(..n).collect();
+                let out = p.buf.take(n);
                 drop(p);
                 self.event();
                 Ok(out)
@@ -947,7 +947,23 @@ impl Kernel {
     }
 
     fn write_fd(&mut self, fd: i32, buf: u64, len: u64, off: Option<u64>) -> SysResult {
-        let len = len.min(MAX_IO as u64) as usize;
+        let mut len = len.min(MAX_IO as u64) as usize;
+        // A pipe takes at most what fits: copy no more than that out of
+        // the guest (and nothing when it must wait anyway).
+        if off.is_none()
+            && let Ok(d) = self.desc(fd)
+            && let Object::PipeWrite(p) = &d.borrow().obj
+        {
+            let p = p.borrow();
+            let space = p.space();
+            if p.readers > 0 {
+                if space == 0 || (len <= abi::PIPE_BUF && space < len) {
+                    len = len.min(abi::PIPE_BUF);
+                } else {
+                    len = len.min(space);
+                }
+            }
+        }
         let mut data = vec![0u8; len];
         self.read_mem(buf, &mut data)?;
         self.write_bytes_fd(fd, &data, off)
@@ -1037,7 +1053,7 @@ impl Kernel {
                     });
                 }
                 let n = data.len().min(space);
-                p.buf.extend(&data[..n]);
+                p.buf.extend_from_slice(&data[..n]);
                 drop(p);
                 self.event();
                 Ok(n as u64)
