@@ -148,3 +148,23 @@ fn trace_shows_system_calls() {
     assert!(err.contains("exit_group(3) = ?"), "{err}");
     assert_eq!(out.status.code(), Some(3));
 }
+
+#[test]
+fn event_descriptors_and_timers_match_qemu() {
+    let tmp = TempDir::new("exec");
+    let p = guest(&tmp, "events");
+    let want = run(Command::new("qemu-riscv64").arg(&p));
+    let got = run(friscy().arg(&p));
+    assert!(
+        want.status.success(),
+        "{}",
+        String::from_utf8_lossy(&want.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        String::from_utf8_lossy(&want.stdout),
+        "stderr: {}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert_eq!(got.status.code(), Some(0));
+}

@@ -225,6 +225,8 @@ pub enum Object {
     Tty,
     /// A network socket of the host.
     Inet(Rc<crate::sys_net::InetSock>),
+    /// A signalfd: the signals it reads.
+    SignalFd(Rc<std::cell::Cell<u64>>),
 }
 
 /// An open file description (shared by dup'ed descriptors and across fork).

@@ -278,6 +278,7 @@ impl Kernel {
                 Object::Epoll(_) => b"anon_inode:[eventpoll]".to_vec(),
                 Object::Tty => b"/dev/pts/0".to_vec(),
                 Object::Inet(x) => format!("socket:[{}]", x.handle).into_bytes(),
+                Object::SignalFd(_) => b"anon_inode:[signalfd]".to_vec(),
             };
             fds.push((fd, target));
         }

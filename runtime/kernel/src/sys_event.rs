@@ -19,6 +19,8 @@ const EPOLLERR: u32 = 0x008;
 const EPOLLHUP: u32 = 0x010;
 const EPOLLRDHUP: u32 = 0x2000;
 const EPOLLONESHOT: u32 = 1 << 30;
+/// Size of `struct signalfd_siginfo`.
+const SIGNALFD_SIGINFO_SIZE: usize = 128;
 /// Size of `struct epoll_event` on riscv64 (not packed: u32 events, pad, u64 data).
 const EPOLL_EVENT_SIZE: u64 = 16;
 const AF_UNIX: u64 = 1;
@@ -141,6 +143,7 @@ impl Kernel {
                 let (left, interval) = self.timer_left(&t);
                 self.write_its(a[1], interval, left).map(|_| 0)
             }
+            nr::SIGNALFD4 => self.signalfd(a[0] as i32, a[1], a[2], a[3]),
             nr::EPOLL_CREATE1 => {
                 if a[0] & !o::O_CLOEXEC != 0 {
                     return Some(Err(errno::EINVAL));
@@ -231,6 +234,66 @@ impl Kernel {
         })
     }
 
+    fn signalfd(&mut self, fd: i32, mask: u64, size: u64, flags: u64) -> SysResult {
+        if size != 8 || flags & !(o::O_NONBLOCK | o::O_CLOEXEC) != 0 {
+            return Err(errno::EINVAL);
+        }
+        let set = self.read_u64(mask)? & !crate::signal::UNBLOCKABLE;
+        if fd != -1 {
+            let d = self.desc(fd)?;
+            return match &d.borrow().obj {
+                Object::SignalFd(m) => {
+                    m.set(set);
+                    Ok(fd as u64)
+                }
+                _ => Err(errno::EINVAL),
+            };
+        }
+        let d = Description::new(
+            Object::SignalFd(Rc::new(std::cell::Cell::new(set))),
+            o::O_RDONLY | (flags & o::O_NONBLOCK),
+        );
+        self.install_fd(d, flags & o::O_CLOEXEC != 0)
+    }
+
+    /// Reads `struct signalfd_siginfo` records for pending signals.
+    fn signalfd_read(&mut self, set: u64, len: usize, nonblock: bool) -> Result<Vec<u8>, i64> {
+        if len < SIGNALFD_SIGINFO_SIZE {
+            return Err(errno::EINVAL);
+        }
+        let mut out = Vec::new();
+        while out.len() + SIGNALFD_SIGINFO_SIZE <= len {
+            let Some(si) = self.take_pending(set) else {
+                break;
+            };
+            let mut b = [0u8; SIGNALFD_SIGINFO_SIZE];
+            b[0..4].copy_from_slice(&(si.signo as u32).to_le_bytes());
+            b[8..12].copy_from_slice(&si.code.to_le_bytes());
+            b[12..16].copy_from_slice(&(si.pid as u32).to_le_bytes());
+            b[16..20].copy_from_slice(&si.uid.to_le_bytes());
+            b[40..44].copy_from_slice(&si.status.to_le_bytes());
+            if let Some(addr) = si.addr {
+                b[72..80].copy_from_slice(&addr.to_le_bytes());
+            }
+            if let Some((_, overrun, value)) = si.timer {
+                b[32..36].copy_from_slice(&(overrun as u32).to_le_bytes());
+                b[48..56].copy_from_slice(&value.to_le_bytes());
+            }
+            out.extend_from_slice(&b);
+        }
+        if !out.is_empty() {
+            return Ok(out);
+        }
+        if nonblock {
+            return Err(errno::EAGAIN);
+        }
+        self.block(Wait {
+            restartable: true,
+            ..Wait::default()
+        })
+        .map(|_| Vec::new())
+    }
+
     fn install_fd(&mut self, d: Desc, cloexec: bool) -> SysResult {
         let files = self.files();
         let fd = files
@@ -255,6 +318,13 @@ impl Kernel {
         };
         if let Some(s) = inet {
             return Some(self.inet_recv(&s, len, flags, nonblock).map(|(b, _)| b));
+        }
+        let sigset = match &d.borrow().obj {
+            Object::SignalFd(m) => Some(m.get()),
+            _ => None,
+        };
+        if let Some(set) = sigset {
+            return Some(self.signalfd_read(set, len, nonblock));
         }
         let obj = match &d.borrow().obj {
             Object::EventFd(e) => Ok(e.clone()),
@@ -365,7 +435,9 @@ impl Kernel {
         let obj = match &d.borrow().obj {
             Object::EventFd(e) => Ok(e.clone()),
             Object::Socket(s) => Err(s.clone()),
-            Object::TimerFd(_) | Object::Epoll(_) => return Some(Err(errno::EINVAL)),
+            Object::TimerFd(_) | Object::Epoll(_) | Object::SignalFd(_) => {
+                return Some(Err(errno::EINVAL));
+            }
             _ => return None,
         };
         Some(match obj {
@@ -541,6 +613,16 @@ impl Kernel {
         };
         if let Some(s) = inet {
             return self.inet_ready(&s);
+        }
+        let sigset = match &d.borrow().obj {
+            Object::SignalFd(m) => Some(m.get()),
+            _ => None,
+        };
+        if let Some(set) = sigset {
+            let tid = self.cur;
+            let pending = self.tasks.get(&tid).map_or(0, |t| t.pending)
+                | self.procs.get(&self.pid()).map_or(0, |p| p.pending);
+            return (pending & set != 0, false, false);
         }
         let now = self.now(Clock::Monotonic);
         let obj_ready = readiness(&d.borrow().obj, now);

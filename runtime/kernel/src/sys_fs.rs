@@ -659,6 +659,7 @@ impl Kernel {
             Object::Socket(x) => Object::Socket(x.clone()),
             Object::Tty => Object::Tty,
             Object::Inet(x) => Object::Inet(x.clone()),
+            Object::SignalFd(x) => Object::SignalFd(x.clone()),
         };
         let acc = keep & o::O_ACCMODE;
         let wrong = match &obj {

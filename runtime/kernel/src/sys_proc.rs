@@ -55,6 +55,15 @@ impl Kernel {
             }
             nr::RT_SIGRETURN => self.sigreturn(),
             nr::RT_SIGSUSPEND => self.sigsuspend(a[0], a[1]),
+            nr::RT_SIGTIMEDWAIT => self.sigtimedwait(a[0], a[1], a[2], a[3]),
+            nr::RT_SIGQUEUEINFO | nr::RT_TGSIGQUEUEINFO => {
+                let (tgid, tid, signo, info) = if n == nr::RT_SIGQUEUEINFO {
+                    (a[0] as i32, None, a[1] as i32, a[2])
+                } else {
+                    (a[0] as i32, Some(a[1] as i32), a[2] as i32, a[3])
+                };
+                self.sigqueueinfo(tgid, tid, signo, info)
+            }
             nr::SIGALTSTACK => self.sigaltstack(a[0], a[1]),
             nr::GETPID => Ok(self.pid() as u64),
             nr::GETTID => Ok(self.cur as u64),
@@ -1302,6 +1311,111 @@ impl Kernel {
             manual: true,
             ..Wait::default()
         })
+    }
+
+    /// Takes the lowest pending signal of `set` (thread first, then
+    /// process), with its information.
+    pub(crate) fn take_pending(&mut self, set: u64) -> Option<SigInfo> {
+        let tid = self.cur;
+        let pid = self.pid();
+        let t = self.tasks.get(&tid)?;
+        let mine = t.pending & set;
+        let theirs = self.procs.get(&pid).map_or(0, |p| p.pending) & set;
+        let (bits, thread) = if mine != 0 {
+            (mine, true)
+        } else {
+            (theirs, false)
+        };
+        if bits == 0 {
+            return None;
+        }
+        let signo = bits.trailing_zeros() as i32 + 1;
+        let info = if thread {
+            self.tasks.get_mut(&tid)?.pending &= !bit(signo);
+            self.infos.remove(&(tid, signo))
+        } else {
+            self.procs.get_mut(&pid)?.pending &= !bit(signo);
+            self.infos.remove(&(pid, signo))
+        };
+        Some(info.unwrap_or(SigInfo {
+            signo,
+            ..SigInfo::default()
+        }))
+    }
+
+    fn sigtimedwait(&mut self, set: u64, info: u64, timeout: u64, size: u64) -> SysResult {
+        if size != 8 {
+            return Err(errno::EINVAL);
+        }
+        let set = self.read_u64(set)? & !signal::UNBLOCKABLE;
+        if let Some(si) = self.take_pending(set) {
+            self.task().sleep_until = None;
+            if info != 0 {
+                self.write_mem(info, &si.bytes())?;
+            }
+            return Ok(si.signo as u64);
+        }
+        let now = self.now(crate::Clock::Monotonic);
+        let deadline = match self.task().sleep_until {
+            Some(d) => Some(d),
+            None if timeout != 0 => {
+                let d = now + self.read_timespec(timeout)?;
+                self.task().sleep_until = Some(d);
+                Some(d)
+            }
+            None => None,
+        };
+        if deadline.is_some_and(|d| now >= d) {
+            self.task().sleep_until = None;
+            return Err(errno::EAGAIN);
+        }
+        self.block(Wait {
+            deadline,
+            epoch: Some(0),
+            ..Wait::default()
+        })
+    }
+
+    fn sigqueueinfo(&mut self, tgid: Pid, tid: Option<Pid>, signo: i32, info: u64) -> SysResult {
+        if !(1..=sig::NSIG).contains(&signo) {
+            return Err(errno::EINVAL);
+        }
+        let mut b = [0u8; signal::SIGINFO_SIZE];
+        self.read_mem(info, &mut b)?;
+        let code = i32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
+        let me = self.pid();
+        // Others may not pretend to be the kernel (si_code >= 0).
+        if code >= 0 && tgid != me {
+            return Err(errno::EPERM);
+        }
+        let value = u64::from_le_bytes(b[24..32].try_into().expect("8 bytes"));
+        let si = SigInfo {
+            signo,
+            code,
+            pid: i32::from_le_bytes(b[16..20].try_into().expect("4 bytes")),
+            uid: u32::from_le_bytes(b[20..24].try_into().expect("4 bytes")),
+            timer: Some((
+                i32::from_le_bytes(b[16..20].try_into().expect("4 bytes")),
+                i32::from_le_bytes(b[20..24].try_into().expect("4 bytes")),
+                value,
+            )),
+            ..SigInfo::default()
+        };
+        match tid {
+            Some(t) => {
+                if self.tasks.get(&t).is_none_or(|x| x.pid != tgid) {
+                    return Err(errno::ESRCH);
+                }
+                self.send_signal(Target::Thread(t), si);
+            }
+            None => {
+                if self.procs.get(&tgid).is_none_or(|p| p.ended.is_some()) {
+                    return Err(errno::ESRCH);
+                }
+                self.send_signal(Target::Process(tgid), si);
+            }
+        }
+        Ok(0)
     }
 
     fn sigaltstack(&mut self, ss: u64, old: u64) -> SysResult {
