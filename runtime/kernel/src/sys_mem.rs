@@ -9,6 +9,10 @@ use crate::{Kernel, SysResult, page_up};
 use friscy_machine::{PAGE_SIZE, Perm, SharedPage};
 use friscy_vfs::FileType;
 
+/// Most bytes of shared anonymous memory one address space may map: its
+/// pages are made when the process forks (so that both sides hold the same
+/// ones), so this bounds what a fork can cost.
+const MAX_SHARED_ANON: u64 = 256 << 20;
 /// MADV_DONTNEED: anonymous private pages read back as zero afterwards.
 const MADV_DONTNEED: u64 = 4;
 
@@ -160,6 +164,15 @@ impl Kernel {
         let len = page_up(len).ok_or(errno::ENOMEM)?;
         let perm = prot_to_perm(prot);
         if flags & mm::MAP_ANONYMOUS != 0 {
+            if kind != mm::MAP_PRIVATE
+                && self.mm().borrow().mem.shared_len().saturating_add(len) > MAX_SHARED_ANON
+            {
+                self.note_once(
+                    "shared_cap",
+                    "shared anonymous mappings beyond 256 MiB per process are refused (ENOMEM)",
+                );
+                return Err(errno::ENOMEM);
+            }
             let start = self.place(addr, len, flags)?;
             let mm = self.mm();
             let mut mm = mm.borrow_mut();
@@ -206,9 +219,20 @@ impl Kernel {
             // The file's pages themselves: every process mapping them, and
             // read()/write() of the file, see the same bytes.
             self.shm_sync_to_fs(ino)?;
-            let pages = self.shm_pages(ino, off / PAGE_SIZE, len / PAGE_SIZE)?;
+            // The file's pages; past its end (where Linux raises SIGBUS)
+            // shared zero memory, made only when touched or forked.
+            let file_pages = size.div_ceil(PAGE_SIZE).saturating_sub(off / PAGE_SIZE);
+            let count = (len / PAGE_SIZE).min(file_pages);
+            let rest = len - count * PAGE_SIZE;
+            if rest > 0
+                && self.mm().borrow().mem.shared_len().saturating_add(rest) > MAX_SHARED_ANON
+            {
+                return Err(errno::ENOMEM);
+            }
+            let pages = self.shm_pages(ino, off / PAGE_SIZE, count)?;
             let mm = self.mm();
             let mut mm = mm.borrow_mut();
+            mm.mem.map_shared(start, len, perm);
             mm.mem.map_pages(start, perm, &pages);
             if perm.contains(Perm::X) {
                 let m = &mut *mm;

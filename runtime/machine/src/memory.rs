@@ -506,6 +506,15 @@ impl Memory {
             .map(|p| Rc::as_ptr(p) as usize)
     }
 
+    /// Bytes mapped shared (MAP_SHARED) in this address space.
+    pub fn shared_len(&self) -> u64 {
+        self.regions
+            .iter()
+            .filter(|(_, r)| r.shared)
+            .map(|(&s, r)| r.end - s)
+            .sum()
+    }
+
     /// Whether the mapping at `addr` is shared (MAP_SHARED).
     pub fn is_shared(&self, addr: u64) -> bool {
         self.region(addr).is_some_and(|(_, r)| r.shared)
