@@ -289,15 +289,11 @@ impl Kernel {
             .mem
             .find_free_below(MMAP_TOP, new_len, mm.brk_start.saturating_add(1 << 30))
             .ok_or(errno::ENOMEM)?;
-        let mut data = vec![0u8; old_len as usize];
-        // Read whatever is readable; the copy keeps the contents.
-        mm.mem.protect(old, old_len, Perm::RW | perm);
-        mm.mem
-            .read_bytes(old, &mut data)
-            .map_err(|_| errno::EFAULT)?;
-        mm.mem.map(to, new_len, perm);
-        mm.mem.poke(to, &data).map_err(|_| errno::ENOMEM)?;
-        mm.mem.unmap(old, old_len);
+        // The pages move; the grown part is fresh zero memory.
+        mm.mem.move_range(old, to, old_len);
+        mm.mem.map(to + old_len, new_len - old_len, perm);
+        let m = &mut *mm;
+        m.code.drop_code(&mut m.mem);
         Ok(to)
     }
 

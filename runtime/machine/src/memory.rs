@@ -506,6 +506,38 @@ impl Memory {
             .map(|p| Rc::as_ptr(p) as usize)
     }
 
+    /// Moves the mapping [from, from+len) to [to, to+len) with its pages
+    /// (mremap): no bytes are copied. The target range is replaced; the
+    /// moved mapping keeps the permissions it had at `from` and becomes
+    /// private. All addresses and `len` must be page-aligned.
+    pub fn move_range(&mut self, from: u64, to: u64, len: u64) {
+        let perm = self.perm_at(from).unwrap_or(Perm::NONE);
+        let (lo, hi) = (from >> PAGE_SHIFT, (from + len) >> PAGE_SHIFT);
+        let moved: Vec<(u64, Rc<PageBuf>)> = if hi - lo <= self.pages.len() as u64 {
+            (lo..hi)
+                .filter_map(|v| self.pages.remove(&v).map(|p| (v, p)))
+                .collect()
+        } else {
+            let keys: Vec<u64> = self
+                .pages
+                .keys()
+                .copied()
+                .filter(|&v| v >= lo && v < hi)
+                .collect();
+            keys.into_iter()
+                .filter_map(|v| self.pages.remove(&v).map(|p| (v, p)))
+                .collect()
+        };
+        self.unmap(from, len);
+        self.map(to, len, perm);
+        let delta = (to >> PAGE_SHIFT).wrapping_sub(lo);
+        for (v, p) in moved {
+            self.pages.insert(v.wrapping_add(delta), p);
+        }
+        self.code_dirty = true;
+        self.flush_tlb();
+    }
+
     /// Bytes mapped shared (MAP_SHARED) in this address space.
     pub fn shared_len(&self) -> u64 {
         self.regions
@@ -981,5 +1013,23 @@ mod shared_tests {
             "shared: the child's write shows"
         );
         assert_eq!(child.read_u32(0x12000).unwrap(), 30, "shared both ways");
+    }
+}
+
+#[cfg(test)]
+mod move_tests {
+    use super::*;
+
+    #[test]
+    fn move_range_carries_pages_without_copying_the_span() {
+        let mut m = Memory::new();
+        // a huge mapping with two touched pages: moving it costs two pages
+        m.map(0x1000_0000, 1 << 40, Perm::RW);
+        m.write_u64(0x1000_0000, 7).unwrap();
+        m.write_u64(0x1000_0000 + (1 << 39), 9).unwrap();
+        m.move_range(0x1000_0000, 0x200_0000_0000, 1 << 40);
+        assert!(m.read_u64(0x1000_0000).is_err());
+        assert_eq!(m.read_u64(0x200_0000_0000).unwrap(), 7);
+        assert_eq!(m.read_u64(0x200_0000_0000 + (1 << 39)).unwrap(), 9);
     }
 }
