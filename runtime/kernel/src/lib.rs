@@ -114,6 +114,8 @@ pub struct Kernel {
     pub(crate) locks: locks::Locks,
     /// Interval and POSIX timers.
     pub(crate) timers: timers::Timers,
+    /// How deep a readiness check is inside nested epoll sets.
+    pub(crate) epoll_depth: u32,
     /// Host sockets handed out, to close once no descriptor holds them.
     pub(crate) inet: Vec<sys_net::InetEntry>,
     /// The pages of files mapped MAP_SHARED, by file and page number.
@@ -150,6 +152,7 @@ impl Kernel {
             timers: timers::Timers::default(),
             shm: HashMap::new(),
             inet: Vec::new(),
+            epoll_depth: 0,
         }
     }
 

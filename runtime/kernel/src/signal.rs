@@ -17,7 +17,11 @@ pub const SIGACTION_SIZE: usize = 24;
 
 /// The bit of signal `sig` in a set.
 pub fn bit(sig: i32) -> u64 {
-    1u64 << (sig - 1)
+    // (no bit for a number that is not a signal)
+    match sig {
+        1..=64 => 1u64 << (sig - 1),
+        _ => 0,
+    }
 }
 
 /// Signals that can be neither caught, blocked nor ignored.

@@ -19,6 +19,31 @@ const EPOLLERR: u32 = 0x008;
 const EPOLLHUP: u32 = 0x010;
 const EPOLLRDHUP: u32 = 0x2000;
 const EPOLLONESHOT: u32 = 1 << 30;
+/// How deep epoll sets may watch epoll sets (Linux: EP_MAX_NESTS).
+const EPOLL_MAX_NESTS: u32 = 4;
+
+/// Whether `from` watches `to`, directly or through other epoll sets (or
+/// the chain is deeper than `depth`, which counts as a loop too).
+fn epoll_reaches(from: &Rc<RefCell<Epoll>>, to: &Rc<RefCell<Epoll>>, depth: u32) -> bool {
+    if Rc::ptr_eq(from, to) {
+        return true;
+    }
+    if depth == 0 {
+        return true;
+    }
+    let inner: Vec<Rc<RefCell<Epoll>>> = from
+        .borrow()
+        .interest
+        .values()
+        .filter_map(|i| i.desc.upgrade())
+        .filter_map(|d| match &d.borrow().obj {
+            Object::Epoll(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect();
+    inner.iter().any(|e| epoll_reaches(e, to, depth - 1))
+}
+
 /// Size of `struct signalfd_siginfo`.
 const SIGNALFD_SIGINFO_SIZE: usize = 128;
 /// Size of `struct epoll_event` on riscv64 (not packed: u32 events, pad, u64 data).
@@ -571,6 +596,16 @@ impl Kernel {
             // regular files and directories are always ready: Linux refuses them
             return Err(errno::EPERM);
         }
+        let inner = match &target.borrow().obj {
+            Object::Epoll(e) => Some(e.clone()),
+            _ => None,
+        };
+        if let Some(inner) = inner
+            && op != EPOLL_CTL_DEL
+            && epoll_reaches(&inner, &ep, EPOLL_MAX_NESTS)
+        {
+            return Err(errno::ELOOP);
+        }
         let (events, data) = if op == EPOLL_CTL_DEL {
             (0, 0)
         } else {
@@ -634,8 +669,15 @@ impl Kernel {
             _ => None,
         };
         if let Some(ep) = epoll {
-            let any = self.epoll_ready(&ep, 1, false).is_empty();
-            return (!any, false, false);
+            // Epoll sets may watch epoll sets (Linux allows a few levels
+            // and refuses loops): look no deeper than that.
+            if self.epoll_depth >= EPOLL_MAX_NESTS {
+                return (false, false, false);
+            }
+            self.epoll_depth += 1;
+            let none = self.epoll_ready(&ep, 1, false).is_empty();
+            self.epoll_depth -= 1;
+            return (!none, false, false);
         }
         self.simple_ready(d)
     }

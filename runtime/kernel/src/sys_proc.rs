@@ -281,6 +281,9 @@ impl Kernel {
         if flags & cl::UNSUPPORTED != 0 || flags & cl::CLONE_PIDFD != 0 {
             return Err(errno::EINVAL);
         }
+        if (flags & cl::CSIGNAL) as i32 > sig::NSIG {
+            return Err(errno::EINVAL);
+        }
         let thread = flags & cl::CLONE_THREAD != 0;
         if thread
             && flags & (cl::CLONE_SIGHAND | cl::CLONE_VM) != (cl::CLONE_SIGHAND | cl::CLONE_VM)
@@ -951,6 +954,9 @@ impl Kernel {
     /// SIGKILL, SIGCONT and ignored signals).
     pub(crate) fn send_signal(&mut self, target: Target, info: SigInfo) {
         let signo = info.signo;
+        if !(1..=sig::NSIG).contains(&signo) {
+            return;
+        }
         let pid = match target {
             Target::Process(p) => p,
             Target::Thread(t) => match self.tasks.get(&t) {

@@ -164,7 +164,8 @@ impl Kernel {
                     if v == 0 {
                         "NULL".to_string()
                     } else {
-                        match self.mm().borrow_mut().mem.read_cstr(v, SHOWN + 1) {
+                        let found = self.mm().borrow_mut().mem.read_cstr(v, SHOWN + 1);
+                        match found {
                             Ok(Some(s)) => quoted(&s, false),
                             Ok(None) => {
                                 let mut b = vec![0u8; SHOWN];
