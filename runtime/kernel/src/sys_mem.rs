@@ -13,6 +13,8 @@ use friscy_vfs::FileType;
 /// pages are made when the process forks (so that both sides hold the same
 /// ones), so this bounds what a fork can cost.
 const MAX_SHARED_ANON: u64 = 256 << 20;
+/// Bytes of a file copied into a private mapping at a time.
+const MMAP_CHUNK: usize = 1 << 20;
 /// MADV_DONTNEED: anonymous private pages read back as zero afterwards.
 const MADV_DONTNEED: u64 = 4;
 
@@ -240,14 +242,30 @@ impl Kernel {
             }
             return Ok(start);
         }
-        let n = size.saturating_sub(off).min(len) as usize;
-        let mut data = vec![0u8; n];
-        let got = self.fs.borrow_mut().read(ino, off, &mut data)?;
-        data.truncate(got);
+        let n = size.saturating_sub(off).min(len);
         let mm = self.mm();
         let mut mm = mm.borrow_mut();
         mm.mem.map(start, len, perm);
-        mm.mem.poke(start, &data).map_err(|_| errno::ENOMEM)?;
+        // Copy the file in chunks, skipping all-zero ones (the mapping is
+        // zero already): a huge sparse file costs no host memory.
+        let mut chunk = vec![0u8; MMAP_CHUNK.min(n as usize)];
+        let mut done = 0u64;
+        while done < n {
+            let want = (n - done).min(MMAP_CHUNK as u64) as usize;
+            let got = self
+                .fs
+                .borrow_mut()
+                .read(ino, off + done, &mut chunk[..want])?;
+            if got == 0 {
+                break;
+            }
+            if chunk[..got].iter().any(|&b| b != 0) {
+                mm.mem
+                    .poke(start + done, &chunk[..got])
+                    .map_err(|_| errno::ENOMEM)?;
+            }
+            done += got as u64;
+        }
         if perm.contains(Perm::X) {
             // New code at an address that may have held other code.
             let m = &mut *mm;

@@ -380,7 +380,8 @@ impl Kernel {
         }
         self.tasks.insert(tid, task);
         if flags & cl::CLONE_PARENT_SETTID != 0 {
-            self.write_u32(ptid, tid as u32)?;
+            // The child exists now: a bad pointer does not undo that.
+            let _ = self.write_u32(ptid, tid as u32);
         }
         if flags & cl::CLONE_CHILD_SETTID != 0 {
             let mm = self.procs[&self.tasks[&tid].pid].mm.clone();
@@ -390,7 +391,9 @@ impl Kernel {
                 .write_bytes(ctid, &(tid as u32).to_le_bytes());
         }
         self.event();
-        if flags & cl::CLONE_VFORK != 0 {
+        // (a thread clone with CLONE_VFORK does not wait: there is no
+        // exec or process exit of the child to wait for here)
+        if flags & cl::CLONE_VFORK != 0 && !thread {
             // Wait (uninterruptibly here) until the child execs or exits;
             // then this call returns the child's pid.
             self.task().state = State::Blocked(Wait {
@@ -606,7 +609,13 @@ impl Kernel {
             return;
         };
         // Its files and memory go now (a zombie keeps only its status).
-        let files = std::mem::take(&mut *p.files.borrow_mut());
+        // A table shared with others (CLONE_FILES) stays theirs.
+        let files = if Rc::strong_count(&p.files) == 1 {
+            std::mem::take(&mut *p.files.borrow_mut())
+        } else {
+            crate::fd::FdTable::default()
+        };
+        p.files = Rc::new(RefCell::new(crate::fd::FdTable::default()));
         let cwd = p.cwd;
         p.mm = Rc::new(RefCell::new(Mm {
             mem: friscy_machine::Memory::new(),
@@ -1285,11 +1294,16 @@ impl Kernel {
             return Err(errno::EINVAL);
         }
         let cur = self.task().sigmask;
+        // (read the new set first: it may be where the old one goes)
+        let new_set = if set != 0 {
+            Some(self.read_u64(set)?)
+        } else {
+            None
+        };
         if old != 0 {
             self.write_u64(old, cur)?;
         }
-        if set != 0 {
-            let s = self.read_u64(set)?;
+        if let Some(s) = new_set {
             let new = match how {
                 sig::SIG_BLOCK => cur | s,
                 sig::SIG_UNBLOCK => cur & !s,
@@ -1428,6 +1442,11 @@ impl Kernel {
         let (sp, size, flags) = self.task().altstack;
         let cur_sp = self.task().hart.x(2);
         let on = flags & sig::SS_DISABLE == 0 && cur_sp > sp && cur_sp <= sp + size;
+        // (read the new stack first: it may be where the old one goes)
+        let mut new = [0u8; 24];
+        if ss != 0 {
+            self.read_mem(ss, &mut new)?;
+        }
         if old != 0 {
             let mut b = [0u8; 24];
             b[0..8].copy_from_slice(&sp.to_le_bytes());
@@ -1440,8 +1459,7 @@ impl Kernel {
             if on {
                 return Err(errno::EPERM);
             }
-            let mut b = [0u8; 24];
-            self.read_mem(ss, &mut b)?;
+            let b = new;
             let nsp = u64::from_le_bytes(b[0..8].try_into().expect("8"));
             let nflags = u32::from_le_bytes(b[8..12].try_into().expect("4"));
             let nsize = u64::from_le_bytes(b[16..24].try_into().expect("8"));
