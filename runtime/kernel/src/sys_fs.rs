@@ -1657,7 +1657,7 @@ impl Kernel {
     ) -> Result<(), i64> {
         let now = self.now(crate::Clock::Monotonic);
         if count > 0 {
-            self.poll_done();
+            self.end_wait();
             return Ok(());
         }
         let deadline = match self.task().sleep_until {
@@ -1671,7 +1671,7 @@ impl Kernel {
             None => None,
         };
         if deadline.is_some_and(|d| now >= d) {
-            self.poll_done();
+            self.end_wait();
             return Ok(());
         }
         if sigmask != 0 && self.task().saved_mask.is_none() {
@@ -1687,15 +1687,6 @@ impl Kernel {
             ..Wait::default()
         })
         .map(|_| ())
-    }
-
-    /// A poll that returns: its deadline and temporary mask go.
-    fn poll_done(&mut self) {
-        let t = self.task();
-        t.sleep_until = None;
-        if let Some(m) = t.saved_mask.take() {
-            t.sigmask = m;
-        }
     }
 
     fn pselect(&mut self, a: &[u64; 6]) -> SysResult {

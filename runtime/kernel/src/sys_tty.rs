@@ -67,22 +67,7 @@ impl Kernel {
         }
         let fg = self.tty.as_ref().map_or(0, |t| t.fg_pgrp);
         for s in signals {
-            let members: Vec<_> = self
-                .procs
-                .values()
-                .filter(|p| p.pgid == fg && p.ended.is_none())
-                .map(|p| p.pid)
-                .collect();
-            for pid in members {
-                self.send_signal(
-                    Target::Process(pid),
-                    SigInfo {
-                        signo: s,
-                        code: sig::SI_KERNEL,
-                        ..SigInfo::default()
-                    },
-                );
-            }
+            self.signal_pgrp(fg, s);
         }
     }
 
@@ -102,7 +87,7 @@ impl Kernel {
             if ignored || blocked {
                 return Err(errno::EIO);
             }
-            self.sys_kill_pgrp(pgid, sig::SIGTTIN)?;
+            self.signal_pgrp(pgid, sig::SIGTTIN);
             return self
                 .block(Wait {
                     restartable: true,
@@ -182,7 +167,7 @@ impl Kernel {
                 if t.winsize != size {
                     t.winsize = size;
                     let fg = t.fg_pgrp;
-                    let _ = self.sys_kill_pgrp(fg, sig::SIGWINCH);
+                    self.signal_pgrp(fg, sig::SIGWINCH);
                 }
                 Ok(0)
             }
@@ -245,8 +230,8 @@ impl Kernel {
         }
     }
 
-    /// Sends `signo` to every process of group `pgrp`.
-    pub(crate) fn sys_kill_pgrp(&mut self, pgrp: i32, signo: i32) -> SysResult {
+    /// Sends `signo` (from the kernel) to every process of group `pgrp`.
+    pub(crate) fn signal_pgrp(&mut self, pgrp: i32, signo: i32) {
         let members: Vec<_> = self
             .procs
             .values()
@@ -263,6 +248,5 @@ impl Kernel {
                 },
             );
         }
-        Ok(0)
     }
 }

@@ -361,30 +361,17 @@ impl Memory {
     /// Maps [addr, addr+len) with `perm`, zero-filled, replacing whatever
     /// was mapped there. `addr` and `len` must be page-aligned.
     pub fn map(&mut self, addr: u64, len: u64, perm: Perm) {
-        assert!(
-            addr % PAGE_SIZE == 0 && len % PAGE_SIZE == 0,
-            "unaligned map"
-        );
-        if len == 0 {
-            return;
-        }
-        let end = addr.saturating_add(len);
-        self.unmap(addr, len);
-        self.regions.insert(
-            addr,
-            Region {
-                end,
-                perm,
-                shared: false,
-            },
-        );
-        self.merge_around(addr, end);
+        self.map_region(addr, len, perm, false);
     }
 
     /// Maps [addr, addr+len) like [`Memory::map`], but shared: a forked
     /// copy sees the same pages (MAP_SHARED). Never merged with private
     /// neighbours.
     pub fn map_shared(&mut self, addr: u64, len: u64, perm: Perm) {
+        self.map_region(addr, len, perm, true);
+    }
+
+    fn map_region(&mut self, addr: u64, len: u64, perm: Perm, shared: bool) {
         assert!(
             addr % PAGE_SIZE == 0 && len % PAGE_SIZE == 0,
             "unaligned map"
@@ -394,14 +381,7 @@ impl Memory {
         }
         let end = addr.saturating_add(len);
         self.unmap(addr, len);
-        self.regions.insert(
-            addr,
-            Region {
-                end,
-                perm,
-                shared: true,
-            },
-        );
+        self.regions.insert(addr, Region { end, perm, shared });
         self.merge_around(addr, end);
     }
 
