@@ -306,11 +306,46 @@ impl Drop for ProcMount {
     }
 }
 
+/// A private devpts instance on the oracle's /dev/pts (as a container
+/// runtime mounts it), with /dev/ptmx pointing into it.
+struct DevPtsMount(std::path::PathBuf);
+
+impl DevPtsMount {
+    fn new(rootfs: &Path) -> DevPtsMount {
+        let at = rootfs.join("dev/pts");
+        std::fs::create_dir_all(&at).expect("mkdir /dev/pts in the oracle");
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "devpts",
+                "-o",
+                "newinstance,ptmxmode=0666,mode=0620,gid=5",
+            ])
+            .arg("devpts")
+            .arg(&at)
+            .status()
+            .expect("mount runs");
+        assert!(ok.success(), "mount -t devpts on {}", at.display());
+        let ptmx = rootfs.join("dev/ptmx");
+        if std::fs::symlink_metadata(&ptmx).is_err() {
+            std::os::unix::fs::symlink("pts/ptmx", &ptmx).expect("symlink /dev/ptmx");
+        }
+        DevPtsMount(at)
+    }
+}
+
+impl Drop for DevPtsMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
 /// Runs every case on `image` (for friscy) and `rootfs` (for the oracle,
 /// a separate copy: the oracle's writes land in it).
 fn suite(image: &str, rootfs: &Path, cases: &[Case]) -> Vec<String> {
     add_devices(rootfs);
     let _proc = ProcMount::new(rootfs);
+    let _pts = DevPtsMount::new(rootfs);
     let mut failures = Vec::new();
     for c in cases {
         let want = oracle(rootfs, c);
@@ -470,6 +505,14 @@ const TOOL_CASES: &[Case] = &[
             "python3",
             "-c",
             "import socket, threading, urllib.request, http.server, selectors\nsrv = socket.socket()\nsrv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\nsrv.bind((\"127.0.0.1\", 0))\nsrv.listen()\nport = srv.getsockname()[1]\ndef serve():\n    c, a = srv.accept()\n    data = c.recv(100)\n    c.sendall(data.upper())\n    c.close()\nt = threading.Thread(target=serve)\nt.start()\nc = socket.create_connection((\"127.0.0.1\", port))\nc.sendall(b\"ping over tcp\")\nprint(c.recv(100))\nc.close()\nt.join()\nu = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nu.bind((\"127.0.0.1\", 0))\nv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nv.sendto(b\"udp!\", u.getsockname())\nsel = selectors.DefaultSelector()\nsel.register(u, selectors.EVENT_READ)\nprint(len(sel.select(5)), u.recvfrom(10)[0])\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response(200)\n        self.end_headers()\n        self.wfile.write(b\"hello http\")\n    def log_message(self, *a):\n        pass\nhs = http.server.HTTPServer((\"127.0.0.1\", 0), H)\nthreading.Thread(target=hs.handle_request).start()\nprint(urllib.request.urlopen(\"http://127.0.0.1:%d/\" % hs.server_port).read())\n",
+        ],
+    ),
+    case(
+        "python3 pseudo-terminals: openpty, echo and ONLCR, pty.fork, a controlling tty, window size",
+        &[
+            "python3",
+            "-c",
+            "import os, pty, sys, termios, struct, fcntl\nm, s = os.openpty()\nprint(os.ttyname(s), os.isatty(m), os.isatty(s))\nos.write(s, b\"hello\\n\")\nprint(os.read(m, 100))\nos.write(m, b\"typed\\n\")\nprint(os.read(s, 100), os.read(m, 100))\na = termios.tcgetattr(s)\na[3] &= ~termios.ECHO\ntermios.tcsetattr(s, termios.TCSANOW, a)\nos.write(m, b\"quiet\\n\")\nprint(os.read(s, 100))\nos.close(s)\nos.close(m)\nsys.stdout.flush()\npid, fd = pty.fork()\nif pid == 0:\n    print(\"child\", os.isatty(0), os.getsid(0) == os.getpid(), os.tcgetpgrp(0) == os.getpid())\n    sys.stdout.flush()\n    os._exit(3)\ndef drain(fd, until=None):\n    out = b\"\"\n    while until is None or until not in out:\n        try:\n            d = os.read(fd, 100)\n        except OSError as e:\n            out += b\"<errno %d>\" % e.errno\n            break\n        if not d:\n            break\n        out += d\n    return out\nprint(drain(fd), os.waitpid(pid, 0)[1] >> 8)\nm, s = os.openpty()\nfcntl.ioctl(m, termios.TIOCSWINSZ, struct.pack(\"HHHH\", 30, 100, 0, 0))\npid = os.fork()\nif pid == 0:\n    os.close(m)\n    os.setsid()\n    fcntl.ioctl(s, termios.TIOCSCTTY, 0)\n    for i in range(3):\n        os.dup2(s, i)\n    os.execvp(\"sh\", [\"sh\", \"-c\", \"tty; stty size; read x; echo got $x; exit 4\"])\nos.close(s)\nprint(drain(m, b\"30 100\\r\\n\"))\nos.write(m, b\"word\\n\")\nprint(drain(m), os.waitpid(pid, 0)[1] >> 8)\n",
         ],
     ),
     case(

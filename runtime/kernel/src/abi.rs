@@ -706,4 +706,13 @@ pub mod dev {
     pub const URANDOM: u64 = makedev(1, 9);
     pub const TTY: u64 = makedev(5, 0);
     pub const CONSOLE: u64 = makedev(5, 1);
+    pub const PTMX: u64 = makedev(5, 2);
+    /// Major number of /dev/pts/N (Unix98 pty slaves).
+    pub const PTS_MAJOR: u64 = 136;
+    pub const fn major(rdev: u64) -> u64 {
+        ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff)
+    }
+    pub const fn minor(rdev: u64) -> u64 {
+        (rdev & 0xff) | ((rdev >> 12) & !0xff)
+    }
 }

@@ -221,12 +221,25 @@ pub enum Object {
     TimerFd(Rc<RefCell<TimerFd>>),
     Epoll(Rc<RefCell<Epoll>>),
     Socket(Rc<RefCell<Socket>>),
-    /// The container's terminal (`Kernel::tty`).
-    Tty,
+    /// A terminal's own side: the console or a pseudo-terminal's slave.
+    Tty(crate::tty::TermRef),
+    /// The master side of a pseudo-terminal (/dev/ptmx).
+    PtyMaster(crate::tty::TermRef),
     /// A network socket of the host.
     Inet(Rc<crate::sys_net::InetSock>),
     /// A signalfd: the signals it reads.
     SignalFd(Rc<std::cell::Cell<u64>>),
+}
+
+impl Object {
+    /// Reading it waits for the host's input (stdin, or the console).
+    pub fn waits_on_host(&self) -> bool {
+        match self {
+            Object::Host(h) => *h == 0,
+            Object::Tty(t) => t.borrow().console,
+            _ => false,
+        }
+    }
 }
 
 /// An open file description (shared by dup'ed descriptors and across fork).
@@ -258,6 +271,12 @@ impl Description {
         match &obj {
             Object::PipeRead(p) => p.borrow_mut().readers += 1,
             Object::PipeWrite(p) => p.borrow_mut().writers += 1,
+            Object::Tty(t) => {
+                let mut t = t.borrow_mut();
+                t.slaves += 1;
+                t.slave_opened = true;
+            }
+            Object::PtyMaster(t) => t.borrow_mut().masters += 1,
             _ => {}
         }
         Rc::new(RefCell::new(Description {
@@ -306,6 +325,8 @@ impl Drop for Description {
         match &self.obj {
             Object::PipeRead(p) => p.borrow_mut().readers -= 1,
             Object::PipeWrite(p) => p.borrow_mut().writers -= 1,
+            Object::Tty(t) => t.borrow_mut().slaves -= 1,
+            Object::PtyMaster(t) => t.borrow_mut().masters -= 1,
             _ => {}
         }
         if let (Some(fs), Some(ino)) = (&self.fs, self.ino()) {

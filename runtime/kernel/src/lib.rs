@@ -108,8 +108,10 @@ pub struct Kernel {
     /// Bound AF_UNIX sockets: by socket node, and abstract names.
     pub(crate) unix_sockets: HashMap<Ino, std::rc::Weak<RefCell<fd::Socket>>>,
     pub(crate) abstract_sockets: HashMap<Vec<u8>, std::rc::Weak<RefCell<fd::Socket>>>,
-    /// The container's terminal, with `friscy run -t`.
-    pub(crate) tty: Option<tty::Tty>,
+    /// The container's terminal, with `friscy run -t` (/dev/pts/0).
+    pub(crate) tty: Option<tty::TermRef>,
+    /// Pseudo-terminals made by opening /dev/ptmx, by index.
+    pub(crate) ptys: BTreeMap<u32, std::rc::Weak<RefCell<tty::Term>>>,
     /// Advisory file locks.
     pub(crate) locks: locks::Locks,
     /// Interval and POSIX timers.
@@ -148,6 +150,7 @@ impl Kernel {
             unix_sockets: HashMap::new(),
             abstract_sockets: HashMap::new(),
             tty: None,
+            ptys: BTreeMap::new(),
             locks: locks::Locks::default(),
             timers: timers::Timers::default(),
             shm: HashMap::new(),
@@ -266,16 +269,15 @@ impl Kernel {
             self.init = pid;
         }
         let mut files = FdTable::default();
-        if self.tty.is_some() {
+        if let Some(term) = self.tty.clone() {
             // one description of the terminal, as a shell's login gives
-            let d = Description::new(Object::Tty, abi::open::O_RDWR);
+            let d = Description::new(Object::Tty(term.clone()), abi::open::O_RDWR);
             for fd in 0..3 {
                 files.fds.insert(fd, (d.clone(), false));
             }
-            if let Some(t) = self.tty.as_mut() {
-                t.session = pid;
-                t.fg_pgrp = pid;
-            }
+            let t = &mut term.borrow_mut().tty;
+            t.session = pid;
+            t.fg_pgrp = pid;
         } else {
             for fd in 0..3 {
                 let flags = if fd == 0 {
@@ -1137,13 +1139,14 @@ fn populate_dev(fs: &mut Fs) {
             Err(_) => return,
         },
     };
-    let nodes: [(&[u8], u64); 6] = [
+    let nodes: [(&[u8], u64); 7] = [
         (b"null", abi::dev::NULL),
         (b"zero", abi::dev::ZERO),
         (b"full", abi::dev::FULL),
         (b"random", abi::dev::RANDOM),
         (b"urandom", abi::dev::URANDOM),
         (b"tty", abi::dev::TTY),
+        (b"ptmx", abi::dev::PTMX),
     ];
     for (name, rdev) in nodes {
         if fs.lookup(dev, name).is_err() {

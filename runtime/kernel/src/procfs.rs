@@ -276,7 +276,8 @@ impl Kernel {
                 Object::EventFd(_) => b"anon_inode:[eventfd]".to_vec(),
                 Object::TimerFd(_) => b"anon_inode:[timerfd]".to_vec(),
                 Object::Epoll(_) => b"anon_inode:[eventpoll]".to_vec(),
-                Object::Tty => b"/dev/pts/0".to_vec(),
+                Object::Tty(t) => format!("/dev/pts/{}", t.borrow().index).into_bytes(),
+                Object::PtyMaster(_) => b"/dev/ptmx".to_vec(),
                 Object::Inet(x) => format!("socket:[{}]", x.handle).into_bytes(),
                 Object::SignalFd(_) => b"anon_inode:[signalfd]".to_vec(),
             };

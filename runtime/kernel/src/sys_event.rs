@@ -138,7 +138,7 @@ impl Kernel {
                     Object::EventFd(Rc::new(RefCell::new(e))),
                     o::O_RDWR | (a[1] & o::O_NONBLOCK),
                 );
-                self.install_fd(d, a[1] & o::O_CLOEXEC != 0)
+                self.install(d, a[1] & o::O_CLOEXEC != 0)
             }
             nr::TIMERFD_CREATE => {
                 if a[1] & !(o::O_NONBLOCK | o::O_CLOEXEC) != 0 {
@@ -157,7 +157,7 @@ impl Kernel {
                     Object::TimerFd(Rc::new(RefCell::new(t))),
                     o::O_RDONLY | (a[1] & o::O_NONBLOCK),
                 );
-                self.install_fd(d, a[1] & o::O_CLOEXEC != 0)
+                self.install(d, a[1] & o::O_CLOEXEC != 0)
             }
             nr::TIMERFD_SETTIME => self.timerfd_settime(a),
             nr::TIMERFD_GETTIME => {
@@ -177,7 +177,7 @@ impl Kernel {
                     Object::Epoll(Rc::new(RefCell::new(Epoll::default()))),
                     o::O_RDWR,
                 );
-                self.install_fd(d, a[0] & o::O_CLOEXEC != 0)
+                self.install(d, a[0] & o::O_CLOEXEC != 0)
             }
             nr::EPOLL_CTL => self.epoll_ctl(a[0] as i32, a[1], a[2] as i32, a[3]),
             nr::EPOLL_PWAIT | nr::EPOLL_PWAIT2 => {
@@ -278,7 +278,7 @@ impl Kernel {
             Object::SignalFd(Rc::new(std::cell::Cell::new(set))),
             o::O_RDONLY | (flags & o::O_NONBLOCK),
         );
-        self.install_fd(d, flags & o::O_CLOEXEC != 0)
+        self.install(d, flags & o::O_CLOEXEC != 0)
     }
 
     /// Reads `struct signalfd_siginfo` records for pending signals.
@@ -317,15 +317,6 @@ impl Kernel {
             ..Wait::default()
         })
         .map(|_| Vec::new())
-    }
-
-    fn install_fd(&mut self, d: Desc, cloexec: bool) -> SysResult {
-        let files = self.files();
-        let fd = files
-            .borrow_mut()
-            .install(d, cloexec, 0)
-            .ok_or(errno::EMFILE)?;
-        Ok(fd as u64)
     }
 
     /// Reads from an eventfd, timerfd or socket; None for other objects.
@@ -809,7 +800,7 @@ impl Kernel {
             .interest
             .values()
             .filter_map(|i| i.desc.upgrade())
-            .any(|d| matches!(d.borrow().obj, Object::Host(0) | Object::Tty))
+            .any(|d| d.borrow().obj.waits_on_host())
     }
 
     /// A wait that returns: its deadline and temporary mask go.
@@ -856,8 +847,8 @@ impl Kernel {
         let da = Description::new(Object::Socket(Rc::new(RefCell::new(a))), flags);
         let db = Description::new(Object::Socket(Rc::new(RefCell::new(b))), flags);
         let cloexec = ty & SOCK_CLOEXEC != 0;
-        let fa = self.install_fd(da, cloexec)? as i32;
-        let fb = match self.install_fd(db, cloexec) {
+        let fa = self.install(da, cloexec)? as i32;
+        let fb = match self.install(db, cloexec) {
             Ok(f) => f as i32,
             Err(e) => {
                 self.files().borrow_mut().fds.remove(&fa);
@@ -883,7 +874,7 @@ impl Kernel {
             Object::Socket(Rc::new(RefCell::new(s))),
             o::O_RDWR | (ty & SOCK_NONBLOCK),
         );
-        self.install_fd(d, ty & SOCK_CLOEXEC != 0)
+        self.install(d, ty & SOCK_CLOEXEC != 0)
     }
 
     /// The path in a `sockaddr_un` (abstract names keep their leading NUL).
@@ -1011,7 +1002,7 @@ impl Kernel {
             });
         };
         let d = Description::new(Object::Socket(conn), o::O_RDWR | (flags & SOCK_NONBLOCK));
-        self.install_fd(d, flags & SOCK_CLOEXEC != 0)
+        self.install(d, flags & SOCK_CLOEXEC != 0)
     }
 
     fn shutdown(&mut self, fd: i32, how: u64) -> SysResult {

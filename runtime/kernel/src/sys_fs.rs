@@ -423,20 +423,36 @@ impl Kernel {
         if let Some(h) = host {
             return self.host_stat(h);
         }
-        if matches!(d.borrow().obj, Object::Tty) {
-            // the /dev/pts/0 node, so that ttyname() finds it
-            let node = self.fs.borrow().resolve(ROOT, b"/dev/pts/0", true);
+        let term = match &d.borrow().obj {
+            Object::Tty(t) => Some((t.borrow().index, false)),
+            Object::PtyMaster(t) => Some((t.borrow().index, true)),
+            _ => None,
+        };
+        if let Some((index, master)) = term {
+            // the /dev/pts/N (or /dev/ptmx) node, so that ttyname() finds it
+            let (path, rdev) = if master {
+                (b"/dev/ptmx".to_vec(), abi::dev::PTMX)
+            } else {
+                (
+                    format!("/dev/pts/{index}").into_bytes(),
+                    abi::dev::makedev(abi::dev::PTS_MAJOR, u64::from(index)),
+                )
+            };
+            let node = self.fs.borrow().resolve(ROOT, &path, true);
             if let Ok(ino) = node {
-                return self.fs.borrow().stat(ino);
+                let st = self.fs.borrow().stat(ino)?;
+                if st.rdev == rdev {
+                    return Ok(st);
+                }
             }
             return Ok(Stat {
-                ino: 3,
+                ino: 3 + u64::from(index),
                 kind: FileType::Chr,
                 mode: abi::S_IFCHR | 0o620,
                 nlink: 1,
                 uid: 0,
                 gid: 5,
-                rdev: crate::sys_tty::PTS0,
+                rdev,
                 size: 0,
                 blocks: 0,
                 atime: Timespec::default(),
@@ -615,13 +631,17 @@ impl Kernel {
         let obj = match st.kind {
             FileType::Chr => match device_of(st.rdev) {
                 Some(dev) => Object::Dev(dev, ino),
-                None if (st.rdev == abi::dev::TTY || st.rdev == crate::sys_tty::PTS0)
-                    && self.tty.is_some() =>
-                {
-                    let d = Description::new(Object::Tty, keep);
-                    return self.install(d, cloexec);
+                None if st.rdev == abi::dev::PTMX => return self.open_ptmx(keep, cloexec),
+                None if abi::dev::major(st.rdev) == abi::dev::PTS_MAJOR => {
+                    let index =
+                        u32::try_from(abi::dev::minor(st.rdev)).map_err(|_| errno::ENXIO)?;
+                    return self.open_pts(index, keep, cloexec, flags & o::O_NOCTTY != 0);
                 }
                 None if st.rdev == abi::dev::TTY => {
+                    if let Some(term) = self.controlling_term() {
+                        let d = Description::new(Object::Tty(term), keep);
+                        return self.install(d, cloexec);
+                    }
                     // The controlling terminal: the host's, if it is one.
                     if !self.host().is_terminal(0) {
                         return Err(errno::ENXIO);
@@ -657,7 +677,8 @@ impl Kernel {
             Object::TimerFd(x) => Object::TimerFd(x.clone()),
             Object::Epoll(x) => Object::Epoll(x.clone()),
             Object::Socket(x) => Object::Socket(x.clone()),
-            Object::Tty => Object::Tty,
+            Object::Tty(t) => Object::Tty(t.clone()),
+            Object::PtyMaster(t) => Object::PtyMaster(t.clone()),
             Object::Inet(x) => Object::Inet(x.clone()),
             Object::SignalFd(x) => Object::SignalFd(x.clone()),
         };
@@ -732,7 +753,7 @@ impl Kernel {
         u64::from(bits) & want == want
     }
 
-    fn install(&mut self, d: Desc, cloexec: bool) -> SysResult {
+    pub(crate) fn install(&mut self, d: Desc, cloexec: bool) -> SysResult {
         let files = self.files();
         let fd = files
             .borrow_mut()
@@ -860,8 +881,15 @@ impl Kernel {
             return r;
         }
         let nonblock = d.borrow().nonblocking();
-        if matches!(d.borrow().obj, Object::Tty) {
-            return self.tty_read(len, nonblock);
+        let term = match &d.borrow().obj {
+            Object::Tty(t) => Some((t.clone(), false)),
+            Object::PtyMaster(t) => Some((t.clone(), true)),
+            _ => None,
+        };
+        match term {
+            Some((t, false)) => return self.tty_read(&t, len, nonblock),
+            Some((t, true)) => return self.master_read(&t, len, nonblock),
+            None => {}
         }
         let obj = match &d.borrow().obj {
             Object::Node(i) => Ok(*i),
@@ -978,10 +1006,17 @@ impl Kernel {
         if let Some(r) = self.event_write(&d, data, 0) {
             return r;
         }
-        if matches!(d.borrow().obj, Object::Tty) {
-            return self.tty_write(data);
-        }
         let nonblock = d.borrow().nonblocking();
+        let term = match &d.borrow().obj {
+            Object::Tty(t) => Some((t.clone(), false)),
+            Object::PtyMaster(t) => Some((t.clone(), true)),
+            _ => None,
+        };
+        match term {
+            Some((t, false)) => return self.tty_write(&t, data, nonblock),
+            Some((t, true)) => return self.master_write(&t, data, nonblock),
+            None => {}
+        }
         let append = d.borrow().flags & o::O_APPEND != 0;
         enum Dst {
             Node(Ino),
@@ -1537,8 +1572,13 @@ impl Kernel {
             }
             _ => {}
         }
-        if matches!(d.borrow().obj, Object::Tty) {
-            return self.tty_ioctl(req, arg);
+        let term = match &d.borrow().obj {
+            Object::Tty(t) => Some((t.clone(), false)),
+            Object::PtyMaster(t) => Some((t.clone(), true)),
+            _ => None,
+        };
+        if let Some((t, master)) = term {
+            return self.tty_ioctl(&t, master, req, arg);
         }
         let host = match d.borrow().obj {
             Object::Host(h) => Some(h),
@@ -1591,9 +1631,10 @@ impl Kernel {
                 drop(d);
                 (h == 0 && self.host().input_ready(h), h != 0, false)
             }
-            Object::Tty => {
+            Object::Tty(t) | Object::PtyMaster(t) => {
+                let (t, master) = (t.clone(), matches!(d.obj, Object::PtyMaster(_)));
                 drop(d);
-                (self.tty_readable(), true, false)
+                self.term_ready(&t, master)
             }
             _ => (true, true, false),
         }
@@ -1629,7 +1670,7 @@ impl Kernel {
                             self.files()
                                 .borrow()
                                 .get(fd)
-                                .map(|d| matches!(d.borrow().obj, Object::Host(0) | Object::Tty)),
+                                .map(|d| d.borrow().obj.waits_on_host()),
                             Some(true)
                         );
                         host_wait |= is_host_in;
@@ -1729,7 +1770,7 @@ impl Kernel {
                     .files()
                     .borrow()
                     .get(fd as i32)
-                    .is_some_and(|d| matches!(d.borrow().obj, Object::Host(0) | Object::Tty));
+                    .is_some_and(|d| d.borrow().obj.waits_on_host());
         }
         // sigmask: a pointer to { sigset_t *ss; size_t len; }
         let mask_ptr = if a[5] != 0 { self.read_u64(a[5])? } else { 0 };

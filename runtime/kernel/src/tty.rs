@@ -3,8 +3,11 @@
 //! size, a foreground process group and the job-control signals.
 
 use crate::abi::sig;
+use crate::fd::ByteQueue;
 use crate::task::Pid;
+use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 /// `struct termios` as TCGETS/TCSETS move it (asm-generic): four flag
 /// words, the line discipline, 19 control characters.
@@ -361,6 +364,58 @@ impl Tty {
             out.push(b);
         }
         out
+    }
+}
+
+/// Most bytes a pseudo-terminal holds for its master (and of typed input)
+/// before writers wait.
+pub const PTY_BUF: usize = 64 * 1024;
+
+/// A terminal: the container's console (`friscy run -t`, fed by the
+/// host's terminal) or a pseudo-terminal pair made by opening /dev/ptmx.
+#[derive(Debug)]
+pub struct Term {
+    pub tty: Tty,
+    /// N of /dev/pts/N.
+    pub index: u32,
+    /// The console: input comes from the host, output goes to it.
+    pub console: bool,
+    /// Pseudo-terminals: what the slave side wrote (and echo), for the
+    /// master to read.
+    pub to_master: ByteQueue,
+    /// Open descriptions of each side.
+    pub masters: usize,
+    pub slaves: usize,
+    /// The slave side was opened once (its last close hangs up the master).
+    pub slave_opened: bool,
+    /// TIOCSPTLCK: the slave cannot be opened (unlockpt clears it).
+    pub locked: bool,
+}
+
+pub type TermRef = Rc<RefCell<Term>>;
+
+impl Term {
+    pub fn new(index: u32, console: bool, tty: Tty) -> TermRef {
+        Rc::new(RefCell::new(Term {
+            tty,
+            index,
+            console,
+            to_master: ByteQueue::default(),
+            masters: 0,
+            slaves: 0,
+            slave_opened: false,
+            locked: !console,
+        }))
+    }
+
+    /// The master side is gone (reads and writes of the slave fail).
+    pub fn master_gone(&self) -> bool {
+        !self.console && self.masters == 0
+    }
+
+    /// The slave side was opened and is closed again.
+    pub fn slave_gone(&self) -> bool {
+        self.slave_opened && self.slaves == 0
     }
 }
 
