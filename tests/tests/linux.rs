@@ -516,6 +516,14 @@ const TOOL_CASES: &[Case] = &[
         ],
     ),
     case(
+        "python3 AF_UNIX datagram and seqpacket sockets, names, SCM_RIGHTS, SO_PEERCRED",
+        &[
+            "python3",
+            "-c",
+            "import socket, os, array, sys\n# datagram socketpair keeps boundaries\na, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)\na.send(b\"one\"); a.send(b\"\"); a.send(b\"three\")\nprint(b.recv(100), b.recv(100), b.recv(2), b.recv(100, socket.MSG_DONTWAIT) if False else \"\")\n# seqpacket\ns, t = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)\ns.send(b\"abc\"); s.send(b\"defgh\")\nprint(t.recv(100), t.recv(100))\ns.close(); print(t.recv(100))\n# bound datagram sockets with names\nfor p in (\"/tmp/d1\", \"/tmp/d2\"):\n    try: os.unlink(p)\n    except FileNotFoundError: pass\nx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); x.bind(\"/tmp/d1\")\ny = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); y.bind(\"/tmp/d2\")\ny.sendto(b\"to x\", \"/tmp/d1\")\nprint(x.recvfrom(100))\nz = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\nz.sendto(b\"anon\", \"/tmp/d1\")\nprint(x.recvfrom(100))\nz.connect(\"/tmp/d2\"); z.send(b\"conn\")\nprint(y.recvfrom(100))\ndata, anc, flags, addr = (x.sendto(b\"x\" * 10, \"/tmp/d2\"), None, None, None)\nm = y.recvmsg(4)\nprint(m[0], m[2] & socket.MSG_TRUNC != 0)\ntry:\n    z.sendto(b\"q\", \"/tmp/nope\")\nexcept OSError as e:\n    print(\"err\", e.errno)\n# descriptor passing\np, q = socket.socketpair()\nr, w = os.pipe()\np.sendmsg([b\"fd!\"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array(\"i\", [w, r]))])\np.send(b\"more\")\nmsg, anc, flags, _ = q.recvmsg(100, socket.CMSG_SPACE(8))\nfds = array.array(\"i\"); fds.frombytes(anc[0][2])\nprint(msg, len(anc), anc[0][:2], len(fds))\nos.write(fds[0], b\"through the passed pipe\")\nprint(os.read(r, 100), q.recv(100))\nprint(socket.send_fds(p, [b\"x\"], [0]), len(socket.recv_fds(q, 10, 4)[1]))\n# peer credentials\nimport struct\ncred = struct.unpack(\"3i\", p.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))\nprint(cred[0] == os.getpid(), cred[1:])\n# passing fds between processes\npid = os.fork()\nif pid == 0:\n    f = open(\"/tmp/passed\", \"w+\"); f.write(\"written by the child\\n\"); f.flush()\n    socket.send_fds(p, [b\"file\"], [f.fileno()])\n    os._exit(0)\nos.waitpid(pid, 0)\nmsg, fds, _, _ = socket.recv_fds(q, 10, 1)\nos.lseek(fds[0], 0, 0)\nprint(msg, os.read(fds[0], 100))\nimport select\nprint(select.select([x], [x], [], 0)[0], x.fileno() in [s.fileno() for s in select.select([], [x], [], 0)[1]])\ny.sendto(b\"sel\", \"/tmp/d1\")\nprint(select.select([x], [], [], 5)[0] == [x], x.recv(10))\n",
+        ],
+    ),
+    case(
         "python3 exception status",
         &["python3", "-c", "raise SystemExit(5)"],
     ),

@@ -382,6 +382,7 @@ pub mod errno {
     pub const ECONNREFUSED: i64 = 111;
     pub const ETIMEDOUT: i64 = 110;
     pub const ENOTSOCK: i64 = 88;
+    pub const EPROTOTYPE: i64 = 91;
     pub const ENOTCONN: i64 = 107;
     pub const ECONNRESET: i64 = 104;
     pub const EPROTONOSUPPORT: i64 = 93;

@@ -59,12 +59,31 @@ impl ByteQueue {
     }
 }
 
-/// The buffer between the two ends of a pipe.
+/// The buffer between the two ends of a pipe (or a socket's direction).
 #[derive(Debug, Default)]
 pub struct Pipe {
     pub buf: ByteQueue,
     pub readers: usize,
     pub writers: usize,
+    /// Sockets: marked stretches of `buf` (every message of a datagram or
+    /// seqpacket socket; bytes sent with descriptors on a stream socket).
+    pub records: VecDeque<Record>,
+    /// Sockets: bytes taken from `buf` so far (record positions count
+    /// from the first byte ever put).
+    pub taken: u64,
+}
+
+/// A stretch of a socket's bytes sent as one message or with ancillary
+/// data.
+#[derive(Debug)]
+pub struct Record {
+    /// Position of its first byte.
+    pub at: u64,
+    pub len: usize,
+    /// Descriptors passed along (SCM_RIGHTS).
+    pub fds: Vec<Desc>,
+    /// The sender's bound name (datagram sockets).
+    pub from: Option<Vec<u8>>,
 }
 
 impl Pipe {
@@ -127,7 +146,11 @@ pub struct Epoll {
     pub interest: BTreeMap<i32, Interest>,
 }
 
-/// One end of a connected AF_UNIX stream socket (or a listening one).
+/// (pid, uid, gid) of a socket's creator, as SO_PEERCRED reports it.
+pub type Cred = (i32, u32, u32);
+
+/// An AF_UNIX socket: one end of a connection, a listening socket, or a
+/// datagram socket (which always has its own receive queue).
 #[derive(Debug)]
 pub struct Socket {
     /// Bytes coming in, and going out (the peer's `rx`), once connected.
@@ -144,14 +167,22 @@ pub struct Socket {
     pub shut_wr: bool,
     /// SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_SEQPACKET = 5.
     pub kind: u32,
+    /// Who made it, and who made the peer (connected sockets).
+    pub cred: Cred,
+    pub peer_cred: Option<Cred>,
 }
 
+/// `SOCK_STREAM` and `SOCK_DGRAM`.
+pub const SOCK_STREAM: u32 = 1;
+pub const SOCK_DGRAM: u32 = 2;
+
+type Queue = Option<Rc<RefCell<Pipe>>>;
+
 impl Socket {
-    /// A new unconnected socket.
-    pub fn new(kind: u32) -> Socket {
+    fn with(kind: u32, cred: Cred, rx: Queue, tx: Queue) -> Socket {
         Socket {
-            rx: None,
-            tx: None,
+            rx,
+            tx,
             listening: false,
             backlog: VecDeque::new(),
             bound: None,
@@ -159,11 +190,34 @@ impl Socket {
             shut_rd: false,
             shut_wr: false,
             kind,
+            cred,
+            peer_cred: None,
         }
     }
 
-    /// A connected pair of stream sockets.
-    pub fn pair(kind: u32) -> (Socket, Socket) {
+    /// A new unconnected socket (a datagram socket gets its receive queue).
+    pub fn new(kind: u32, cred: Cred) -> Socket {
+        let rx = (kind == SOCK_DGRAM).then(|| {
+            Rc::new(RefCell::new(Pipe {
+                readers: 1,
+                ..Pipe::default()
+            }))
+        });
+        Socket::with(kind, cred, rx, None)
+    }
+
+    /// Messages keep their boundaries (datagram and seqpacket).
+    pub fn message(&self) -> bool {
+        self.kind != SOCK_STREAM
+    }
+
+    /// Connected (has somewhere to send).
+    pub fn connected(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// A connected pair.
+    pub fn pair(kind: u32, cred: Cred) -> (Socket, Socket) {
         let a = Rc::new(RefCell::new(Pipe::default()));
         let b = Rc::new(RefCell::new(Pipe::default()));
         // each end reads one pipe and writes the other
@@ -172,12 +226,10 @@ impl Socket {
             p.readers += 1;
             p.writers += 1;
         }
-        let mut x = Socket::new(kind);
-        x.rx = Some(a.clone());
-        x.tx = Some(b.clone());
-        let mut y = Socket::new(kind);
-        y.rx = Some(b);
-        y.tx = Some(a);
+        let mut x = Socket::with(kind, cred, Some(a.clone()), Some(b.clone()));
+        let mut y = Socket::with(kind, cred, Some(b), Some(a));
+        x.peer_cred = Some(cred);
+        y.peer_cred = Some(cred);
         (x, y)
     }
 

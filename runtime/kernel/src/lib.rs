@@ -29,6 +29,7 @@ mod sys_mem;
 mod sys_net;
 mod sys_proc;
 mod sys_tty;
+mod sys_unix;
 pub mod task;
 mod timers;
 mod trace;
@@ -823,6 +824,9 @@ impl Kernel {
             return r;
         }
         if let Some(r) = self.dispatch_event(n, a) {
+            return r;
+        }
+        if let Some(r) = self.dispatch_unix(n, a) {
             return r;
         }
         if let Some(r) = self.dispatch_timers(n, a) {
