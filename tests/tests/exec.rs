@@ -168,3 +168,25 @@ fn event_descriptors_and_timers_match_qemu() {
     );
     assert_eq!(got.status.code(), Some(0));
 }
+
+#[test]
+fn robust_mutexes_outlive_their_owners() {
+    // qemu-user answers set_robust_list with ENOSYS, so it cannot be the
+    // oracle here: the expected lines are what Linux documents
+    // (pthread_mutexattr_setrobust(3), get_robust_list(2)).
+    let tmp = TempDir::new("exec");
+    let p = guest(&tmp, "robust");
+    let out = run(Command::new("timeout")
+        .arg("60")
+        .arg(bin("friscy"))
+        .arg("exec")
+        .arg(&p));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "thread died holding it: EOWNERDEAD\nconsistent: 0\nrelock: 0\n\
+         waiter: EOWNERDEAD\nchild exit 0\nlock after recovery: 0\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+}

@@ -512,6 +512,7 @@ impl Kernel {
         let t = self.tasks.get_mut(&me).expect("live");
         t.altstack = (0, 0, sig::SS_DISABLE);
         t.clear_child_tid = 0;
+        t.robust_list = 0;
         self.vfork_done(pid);
         self.event();
         Ok(())
@@ -562,6 +563,7 @@ impl Kernel {
             return;
         };
         let (pid, ctid) = (t.pid, t.clear_child_tid);
+        self.exit_robust_list(tid);
         if ctid != 0 {
             let mm = self.procs[&pid].mm.clone();
             let shared = Rc::strong_count(&mm) > 1 || self.procs[&pid].threads.len() > 1;
@@ -578,6 +580,73 @@ impl Kernel {
             self.process_ended(pid, end);
         }
         self.event();
+    }
+
+    /// A dying thread's robust futexes (set_robust_list): each lock it
+    /// still holds gets FUTEX_OWNER_DIED and one waiter is woken, so that
+    /// the next locker sees EOWNERDEAD instead of waiting forever.
+    pub(crate) fn exit_robust_list(&mut self, tid: Pid) {
+        let Some(t) = self.tasks.get_mut(&tid) else {
+            return;
+        };
+        let head = std::mem::take(&mut t.robust_list);
+        let pid = t.pid;
+        if head == 0 {
+            return;
+        }
+        let mm = self.procs[&pid].mm.clone();
+        let read = |addr: u64| -> Option<u64> {
+            let mut b = [0u8; 8];
+            mm.borrow_mut().mem.read_bytes(addr, &mut b).ok()?;
+            Some(u64::from_le_bytes(b))
+        };
+        // struct robust_list_head { list.next, futex_offset, list_op_pending }
+        let (Some(mut entry), Some(offset), Some(pending)) =
+            (read(head), read(head + 8), read(head + 16))
+        else {
+            return;
+        };
+        let mut locks = Vec::new();
+        let mut steps = 0;
+        while entry & !1 != head && entry != 0 && steps < ROBUST_LIST_LIMIT {
+            let e = entry & !1;
+            if e != pending & !1 {
+                locks.push(e.wrapping_add(offset));
+            }
+            match read(e) {
+                Some(next) => entry = next,
+                None => break,
+            }
+            steps += 1;
+        }
+        if pending & !1 != 0 {
+            locks.push((pending & !1).wrapping_add(offset));
+        }
+        for addr in locks {
+            let mut b = [0u8; 4];
+            if mm.borrow_mut().mem.read_bytes(addr, &mut b).is_err() {
+                continue;
+            }
+            let val = u32::from_le_bytes(b);
+            if val & FUTEX_TID_MASK != tid as u32 {
+                continue;
+            }
+            let new = (val & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+            if mm
+                .borrow_mut()
+                .mem
+                .write_bytes(addr, &new.to_le_bytes())
+                .is_err()
+            {
+                continue;
+            }
+            if val & FUTEX_WAITERS != 0 {
+                let key = futex_key(&mm, addr, false);
+                self.futex_wake(key, 1, u32::MAX);
+                let key = futex_key(&mm, addr, true);
+                self.futex_wake(key, 1, u32::MAX);
+            }
+        }
     }
 
     /// `exit_group` or a fatal signal: every thread of `pid` ends.
@@ -1624,6 +1693,13 @@ impl Kernel {
         woken
     }
 }
+
+/// Robust futex words: the owner's thread id, and the two flag bits.
+const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+const FUTEX_WAITERS: u32 = 0x8000_0000;
+/// Most robust-list entries walked (Linux: ROBUST_LIST_LIMIT).
+const ROBUST_LIST_LIMIT: u32 = 2048;
 
 /// The key of the futex at `addr`: a process-shared futex in a shared
 /// mapping is the same for every process mapping its page.
