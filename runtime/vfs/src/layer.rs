@@ -94,6 +94,8 @@ pub(crate) struct Meta {
 /// What one entry asks for.
 pub(crate) enum What {
     File(Chunks),
+    /// A regular file whose bytes are loaded on first use.
+    Lazy(std::rc::Rc<dyn crate::Content>),
     Dir,
     Symlink(Vec<u8>),
     /// A hard link to this path (normalised components).
@@ -105,20 +107,20 @@ pub(crate) enum What {
     Opaque,
 }
 
-struct Item {
-    shown: String,
-    comps: Vec<Vec<u8>>,
-    what: What,
-    meta: Meta,
+pub(crate) struct Item {
+    pub(crate) shown: String,
+    pub(crate) comps: Vec<Vec<u8>>,
+    pub(crate) what: What,
+    pub(crate) meta: Meta,
 }
 
-const WHITEOUT: &[u8] = b".wh.";
-const OPAQUE: &[u8] = b".wh..wh..opq";
+pub(crate) const WHITEOUT: &[u8] = b".wh.";
+pub(crate) const OPAQUE: &[u8] = b".wh..wh..opq";
 
 /// Splits a tar path into components relative to the root: leading `/`
 /// and `.` components go, `..` removes the previous component. `None` if a
 /// `..` would climb above the root.
-fn normalize(path: &[u8]) -> Option<Vec<Vec<u8>>> {
+pub(crate) fn normalize(path: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut out: Vec<Vec<u8>> = Vec::new();
     for comp in path.split(|&b| b == b'/') {
         match comp {
@@ -167,14 +169,14 @@ fn parse_pax_time(s: &str) -> Option<Timespec> {
     })
 }
 
-fn malformed(shown: &str, e: impl std::fmt::Display) -> LayerError {
+pub(crate) fn malformed(shown: &str, e: impl std::fmt::Display) -> LayerError {
     LayerError::Malformed {
         path: shown.to_owned(),
         why: e.to_string(),
     }
 }
 
-fn hostile(shown: &str, why: &'static str) -> LayerError {
+pub(crate) fn hostile(shown: &str, why: &'static str) -> LayerError {
     LayerError::Hostile {
         path: shown.to_owned(),
         why,
@@ -182,10 +184,12 @@ fn hostile(shown: &str, why: &'static str) -> LayerError {
 }
 
 /// Reads one tar entry into an [`Item`]; `None` for entry types that are
-/// skipped.
-fn read_item<R: Read>(
+/// skipped. With `load` false a regular file's bytes are left in the entry
+/// for the caller (the item holds an empty file).
+pub(crate) fn read_item<R: Read>(
     entry: &mut tar::Entry<'_, R>,
     stats: &mut LayerStats,
+    load: bool,
 ) -> Result<Option<Item>, LayerError> {
     use tar::EntryType as T;
     let raw_path = entry.path_bytes().into_owned();
@@ -259,6 +263,15 @@ fn read_item<R: Read>(
             if size > MAX_FILE_SIZE {
                 return Err(hostile(&shown, "file larger than 1 TiB"));
             }
+            if !load {
+                stats.bytes = stats.bytes.saturating_add(size);
+                return Ok(Some(Item {
+                    shown,
+                    comps,
+                    what: What::File(Chunks::default()),
+                    meta,
+                }));
+            }
             let data = Chunks::from_reader(&mut *entry, MAX_FILE_SIZE)?;
             if data.size() != size {
                 return Err(LayerError::Truncated { path: shown });
@@ -325,7 +338,7 @@ impl Fs {
         for entry in archive.entries()? {
             let mut entry = entry?;
             stats.entries = stats.entries.saturating_add(1);
-            if let Some(item) = read_item(&mut entry, &mut stats)? {
+            if let Some(item) = read_item(&mut entry, &mut stats, true)? {
                 items.push(item);
             }
         }
@@ -348,7 +361,7 @@ impl Fs {
         }
     }
 
-    fn apply_item(&mut self, st: &mut Apply, item: Item) -> Result<(), LayerError> {
+    pub(crate) fn apply_item(&mut self, st: &mut Apply, item: Item) -> Result<(), LayerError> {
         let Item {
             shown,
             mut comps,
@@ -541,6 +554,11 @@ impl Fs {
             What::File(data) => self
                 .create_with_data(dir, name, data, meta.perm, meta.uid, meta.gid, meta.mtime)
                 .map_err(fs_err)?,
+            What::Lazy(content) => self
+                .create_lazy(
+                    dir, name, content, meta.perm, meta.uid, meta.gid, meta.mtime,
+                )
+                .map_err(fs_err)?,
             What::Dir => {
                 let ino = self
                     .create(dir, name, NewNode::Dir, meta.perm, meta.uid, meta.gid)
@@ -613,4 +631,4 @@ impl Fs {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

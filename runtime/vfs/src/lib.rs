@@ -35,6 +35,7 @@ use std::rc::Rc;
 mod data;
 #[cfg(all(unix, not(target_arch = "wasm32")))]
 mod host;
+pub mod image;
 mod layer;
 mod path;
 

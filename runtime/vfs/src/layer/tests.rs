@@ -3,7 +3,7 @@ use crate::errno::ENOENT;
 use tar::{EntryType, Header};
 
 /// Builds test tars in memory.
-struct T(tar::Builder<Vec<u8>>);
+pub(crate) struct T(tar::Builder<Vec<u8>>);
 
 fn hdr(kind: EntryType, mode: u32) -> Header {
     let mut h = Header::new_gnu();
@@ -17,15 +17,15 @@ fn hdr(kind: EntryType, mode: u32) -> Header {
 }
 
 impl T {
-    fn new() -> T {
+    pub(crate) fn new() -> T {
         T(tar::Builder::new(Vec::new()))
     }
 
-    fn file(&mut self, path: &str, data: &[u8]) -> &mut T {
+    pub(crate) fn file(&mut self, path: &str, data: &[u8]) -> &mut T {
         self.file_meta(path, data, 0o644, 0, 0, 1000)
     }
 
-    fn file_meta(
+    pub(crate) fn file_meta(
         &mut self,
         path: &str,
         data: &[u8],
@@ -43,7 +43,7 @@ impl T {
         self
     }
 
-    fn dir(&mut self, path: &str, mode: u32) -> &mut T {
+    pub(crate) fn dir(&mut self, path: &str, mode: u32) -> &mut T {
         let mut h = hdr(EntryType::Directory, mode);
         self.0.append_data(&mut h, path, &b""[..]).unwrap();
         self
@@ -56,19 +56,19 @@ impl T {
         self
     }
 
-    fn symlink(&mut self, path: &str, target: &str) -> &mut T {
+    pub(crate) fn symlink(&mut self, path: &str, target: &str) -> &mut T {
         let mut h = hdr(EntryType::Symlink, 0o777);
         self.0.append_link(&mut h, path, target).unwrap();
         self
     }
 
-    fn hardlink(&mut self, path: &str, target: &str) -> &mut T {
+    pub(crate) fn hardlink(&mut self, path: &str, target: &str) -> &mut T {
         let mut h = hdr(EntryType::Link, 0o644);
         self.0.append_link(&mut h, path, target).unwrap();
         self
     }
 
-    fn dev(&mut self, path: &str, kind: EntryType, major: u32, minor: u32) -> &mut T {
+    pub(crate) fn dev(&mut self, path: &str, kind: EntryType, major: u32, minor: u32) -> &mut T {
         let mut h = hdr(kind, 0o660);
         h.set_device_major(major).unwrap();
         h.set_device_minor(minor).unwrap();
@@ -78,7 +78,7 @@ impl T {
 
     /// An entry whose name (and link name) bytes are written as-is, which
     /// `set_path` would refuse (`..`, absolute paths).
-    fn raw(&mut self, name: &[u8], kind: EntryType, data: &[u8], link: &[u8]) -> &mut T {
+    pub(crate) fn raw(&mut self, name: &[u8], kind: EntryType, data: &[u8], link: &[u8]) -> &mut T {
         let mut h = hdr(kind, 0o644);
         h.set_size(data.len() as u64);
         {
@@ -111,7 +111,7 @@ impl T {
         self
     }
 
-    fn bytes(&mut self) -> Vec<u8> {
+    pub(crate) fn bytes(&mut self) -> Vec<u8> {
         let b = std::mem::replace(&mut self.0, tar::Builder::new(Vec::new()));
         b.into_inner().unwrap()
     }

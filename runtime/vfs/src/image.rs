@@ -1,0 +1,757 @@
+//! The friscy image layer format, version 1 (`docs/image-format.md`).
+//!
+//! A friscy layer blob is an ordinary gzip-compressed tar, so registries,
+//! `docker pull` and `umoci unpack` take it as they take any layer. Inside:
+//!
+//! * `friscy/c/<sha256>`: one entry per content chunk (at most
+//!   [`CHUNK_SIZE`] bytes of some file) that no lower layer of the image, and
+//!   no earlier entry of this one, already stores;
+//! * `friscy/index`: the layer's [`Index`] — the tree the source layer
+//!   described (paths, kinds, modes, owners, times, link targets, devices,
+//!   whiteouts, opaque directories) with each file's content as a list of
+//!   chunk digests, and where this layer's chunks are.
+//!
+//! Every tar entry (header, data and padding) is compressed as its own gzip
+//! member, and the end-of-archive blocks as one more. A chunk is therefore
+//! one HTTP Range read plus one small inflate away, without the rest of the
+//! layer. Members are made the same way every time, so converting the same
+//! source gives the same bytes, and [`recompress`] can rebuild a layer's
+//! exact blob from its uncompressed tar (what `docker save` gives back).
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Read, Write};
+use std::rc::Rc;
+
+use flate2::Compression;
+use sha2::{Digest as _, Sha256};
+
+use crate::layer::{Apply, Item, LayerError, LayerStats, Meta, OPAQUE, WHITEOUT, What, read_item};
+use crate::{Content, Fs, NewNode, Timespec};
+
+/// The format version this code writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The largest chunk of file content, in bytes.
+pub const CHUNK_SIZE: usize = 1 << 20;
+/// The index's path inside the layer tar.
+pub const INDEX_PATH: &str = "friscy/index";
+/// The directory of the chunks inside the layer tar.
+pub const CHUNK_DIR: &str = "friscy/c/";
+/// gzip level of every member (a fixed level keeps conversion
+/// deterministic).
+const LEVEL: u32 = 1;
+const INDEX_MAGIC: &[u8; 8] = b"FRISCYIX";
+const BLOCK: usize = 512;
+/// The largest index accepted when reading (hostile input bound).
+pub const MAX_INDEX_SIZE: usize = 256 << 20;
+
+/// Why a friscy layer could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The source layer could not be read or is hostile.
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    /// Writing the output failed.
+    #[error("writing the friscy layer: {0}")]
+    Io(#[from] io::Error),
+    /// A friscy layer or index is not what this version writes.
+    #[error("corrupt friscy layer: {0}")]
+    Corrupt(String),
+}
+
+fn corrupt(why: impl Into<String>) -> ImageError {
+    ImageError::Corrupt(why.into())
+}
+
+/// A SHA-256 digest.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct Digest(pub [u8; 32]);
+
+impl Digest {
+    /// The digest of `data`.
+    pub fn of(data: &[u8]) -> Digest {
+        Digest(Sha256::digest(data).into())
+    }
+
+    /// Lower-case hex.
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Where a chunk stored in a layer is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ChunkLoc {
+    pub digest: Digest,
+    /// Offset of its gzip member in the layer blob, and the member's length.
+    pub offset: u64,
+    pub clen: u64,
+    /// Offset of its bytes in the uncompressed tar, and their number.
+    pub tar_offset: u64,
+    pub len: u32,
+}
+
+/// What an index entry is.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Kind {
+    File {
+        size: u64,
+        chunks: Vec<Digest>,
+    },
+    Dir,
+    Symlink(Vec<u8>),
+    /// A hard link to this path (of this layer or a lower one).
+    Link(Vec<u8>),
+    Char(u64),
+    Block(u64),
+    Fifo,
+    /// `.wh.NAME`: the path is the whiteout's own.
+    Whiteout,
+    /// `.wh..wh..opq`: the path is the marker's own.
+    Opaque,
+}
+
+/// One entry of a layer, in the order of the source tar.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Entry {
+    /// Normalised path relative to the root (no leading `/`).
+    pub path: Vec<u8>,
+    pub kind: Kind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: Timespec,
+}
+
+/// A layer's index.
+#[derive(Clone, Default, PartialEq, Eq, Debug)]
+pub struct Index {
+    /// The chunks this layer stores.
+    pub chunks: Vec<ChunkLoc>,
+    pub entries: Vec<Entry>,
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_u32(out, b.len() as u32);
+    out.extend_from_slice(b);
+}
+
+/// A bounds-checked reader of an encoded index.
+struct Cursor<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ImageError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.b.len())
+            .ok_or_else(|| corrupt("index cut short"))?;
+        let s = &self.b[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, ImageError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32, ImageError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
+    }
+    fn u64(&mut self) -> Result<u64, ImageError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8")))
+    }
+    fn bytes(&mut self) -> Result<Vec<u8>, ImageError> {
+        let n = self.u32()? as usize;
+        Ok(self.take(n)?.to_vec())
+    }
+    fn digest(&mut self) -> Result<Digest, ImageError> {
+        Ok(Digest(self.take(32)?.try_into().expect("32")))
+    }
+}
+
+const K_FILE: u8 = 0;
+const K_DIR: u8 = 1;
+const K_SYMLINK: u8 = 2;
+const K_LINK: u8 = 3;
+const K_CHAR: u8 = 4;
+const K_BLOCK: u8 = 5;
+const K_FIFO: u8 = 6;
+const K_WHITEOUT: u8 = 7;
+const K_OPAQUE: u8 = 8;
+
+impl Index {
+    /// The binary form stored as `friscy/index` (little-endian):
+    /// magic, version, chunk count, entry count, the chunks
+    /// (digest, offset, clen, tar offset, len), then the entries (kind,
+    /// mode, uid, gid, mtime seconds and nanoseconds, path, and per kind
+    /// the size and chunk digests, the link target or the device number).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(INDEX_MAGIC);
+        put_u32(&mut out, FORMAT_VERSION);
+        put_u32(&mut out, self.chunks.len() as u32);
+        put_u32(&mut out, self.entries.len() as u32);
+        for c in &self.chunks {
+            out.extend_from_slice(&c.digest.0);
+            put_u64(&mut out, c.offset);
+            put_u64(&mut out, c.clen);
+            put_u64(&mut out, c.tar_offset);
+            put_u32(&mut out, c.len);
+        }
+        for e in &self.entries {
+            let kind = match &e.kind {
+                Kind::File { .. } => K_FILE,
+                Kind::Dir => K_DIR,
+                Kind::Symlink(_) => K_SYMLINK,
+                Kind::Link(_) => K_LINK,
+                Kind::Char(_) => K_CHAR,
+                Kind::Block(_) => K_BLOCK,
+                Kind::Fifo => K_FIFO,
+                Kind::Whiteout => K_WHITEOUT,
+                Kind::Opaque => K_OPAQUE,
+            };
+            out.push(kind);
+            put_u32(&mut out, e.mode);
+            put_u32(&mut out, e.uid);
+            put_u32(&mut out, e.gid);
+            put_u64(&mut out, e.mtime.sec as u64);
+            put_u32(&mut out, e.mtime.nsec);
+            put_bytes(&mut out, &e.path);
+            match &e.kind {
+                Kind::File { size, chunks } => {
+                    put_u64(&mut out, *size);
+                    put_u32(&mut out, chunks.len() as u32);
+                    for d in chunks {
+                        out.extend_from_slice(&d.0);
+                    }
+                }
+                Kind::Symlink(t) | Kind::Link(t) => put_bytes(&mut out, t),
+                Kind::Char(d) | Kind::Block(d) => put_u64(&mut out, *d),
+                Kind::Dir | Kind::Fifo | Kind::Whiteout | Kind::Opaque => {}
+            }
+        }
+        out
+    }
+
+    /// Parses [`Index::encode`]'s form, checking every length.
+    pub fn decode(b: &[u8]) -> Result<Index, ImageError> {
+        let mut c = Cursor { b, at: 0 };
+        if c.take(8)? != INDEX_MAGIC {
+            return Err(corrupt("not a friscy index"));
+        }
+        let version = c.u32()?;
+        if version != FORMAT_VERSION {
+            return Err(corrupt(format!(
+                "index format {version}; this friscy reads format {FORMAT_VERSION}"
+            )));
+        }
+        let nchunks = c.u32()? as usize;
+        let nentries = c.u32()? as usize;
+        // every chunk takes 60 bytes and every entry at least 29
+        if nchunks.saturating_mul(60) > b.len() || nentries.saturating_mul(29) > b.len() {
+            return Err(corrupt("index counts larger than the index"));
+        }
+        let mut chunks = Vec::with_capacity(nchunks);
+        for _ in 0..nchunks {
+            chunks.push(ChunkLoc {
+                digest: c.digest()?,
+                offset: c.u64()?,
+                clen: c.u64()?,
+                tar_offset: c.u64()?,
+                len: c.u32()?,
+            });
+        }
+        let mut entries = Vec::with_capacity(nentries);
+        for _ in 0..nentries {
+            let kind = c.u8()?;
+            let mode = c.u32()?;
+            let uid = c.u32()?;
+            let gid = c.u32()?;
+            let sec = c.u64()? as i64;
+            let nsec = c.u32()?.min(999_999_999);
+            let path = c.bytes()?;
+            let kind = match kind {
+                K_FILE => {
+                    let size = c.u64()?;
+                    let n = c.u32()? as usize;
+                    if n.saturating_mul(32) > b.len() - c.at {
+                        return Err(corrupt("chunk list longer than the index"));
+                    }
+                    let mut list = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        list.push(c.digest()?);
+                    }
+                    Kind::File { size, chunks: list }
+                }
+                K_DIR => Kind::Dir,
+                K_SYMLINK => Kind::Symlink(c.bytes()?),
+                K_LINK => Kind::Link(c.bytes()?),
+                K_CHAR => Kind::Char(c.u64()?),
+                K_BLOCK => Kind::Block(c.u64()?),
+                K_FIFO => Kind::Fifo,
+                K_WHITEOUT => Kind::Whiteout,
+                K_OPAQUE => Kind::Opaque,
+                k => return Err(corrupt(format!("unknown entry kind {k}"))),
+            };
+            entries.push(Entry {
+                path,
+                kind,
+                mode,
+                uid,
+                gid,
+                mtime: Timespec { sec, nsec },
+            });
+        }
+        if c.at != b.len() {
+            return Err(corrupt("bytes after the index"));
+        }
+        Ok(Index { chunks, entries })
+    }
+}
+
+/// A ustar header for a friscy entry (fixed owner, mode and time, so the
+/// output depends on the content only).
+fn header(path: &str, size: u64, dir: bool) -> [u8; BLOCK] {
+    let mut h = tar::Header::new_ustar();
+    // names are short and ASCII: set_path cannot fail for them
+    let _ = h.set_path(path);
+    h.set_size(size);
+    h.set_mode(if dir { 0o755 } else { 0o644 });
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_entry_type(if dir {
+        tar::EntryType::Directory
+    } else {
+        tar::EntryType::Regular
+    });
+    h.set_cksum();
+    let mut out = [0u8; BLOCK];
+    out.copy_from_slice(h.as_bytes());
+    out
+}
+
+/// One gzip member of `data`, made the same way every time.
+pub fn compress_member(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(
+            Vec::with_capacity(data.len() / 2 + 64),
+            Compression::new(LEVEL),
+        );
+    // writing to a Vec cannot fail
+    let _ = enc.write_all(data);
+    enc.finish().unwrap_or_default()
+}
+
+/// The tar bytes of one entry: header, data, padding to a block.
+fn entry_bytes(path: &str, data: &[u8], dir: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(BLOCK + data.len().next_multiple_of(BLOCK));
+    out.extend_from_slice(&header(path, data.len() as u64, dir));
+    out.extend_from_slice(data);
+    out.resize(BLOCK + data.len().next_multiple_of(BLOCK), 0);
+    out
+}
+
+/// Writes a layer blob member by member, keeping the compressed and
+/// uncompressed digests and offsets.
+struct BlobWriter<W: Write> {
+    out: W,
+    blob: Sha256,
+    tar: Sha256,
+    /// bytes written (compressed) and tar bytes so far
+    size: u64,
+    tar_size: u64,
+}
+
+impl<W: Write> BlobWriter<W> {
+    /// Adds one member; returns (compressed offset, compressed length,
+    /// tar offset).
+    fn member(&mut self, tar_bytes: &[u8]) -> io::Result<(u64, u64, u64)> {
+        let z = compress_member(tar_bytes);
+        self.out.write_all(&z)?;
+        self.blob.update(&z);
+        self.tar.update(tar_bytes);
+        let at = (self.size, z.len() as u64, self.tar_size);
+        self.size += z.len() as u64;
+        self.tar_size += tar_bytes.len() as u64;
+        Ok(at)
+    }
+}
+
+/// `sha256:<hex>`.
+fn oci_digest(h: Sha256) -> String {
+    let d: [u8; 32] = h.finalize().into();
+    format!("sha256:{}", Digest(d).hex())
+}
+
+/// What writing one layer made.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LayerOutput {
+    /// Digest and size of the blob (gzip), and digest of its tar (diff id).
+    pub digest: String,
+    pub size: u64,
+    pub diff_id: String,
+    /// The index's gzip member in the blob: offset and length.
+    pub index_offset: u64,
+    pub index_len: u64,
+    /// Entries and regular-file bytes of the source layer.
+    pub entries: u64,
+    pub file_bytes: u64,
+    /// Chunks and chunk bytes stored here; file bytes not stored because
+    /// an identical chunk is stored already (in this layer or below).
+    pub chunks: u64,
+    pub chunk_bytes: u64,
+    pub dedup_bytes: u64,
+}
+
+/// The chunks an image stores so far (lower layers first).
+pub type Seen = HashSet<Digest>;
+
+/// Converts one source layer (an uncompressed tar) into a friscy layer
+/// blob written to `out`. Chunks in `seen` are not stored again; the new
+/// ones are added to it. `progress` is told the source bytes read so far.
+/// Hostile or broken tars are refused as [`Fs::apply_layer`] refuses them.
+pub fn write_layer<R: Read, W: Write>(
+    source: R,
+    out: W,
+    seen: &mut Seen,
+    progress: &mut dyn FnMut(u64),
+) -> Result<LayerOutput, ImageError> {
+    let mut w = BlobWriter {
+        out,
+        blob: Sha256::new(),
+        tar: Sha256::new(),
+        size: 0,
+        tar_size: 0,
+    };
+    w.member(&entry_bytes("friscy/", &[], true))?;
+    w.member(&entry_bytes(CHUNK_DIR, &[], true))?;
+    let mut index = Index::default();
+    let mut stats = LayerStats::default();
+    let mut result = LayerOutput::default();
+    let mut archive = tar::Archive::new(source);
+    let mut buf = vec![0u8; CHUNK_SIZE];
+    for entry in archive.entries().map_err(LayerError::Io)? {
+        let mut entry = entry.map_err(LayerError::Io)?;
+        stats.entries += 1;
+        let Some(item) = read_item(&mut entry, &mut stats, false)? else {
+            continue;
+        };
+        let path = item.comps.join(&b'/');
+        let kind = match item.what {
+            What::File(_) => {
+                let size = entry.size();
+                let mut chunks = Vec::new();
+                let mut done = 0u64;
+                while done < size {
+                    let want = (size - done).min(CHUNK_SIZE as u64) as usize;
+                    let piece = &mut buf[..want];
+                    entry.read_exact(piece).map_err(|e| {
+                        if e.kind() == io::ErrorKind::UnexpectedEof {
+                            ImageError::Layer(LayerError::Truncated {
+                                path: item.shown.clone(),
+                            })
+                        } else {
+                            ImageError::Layer(LayerError::Io(e))
+                        }
+                    })?;
+                    let d = Digest::of(piece);
+                    if seen.insert(d) {
+                        let name = format!("{CHUNK_DIR}{}", d.hex());
+                        let (offset, clen, tar_at) = w.member(&entry_bytes(&name, piece, false))?;
+                        index.chunks.push(ChunkLoc {
+                            digest: d,
+                            offset,
+                            clen,
+                            tar_offset: tar_at + BLOCK as u64,
+                            len: want as u32,
+                        });
+                        result.chunks += 1;
+                        result.chunk_bytes += want as u64;
+                    } else {
+                        result.dedup_bytes += want as u64;
+                    }
+                    chunks.push(d);
+                    done += want as u64;
+                    progress(want as u64);
+                }
+                result.file_bytes += size;
+                Kind::File { size, chunks }
+            }
+            What::Dir => Kind::Dir,
+            What::Symlink(t) => Kind::Symlink(t),
+            What::Link(t) => Kind::Link(t.join(&b'/')),
+            What::Node(NewNode::Chr(d)) => Kind::Char(d),
+            What::Node(NewNode::Blk(d)) => Kind::Block(d),
+            What::Node(_) => Kind::Fifo,
+            What::Whiteout(_) => Kind::Whiteout,
+            What::Opaque => Kind::Opaque,
+            What::Lazy(_) => return Err(corrupt("lazy item from a tar")),
+        };
+        index.entries.push(Entry {
+            path,
+            kind,
+            mode: item.meta.perm,
+            uid: item.meta.uid,
+            gid: item.meta.gid,
+            mtime: item.meta.mtime,
+        });
+    }
+    let encoded = index.encode();
+    let (offset, clen, _) = w.member(&entry_bytes(INDEX_PATH, &encoded, false))?;
+    w.member(&[0u8; 2 * BLOCK])?;
+    w.out.flush()?;
+    result.index_offset = offset;
+    result.index_len = clen;
+    result.entries = stats.entries;
+    result.size = w.size;
+    result.digest = oci_digest(w.blob);
+    result.diff_id = oci_digest(w.tar);
+    Ok(result)
+}
+
+/// Rebuilds a friscy layer blob from its uncompressed tar (member per
+/// entry, as [`write_layer`] makes them); returns (digest, size). A tar
+/// that friscy did not write comes out valid but with other digests.
+pub fn recompress<R: Read, W: Write>(mut tar: R, out: W) -> io::Result<(String, u64)> {
+    let mut w = BlobWriter {
+        out,
+        blob: Sha256::new(),
+        tar: Sha256::new(),
+        size: 0,
+        tar_size: 0,
+    };
+    let mut block = [0u8; BLOCK];
+    loop {
+        match tar.read_exact(&mut block) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(e),
+        }
+        if block.iter().all(|&b| b == 0) {
+            // end of archive: these zero blocks and whatever follows
+            let mut rest = block.to_vec();
+            tar.read_to_end(&mut rest)?;
+            w.member(&rest)?;
+            break;
+        }
+        let size = tar::Header::from_byte_slice(&block)
+            .entry_size()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let data_len = usize::try_from(size.next_multiple_of(BLOCK as u64))
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "tar entry too large"))?;
+        let mut bytes = block.to_vec();
+        (&mut tar).take(data_len as u64).read_to_end(&mut bytes)?;
+        if bytes.len() != BLOCK + data_len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "tar cut short",
+            ));
+        }
+        w.member(&bytes)?;
+    }
+    w.out.flush()?;
+    Ok((oci_digest(w.blob), w.size))
+}
+
+/// The data of one entry's gzip member as [`write_layer`] makes it: the
+/// bytes after the tar header, as many as the header says (at most `max`).
+pub fn member_data(member: &[u8], max: usize) -> io::Result<Vec<u8>> {
+    let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_owned());
+    let mut z = flate2::read::GzDecoder::new(member);
+    let mut h = [0u8; BLOCK];
+    z.read_exact(&mut h)
+        .map_err(|_| bad("friscy member without a tar header"))?;
+    let size = tar::Header::from_byte_slice(&h)
+        .entry_size()
+        .map_err(|_| bad("friscy member with a broken tar header"))?;
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|&n| n <= max)
+        .ok_or_else(|| bad("friscy member larger than expected"))?;
+    let mut out = Vec::with_capacity(size);
+    z.take(size as u64).read_to_end(&mut out)?;
+    if out.len() != size {
+        return Err(bad("friscy member cut short"));
+    }
+    Ok(out)
+}
+
+/// Reads a layer's index from its gzip member (the range the image config
+/// records for the layer).
+pub fn read_index(member: &[u8]) -> Result<Index, ImageError> {
+    let data = member_data(member, MAX_INDEX_SIZE)?;
+    Index::decode(&data)
+}
+
+/// A [`ChunkSource`] over whole layer blobs in memory (or any bytes that
+/// hold them), for tests and small images.
+pub struct BlobChunks(pub Vec<Vec<u8>>);
+
+impl ChunkSource for BlobChunks {
+    fn chunk(&self, layer: usize, loc: &ChunkLoc) -> io::Result<Vec<u8>> {
+        let blob = self.0.get(layer).ok_or(io::ErrorKind::NotFound)?;
+        let member = usize::try_from(loc.offset)
+            .ok()
+            .zip(usize::try_from(loc.offset.saturating_add(loc.clen)).ok())
+            .and_then(|(a, b)| blob.get(a..b))
+            .ok_or(io::ErrorKind::UnexpectedEof)?;
+        member_data(member, loc.len as usize)
+    }
+}
+
+/// Reads chunk bytes for the lazy files of a friscy image.
+pub trait ChunkSource {
+    /// The bytes of `loc`, stored in layer number `layer` (lowest is 0).
+    fn chunk(&self, layer: usize, loc: &ChunkLoc) -> io::Result<Vec<u8>>;
+}
+
+/// Every chunk of an image: where it is and how to get it.
+struct Store {
+    source: Box<dyn ChunkSource>,
+    chunks: HashMap<Digest, (usize, ChunkLoc)>,
+}
+
+impl Store {
+    fn load(&self, d: &Digest) -> io::Result<Vec<u8>> {
+        let (layer, loc) = self
+            .chunks
+            .get(d)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "chunk not in the image"))?;
+        let data = self.source.chunk(*layer, loc)?;
+        if data.len() != loc.len as usize || Digest::of(&data) != *d {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("chunk {} does not match its digest", d.hex()),
+            ));
+        }
+        Ok(data)
+    }
+}
+
+/// A file of a friscy image, read on first use.
+struct LazyFile {
+    size: u64,
+    chunks: Vec<Digest>,
+    store: Rc<Store>,
+}
+
+impl Content for LazyFile {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn load(&self) -> io::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(usize::try_from(self.size).unwrap_or(0));
+        for d in &self.chunks {
+            out.extend_from_slice(&self.store.load(d)?);
+        }
+        if out.len() as u64 != self.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "file content does not match its size",
+            ));
+        }
+        Ok(out)
+    }
+}
+
+impl Fs {
+    /// Builds the tree of a friscy image from its layers' indexes (lowest
+    /// first), with OCI layer semantics; file contents are read through
+    /// `source` when first used. Every chunk a file names must be stored in
+    /// some layer, else the image is refused as corrupt.
+    pub fn apply_friscy_layers(
+        &mut self,
+        indexes: &[Index],
+        source: Box<dyn ChunkSource>,
+    ) -> Result<LayerStats, ImageError> {
+        let mut chunks = HashMap::new();
+        for (n, ix) in indexes.iter().enumerate() {
+            for c in &ix.chunks {
+                chunks.entry(c.digest).or_insert((n, *c));
+            }
+        }
+        let store = Rc::new(Store { source, chunks });
+        let mut stats = LayerStats::default();
+        for ix in indexes {
+            let mut st = Apply::default();
+            for e in &ix.entries {
+                stats.entries += 1;
+                let shown = String::from_utf8_lossy(&e.path).into_owned();
+                let comps = crate::layer::normalize(&e.path)
+                    .ok_or_else(|| corrupt(format!("{shown:?} escapes the root")))?;
+                let meta = Meta {
+                    perm: e.mode & 0o7777,
+                    uid: e.uid,
+                    gid: e.gid,
+                    mtime: e.mtime,
+                };
+                let base = comps.last().map(Vec::as_slice).unwrap_or_default();
+                let what = match &e.kind {
+                    Kind::File { size, chunks } => {
+                        if let Some(d) = chunks.iter().find(|d| !store.chunks.contains_key(d)) {
+                            return Err(corrupt(format!(
+                                "{shown:?} names chunk {} that no layer stores",
+                                d.hex()
+                            )));
+                        }
+                        let total: u64 = chunks
+                            .iter()
+                            .map(|d| u64::from(store.chunks[d].1.len))
+                            .sum();
+                        if total != *size {
+                            return Err(corrupt(format!("{shown:?}: chunks and size differ")));
+                        }
+                        stats.bytes += size;
+                        What::Lazy(Rc::new(LazyFile {
+                            size: *size,
+                            chunks: chunks.clone(),
+                            store: store.clone(),
+                        }))
+                    }
+                    Kind::Dir => What::Dir,
+                    Kind::Symlink(t) => What::Symlink(t.clone()),
+                    Kind::Link(t) => {
+                        let t = crate::layer::normalize(t)
+                            .filter(|t| !t.is_empty())
+                            .ok_or_else(|| corrupt(format!("{shown:?}: bad link target")))?;
+                        What::Link(t)
+                    }
+                    Kind::Char(d) => What::Node(NewNode::Chr(*d)),
+                    Kind::Block(d) => What::Node(NewNode::Blk(*d)),
+                    Kind::Fifo => What::Node(NewNode::Fifo),
+                    Kind::Whiteout => match base.strip_prefix(WHITEOUT) {
+                        Some(name) if !name.is_empty() => What::Whiteout(name.to_vec()),
+                        _ => return Err(corrupt(format!("{shown:?} is not a whiteout"))),
+                    },
+                    Kind::Opaque if base == OPAQUE => What::Opaque,
+                    Kind::Opaque => return Err(corrupt(format!("{shown:?} is not opaque"))),
+                };
+                self.apply_item(
+                    &mut st,
+                    Item {
+                        shown,
+                        comps,
+                        what,
+                        meta,
+                    },
+                )?;
+            }
+            self.finish(&st);
+        }
+        Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests;

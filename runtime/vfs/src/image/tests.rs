@@ -1,0 +1,245 @@
+use super::*;
+use crate::layer::tests::T;
+use crate::{FileType, Ino, ROOT};
+use tar::EntryType;
+
+/// Two layers exercising every entry kind, duplicate content within and
+/// across layers, multi-chunk files, whiteouts and opaque directories.
+fn layers() -> Vec<Vec<u8>> {
+    let big: Vec<u8> = (0..(2 * CHUNK_SIZE + 12345))
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    let mut a = T::new();
+    a.dir("etc", 0o755)
+        .file_meta("etc/passwd", b"root:x:0:0\n", 0o644, 0, 0, 1234)
+        .file("etc/copy", b"root:x:0:0\n")
+        .file_meta("usr/bin/tool", &big, 0o755, 1, 2, 99)
+        .file("empty", b"")
+        .symlink("etc/link", "passwd")
+        .hardlink("etc/hard", "etc/passwd")
+        .dev("dev/null", EntryType::Char, 1, 3)
+        .dev("dev/fifo", EntryType::Fifo, 0, 0)
+        .dir("opq", 0o700)
+        .file("opq/old", b"lower")
+        .file("gone", b"to be whited out");
+    let mut b = T::new();
+    b.file(".wh.gone", b"")
+        .file("opq/.wh..wh..opq", b"")
+        .file("opq/new", b"upper")
+        .file("usr/bin/tool2", &big)
+        .file("etc/passwd", b"changed\n");
+    vec![a.bytes(), b.bytes()]
+}
+
+fn convert(tars: &[Vec<u8>]) -> (Vec<Vec<u8>>, Vec<LayerOutput>) {
+    let mut seen = Seen::new();
+    let mut blobs = Vec::new();
+    let mut outs = Vec::new();
+    for t in tars {
+        let mut blob = Vec::new();
+        let out = write_layer(&t[..], &mut blob, &mut seen, &mut |_| {}).expect("write layer");
+        blobs.push(blob);
+        outs.push(out);
+    }
+    (blobs, outs)
+}
+
+fn friscy_fs(blobs: &[Vec<u8>], outs: &[LayerOutput]) -> Fs {
+    let indexes: Vec<Index> = blobs
+        .iter()
+        .zip(outs)
+        .map(|(b, o)| {
+            let m = &b[o.index_offset as usize..(o.index_offset + o.index_len) as usize];
+            read_index(m).expect("index")
+        })
+        .collect();
+    let mut fs = Fs::new();
+    fs.apply_friscy_layers(&indexes, Box::new(BlobChunks(blobs.to_vec())))
+        .expect("apply");
+    fs
+}
+
+/// Everything observable under `dir`, as text lines.
+fn describe(fs: &mut Fs, dir: Ino, prefix: &str, out: &mut Vec<String>) {
+    let entries = fs.readdir(dir, 2).expect("readdir");
+    let mut entries: Vec<_> = entries
+        .into_iter()
+        .filter(|e| e.name != b"." && e.name != b"..")
+        .collect();
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    for e in entries {
+        let path = format!("{prefix}/{}", String::from_utf8_lossy(&e.name));
+        let st = fs.stat(e.ino).expect("stat");
+        let extra = match st.kind {
+            FileType::Reg => {
+                let mut buf = vec![0u8; st.size as usize];
+                let n = fs.read(e.ino, 0, &mut buf).expect("read");
+                format!("sha {}", Digest::of(&buf[..n]).hex())
+            }
+            FileType::Symlink => String::from_utf8_lossy(&fs.readlink(e.ino).unwrap()).into(),
+            _ => String::new(),
+        };
+        out.push(format!(
+            "{path} {:?} mode {:o} {}:{} mtime {} size {} rdev {} nlink {} {extra}",
+            st.kind, st.mode, st.uid, st.gid, st.mtime.sec, st.size, st.rdev, st.nlink
+        ));
+        if st.kind == FileType::Dir {
+            describe(fs, e.ino, &path, out);
+        }
+    }
+}
+
+fn tree(fs: &mut Fs) -> Vec<String> {
+    let mut out = Vec::new();
+    describe(fs, ROOT, "", &mut out);
+    out
+}
+
+#[test]
+fn friscy_layers_give_the_tree_the_tars_give() {
+    let tars = layers();
+    let mut reference = Fs::new();
+    for t in &tars {
+        reference.apply_layer(&t[..]).expect("apply tar");
+    }
+    let (blobs, outs) = convert(&tars);
+    let mut fs = friscy_fs(&blobs, &outs);
+    let want = tree(&mut reference);
+    assert!(want.iter().any(|l| l.contains("/opq/new")));
+    assert!(
+        !want
+            .iter()
+            .any(|l| l.contains("/gone") || l.contains("/opq/old"))
+    );
+    assert_eq!(tree(&mut fs), want);
+}
+
+#[test]
+fn content_is_stored_once_and_conversion_is_deterministic() {
+    let tars = layers();
+    let (blobs, outs) = convert(&tars);
+    let (again, _) = convert(&tars);
+    assert_eq!(blobs, again, "same input, same bytes");
+    // etc/copy repeats etc/passwd; usr/bin/tool2 repeats usr/bin/tool
+    assert_eq!(outs[0].dedup_bytes, 11);
+    assert_eq!(outs[1].dedup_bytes, (2 * CHUNK_SIZE + 12345) as u64);
+    assert_eq!(outs[1].chunks, 2, "only 'upper' and 'changed' are new");
+    for (blob, out) in blobs.iter().zip(&outs) {
+        assert_eq!(out.size, blob.len() as u64);
+        assert_eq!(out.digest, format!("sha256:{}", Digest::of(blob).hex()));
+    }
+}
+
+#[test]
+fn blobs_are_plain_tar_gzip_and_recompress_to_themselves() {
+    let (blobs, outs) = convert(&layers());
+    for (blob, out) in blobs.iter().zip(&outs) {
+        let mut tar = Vec::new();
+        flate2::read::MultiGzDecoder::new(&blob[..])
+            .read_to_end(&mut tar)
+            .unwrap();
+        assert_eq!(out.diff_id, format!("sha256:{}", Digest::of(&tar).hex()));
+        let mut names = Vec::new();
+        for e in tar::Archive::new(&tar[..]).entries().unwrap() {
+            names.push(e.unwrap().path().unwrap().display().to_string());
+        }
+        assert_eq!(names.last().map(String::as_str), Some(INDEX_PATH));
+        assert!(names.iter().all(|n| n.starts_with("friscy/")));
+        let mut again = Vec::new();
+        let (digest, size) = recompress(&tar[..], &mut again).unwrap();
+        assert_eq!((digest, size), (out.digest.clone(), out.size));
+        assert_eq!(&again, blob);
+    }
+}
+
+#[test]
+fn damaged_chunks_read_as_errors_not_wrong_bytes() {
+    let (mut blobs, outs) = convert(&layers());
+    let ix = read_index(
+        &blobs[0]
+            [outs[0].index_offset as usize..(outs[0].index_offset + outs[0].index_len) as usize],
+    )
+    .unwrap();
+    // swap the two bytes of the deflate data of the first stored chunk
+    let c = ix.chunks[0];
+    let mid = (c.offset + c.clen / 2) as usize;
+    blobs[0][mid] ^= 0x55;
+    let mut fs = friscy_fs(&blobs, &outs);
+    let mut failed = 0;
+    // every file: reading either succeeds with the right bytes or fails
+    let mut reference = Fs::new();
+    for t in &layers() {
+        reference.apply_layer(&t[..]).unwrap();
+    }
+    for path in ["etc/passwd", "etc/copy", "usr/bin/tool", "opq/new", "empty"] {
+        let a = fs.resolve(ROOT, path.as_bytes(), true).unwrap();
+        let b = reference.resolve(ROOT, path.as_bytes(), true).unwrap();
+        let size = fs.stat(a).unwrap().size as usize;
+        let mut x = vec![0u8; size];
+        let mut y = vec![0u8; size];
+        match fs.read(a, 0, &mut x) {
+            Ok(_) => {
+                reference.read(b, 0, &mut y).unwrap();
+                assert_eq!(x, y, "{path}");
+            }
+            Err(e) => {
+                assert_eq!(e, crate::errno::EIO);
+                failed += 1;
+            }
+        }
+    }
+    assert!(failed >= 1, "the damaged chunk was noticed");
+}
+
+#[test]
+fn missing_chunks_and_broken_indexes_are_refused() {
+    let (blobs, outs) = convert(&layers());
+    // the upper layer alone names chunks stored in the lower one
+    let upper = read_index(
+        &blobs[1]
+            [outs[1].index_offset as usize..(outs[1].index_offset + outs[1].index_len) as usize],
+    )
+    .unwrap();
+    let mut fs = Fs::new();
+    let err = fs
+        .apply_friscy_layers(
+            std::slice::from_ref(&upper),
+            Box::new(BlobChunks(vec![blobs[1].clone()])),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("no layer stores"), "{err}");
+    // every truncation and many byte flips of an index: errors, no panic
+    let enc = upper.encode();
+    for n in 0..enc.len() {
+        assert!(Index::decode(&enc[..n]).is_err());
+    }
+    let mut x = 0x1234_5678u32;
+    for _ in 0..2000 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let mut m = enc.clone();
+        let i = x as usize % m.len();
+        m[i] = m[i].wrapping_add((x >> 8) as u8 | 1);
+        if let Ok(ix) = Index::decode(&m) {
+            let mut fs = Fs::new();
+            let _ = fs.apply_friscy_layers(&[ix], Box::new(BlobChunks(blobs.clone())));
+        }
+    }
+    assert_eq!(Index::decode(&enc).unwrap(), upper);
+}
+
+#[test]
+fn hostile_source_layers_are_refused() {
+    let mut t = T::new();
+    t.raw(b"../escape", EntryType::Regular, b"x", b"");
+    let mut seen = Seen::new();
+    let err = write_layer(&t.bytes()[..], &mut Vec::new(), &mut seen, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("escapes"), "{err}");
+    // truncated source
+    let mut t = T::new();
+    t.file("f", &[7u8; 5000]);
+    let bytes = t.bytes();
+    let cut = &bytes[..2048];
+    assert!(write_layer(cut, &mut Vec::new(), &mut Seen::new(), &mut |_| {}).is_err());
+}
