@@ -16,6 +16,7 @@
 //! # }
 //! ```
 
+pub mod friscy;
 pub mod source;
 
 pub use source::{

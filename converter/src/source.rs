@@ -7,7 +7,7 @@
 //! whose blob digest is checked as it is read.
 
 mod config;
-mod digest;
+pub(crate) mod digest;
 mod docker_archive;
 mod error;
 mod layer;
@@ -109,6 +109,10 @@ pub struct SourceImage {
     pub config: RunConfig,
     /// The `sha256:…` digest of its config (`None` for `dir:`).
     pub config_digest: Option<String>,
+    /// The config document as stored (empty for `dir:`).
+    pub config_json: Vec<u8>,
+    /// The config's `Labels`.
+    pub labels: std::collections::BTreeMap<String, String>,
     /// Its layers, lowest first (empty for `dir:`).
     pub layers: Vec<Layer>,
     /// For `dir:`, the root file system to use as is; `None` otherwise.
@@ -164,6 +168,8 @@ fn open_dir(root: &Path, reference: String) -> Result<SourceImage, SourceError> 
         platform: Platform::linux_riscv64(),
         config: RunConfig::default(),
         config_digest: None,
+        config_json: Vec::new(),
+        labels: Default::default(),
         layers: Vec::new(),
         rootfs: Some(root.to_owned()),
     })

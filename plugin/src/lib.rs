@@ -3,6 +3,7 @@
 //! Both binaries share one command tree; `docker-friscy` first strips the
 //! docker CLI's plugin protocol (see [`docker`]).
 
+pub mod convert;
 pub mod docker;
 pub mod exec;
 pub mod install;
@@ -53,7 +54,7 @@ pub enum Command {
     },
     /// Run a command in a riscv64 container image, as `docker run` does.
     ///
-    /// IMAGE is `oci:DIR[:TAG]` (an OCI image layout), `docker-archive:FILE`
+    /// IMAGE is `oci:DIR[:TAG]` (an OCI image layout, source or friscy image), `docker-archive:FILE`
     /// (`docker save` output) or `dir:ROOTFS` (an unpacked tree). The
     /// image's Entrypoint, Cmd, Env, WorkingDir and User apply unless
     /// overridden. Writes go to memory: the image on disk is never changed.
@@ -90,6 +91,27 @@ pub enum Command {
         /// Command and arguments (replace the image's Cmd).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
+    },
+    /// Convert a riscv64 container image into a friscy image.
+    ///
+    /// SOURCE is `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]` (linux/
+    /// riscv64). DEST is `oci:DIR[:TAG]` (TAG defaults to latest): the
+    /// layout is created or a tag added; blobs are written first and
+    /// index.json last, so a failed conversion leaves no tag. Each source
+    /// layer becomes one friscy layer (docs/image-format.md): a normal
+    /// tar+gzip layer whose files can be read one by one with HTTP range
+    /// requests, with identical content stored once per image.
+    Convert {
+        /// The image to convert.
+        source: String,
+        /// Where to write the friscy image.
+        dest: String,
+    },
+    /// Show what an image holds: platform, layers and, for a friscy
+    /// image, files, bytes and deduplication per layer.
+    Inspect {
+        /// The image (any reference `friscy run` accepts).
+        image: String,
     },
     /// Install `docker-friscy` as a docker CLI plugin, so that `docker friscy`
     /// works.
@@ -158,6 +180,8 @@ pub fn run(cli: Cli, _globals: &docker::GlobalFlags) -> Result<ExitCode> {
             trace,
             stats,
         }),
+        Command::Convert { source, dest } => convert::convert(&source, &dest),
+        Command::Inspect { image } => convert::inspect(&image),
         Command::InstallPlugin { dir } => {
             let dir = match dir {
                 Some(d) => d,

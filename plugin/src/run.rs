@@ -154,6 +154,14 @@ pub fn build_fs(image: &str) -> Result<(Fs, RunConfig)> {
     let src = open_image(&r).with_context(|| format!("cannot open image {image}"))?;
     src.check_riscv64()?;
     let mut fs = Fs::new();
+    if friscy_converter::friscy::is_friscy(&src) {
+        let indexes = friscy_converter::friscy::read_indexes(&src)
+            .with_context(|| format!("cannot read friscy image {image}"))?;
+        let chunks = crate::convert::LayerChunks(src.layers.clone());
+        fs.apply_friscy_layers(&indexes, Box::new(chunks))
+            .with_context(|| format!("friscy image {image} is corrupt"))?;
+        return Ok((fs, src.config));
+    }
     if let Some(root) = &src.rootfs {
         fs.import_host_dir(root)
             .with_context(|| format!("cannot read {}", root.display()))?;

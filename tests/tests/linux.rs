@@ -553,6 +553,24 @@ fn oci_images_run_from_their_layers() {
 }
 
 #[test]
+fn friscy_images_behave_as_their_source() {
+    // the base image converted to a friscy image: files read lazily from
+    // the friscy layers
+    let tmp = TempDir::new("linux-friscy");
+    let rootfs = unpack_fixture("base", tmp.path());
+    let layout = tmp.path().join("friscy");
+    let src = format!("oci:{}:base", fixture("base").display());
+    let dest = format!("oci:{}:base", layout.display());
+    let ok = Command::new(bin("friscy"))
+        .args(["convert", &src, &dest])
+        .status()
+        .expect("friscy convert runs");
+    assert!(ok.success());
+    let failures = suite(&dest, &rootfs, CASES);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
 fn the_wasm_build_runs_image_programs_under_node() {
     let wasm = friscy_tests::workspace_root()
         .join("target/wasm32-unknown-unknown/release/friscy_web.wasm");

@@ -29,6 +29,8 @@ struct ContainerConfigJson {
     working_dir: Option<String>,
     #[serde(rename = "User")]
     user: Option<String>,
+    #[serde(rename = "Labels")]
+    labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// The `rootfs` object of an image configuration.
@@ -46,6 +48,8 @@ pub struct ParsedConfig {
     pub run: RunConfig,
     /// `rootfs.diff_ids`: digests of the uncompressed layers, in order.
     pub diff_ids: Vec<String>,
+    /// `config.Labels`.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Parses an image configuration; `what` names it for errors.
@@ -54,7 +58,8 @@ pub fn parse_config(bytes: &[u8], what: &str) -> Result<ParsedConfig, SourceErro
         what: what.to_owned(),
         source,
     })?;
-    let container = json.config.unwrap_or_default();
+    let mut container = json.config.unwrap_or_default();
+    let labels = container.labels.take().unwrap_or_default();
     Ok(ParsedConfig {
         platform: Platform {
             os: json.os.unwrap_or_default(),
@@ -72,6 +77,7 @@ pub fn parse_config(bytes: &[u8], what: &str) -> Result<ParsedConfig, SourceErro
             .rootfs
             .and_then(|rootfs| rootfs.diff_ids)
             .unwrap_or_default(),
+        labels,
     })
 }
 
@@ -98,6 +104,7 @@ mod tests {
         assert_eq!(parsed.run.working_dir, "/w");
         assert_eq!(parsed.run.user, "1000:1000");
         assert_eq!(parsed.diff_ids, ["sha256:aa"]);
+        assert_eq!(parsed.labels["x"], "y");
     }
 
     #[test]

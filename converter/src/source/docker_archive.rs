@@ -163,6 +163,8 @@ pub fn open_docker_archive(
         reference: reference.to_owned(),
         platform: parsed.platform,
         config: parsed.run,
+        labels: parsed.labels,
+        config_json: config_bytes,
         config_digest: Some(actual),
         layers,
         rootfs: None,

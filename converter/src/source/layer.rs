@@ -97,6 +97,35 @@ impl Layer {
             .map_err(|e| self.error_from_io(e))
     }
 
+    /// `len` bytes of the blob as stored, from `offset` (no digest check:
+    /// the caller checks what it reads).
+    pub fn read_range(&self, offset: u64, len: u64) -> Result<Vec<u8>, SourceError> {
+        let end = offset.checked_add(len).filter(|&e| e <= self.size);
+        let Some(_) = end else {
+            return Err(SourceError::Invalid {
+                what: format!("layer {}", self.digest),
+                reason: format!("range {offset}+{len} is outside its {} bytes", self.size),
+            });
+        };
+        let (path, start) = match &self.location {
+            Location::File(path) => (path, offset),
+            Location::ArchiveMember {
+                archive,
+                offset: base,
+                ..
+            } => (archive, base + offset),
+        };
+        let io_err = |source| SourceError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = open_file(path)?;
+        file.seek(SeekFrom::Start(start)).map_err(io_err)?;
+        let mut out = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
+        file.read_exact(&mut out).map_err(io_err)?;
+        Ok(out)
+    }
+
     /// A description of where the blob is, for messages.
     pub fn location_description(&self) -> String {
         match &self.location {

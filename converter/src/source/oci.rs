@@ -170,6 +170,8 @@ pub fn open_oci(
         reference: reference.to_owned(),
         platform: parsed.platform,
         config: parsed.run,
+        labels: parsed.labels,
+        config_json: config_bytes,
         config_digest: Some(config_desc.digest),
         layers,
         rootfs: None,

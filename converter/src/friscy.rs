@@ -1,0 +1,426 @@
+//! Writing friscy images (`docs/image-format.md`): each source layer becomes
+//! a friscy layer ([`friscy_vfs::image::write_layer`]), the config keeps the
+//! source's settings and says where each layer's index is, and the result
+//! is stored in an OCI image layout — blobs first, `index.json` last and
+//! atomically, so a failed conversion leaves no tag behind.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use friscy_vfs::LayerError;
+use friscy_vfs::image::{self as fmt, ImageError, LayerOutput, Seen};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::source::digest::sha256_of;
+use crate::source::media::{
+    OCI_IMAGE_CONFIG, OCI_IMAGE_INDEX, OCI_IMAGE_MANIFEST, OCI_LAYER_TAR_GZIP,
+};
+use crate::source::{SourceError, SourceImage};
+
+/// Label: the friscy image format version.
+pub const LABEL_FORMAT: &str = "dev.friscy.format";
+/// Label: where each layer's index is (JSON, see [`LayerInfo`]).
+pub const LABEL_LAYERS: &str = "dev.friscy.layers";
+/// Label: the digest of the source image's config.
+pub const LABEL_SOURCE: &str = "dev.friscy.source";
+/// The manifest's `artifactType`.
+pub const ARTIFACT_TYPE: &str = "application/vnd.friscy.image.v1";
+/// Layer annotation: `OFFSET,LENGTH` of the layer's index member.
+pub const ANNOTATION_INDEX: &str = "dev.friscy.index";
+/// The OCI annotation that names a tag in `index.json`.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// Why a conversion failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("layer {layer} ({digest}): {source}")]
+    Layer {
+        layer: usize,
+        digest: String,
+        source: ImageError,
+    },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> ConvertError + '_ {
+    move |source| ConvertError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Where one friscy layer's index is, as the config records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerInfo {
+    /// The layer blob this was written for.
+    pub digest: String,
+    /// Offset and length of the index's gzip member in that blob.
+    pub index: [u64; 2],
+}
+
+/// What a conversion made.
+#[derive(Clone, Debug, Default)]
+pub struct Converted {
+    pub manifest: Vec<u8>,
+    pub manifest_digest: String,
+    pub config: Vec<u8>,
+    pub config_digest: String,
+    pub layers: Vec<LayerOutput>,
+}
+
+impl Converted {
+    /// Total blob bytes (config and layers).
+    pub fn stored_bytes(&self) -> u64 {
+        self.config.len() as u64 + self.layers.iter().map(|l| l.size).sum::<u64>()
+    }
+}
+
+/// Progress of a conversion, for a terminal.
+pub trait Progress {
+    /// Layer `n` of `of` starts; its source blob is `size` bytes.
+    fn layer(&mut self, n: usize, of: usize, size: u64);
+    /// `bytes` more uncompressed file bytes were converted.
+    fn bytes(&mut self, bytes: u64);
+    /// Layer `n` is done.
+    fn layer_done(&mut self, n: usize, out: &LayerOutput);
+}
+
+/// A [`Progress`] that says nothing.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn layer(&mut self, _: usize, _: usize, _: u64) {}
+    fn bytes(&mut self, _: u64) {}
+    fn layer_done(&mut self, _: usize, _: &LayerOutput) {}
+}
+
+/// Whether `src` is a friscy image already.
+pub fn is_friscy(src: &SourceImage) -> bool {
+    src.labels.contains_key(LABEL_FORMAT)
+}
+
+/// The friscy layout of a friscy image: where each layer's index is. Fails
+/// for an image of another format version.
+pub fn layer_infos(src: &SourceImage) -> Result<Vec<LayerInfo>, ConvertError> {
+    let version = src.labels.get(LABEL_FORMAT).map(String::as_str);
+    if version != Some(&fmt::FORMAT_VERSION.to_string()) {
+        return Err(ConvertError::Invalid(format!(
+            "{} is friscy image format {}; this friscy reads format {}",
+            src.reference,
+            version.unwrap_or("?"),
+            fmt::FORMAT_VERSION
+        )));
+    }
+    let raw = src
+        .labels
+        .get(LABEL_LAYERS)
+        .map(String::as_str)
+        .unwrap_or("");
+    let infos: Vec<LayerInfo> = serde_json::from_str(raw).map_err(|e| {
+        ConvertError::Invalid(format!("{}: label {LABEL_LAYERS}: {e}", src.reference))
+    })?;
+    if infos.len() != src.layers.len() {
+        return Err(ConvertError::Invalid(format!(
+            "{}: {} layers but {} layer indexes",
+            src.reference,
+            src.layers.len(),
+            infos.len()
+        )));
+    }
+    Ok(infos)
+}
+
+/// Converts `src` (linux/riscv64, already checked) into friscy layers
+/// written under `blobs` (an OCI layout's `blobs/sha256`), and makes the
+/// config and manifest (also written there).
+pub fn convert(
+    src: &SourceImage,
+    blobs: &Path,
+    progress: &mut dyn Progress,
+) -> Result<Converted, ConvertError> {
+    if src.rootfs.is_some() {
+        return Err(ConvertError::Invalid(format!(
+            "{}: a dir: tree has no layers to convert (make it an image first)",
+            src.reference
+        )));
+    }
+    if is_friscy(src) {
+        return Err(ConvertError::Invalid(format!(
+            "{} is a friscy image already",
+            src.reference
+        )));
+    }
+    fs::create_dir_all(blobs).map_err(io_at(blobs))?;
+    let mut seen = Seen::new();
+    let mut outs = Vec::new();
+    for (i, layer) in src.layers.iter().enumerate() {
+        progress.layer(i + 1, src.layers.len(), layer.size);
+        let mut input = layer.open()?;
+        let tmp = blobs.join(format!(".friscy-layer-{}.tmp", std::process::id()));
+        let file = File::create(&tmp).map_err(io_at(&tmp))?;
+        let mut out = BufWriter::new(file);
+        let written = fmt::write_layer(&mut input, &mut out, &mut seen, &mut |n| progress.bytes(n));
+        let result = written.and_then(|o| {
+            // the rest of the source stream: its digest is checked at EOF
+            io::copy(&mut input, &mut io::sink())?;
+            out.flush()?;
+            Ok(o)
+        });
+        let o = match result {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(layer_error(i + 1, layer, e));
+            }
+        };
+        let dst = blobs.join(o.digest.trim_start_matches("sha256:"));
+        fs::rename(&tmp, &dst).map_err(io_at(&dst))?;
+        progress.layer_done(i + 1, &o);
+        outs.push(o);
+    }
+    let config = make_config(src, &outs)?;
+    let config_digest = sha256_of(&config);
+    write_blob(blobs, &config_digest, &config)?;
+    let manifest = make_manifest(src, &config, &config_digest, &outs);
+    let manifest_digest = sha256_of(&manifest);
+    write_blob(blobs, &manifest_digest, &manifest)?;
+    Ok(Converted {
+        manifest,
+        manifest_digest,
+        config,
+        config_digest,
+        layers: outs,
+    })
+}
+
+/// A failed layer: a bad source blob (digest, decompression) is the
+/// source's error; anything else names the layer.
+fn layer_error(n: usize, layer: &crate::source::Layer, e: ImageError) -> ConvertError {
+    let io = match e {
+        ImageError::Io(io) | ImageError::Layer(LayerError::Io(io)) => io,
+        other => {
+            return ConvertError::Layer {
+                layer: n,
+                digest: layer.digest.clone(),
+                source: other,
+            };
+        }
+    };
+    match SourceError::from_io(io, layer.location_description()) {
+        SourceError::Io { source, .. } => ConvertError::Layer {
+            layer: n,
+            digest: layer.digest.clone(),
+            source: ImageError::Io(source),
+        },
+        other => ConvertError::Source(other),
+    }
+}
+
+/// The friscy config: the source's, with the friscy layers' diff ids, one
+/// history entry per layer and the friscy labels.
+fn make_config(src: &SourceImage, outs: &[LayerOutput]) -> Result<Vec<u8>, ConvertError> {
+    let mut cfg: Value = serde_json::from_slice(&src.config_json)
+        .map_err(|e| ConvertError::Invalid(format!("{}: config: {e}", src.reference)))?;
+    let Some(obj) = cfg.as_object_mut() else {
+        return Err(ConvertError::Invalid(format!(
+            "{}: the config is not an object",
+            src.reference
+        )));
+    };
+    let created = obj.get("created").cloned().unwrap_or(Value::Null);
+    obj.insert(
+        "rootfs".into(),
+        json!({"type": "layers", "diff_ids": outs.iter().map(|o| o.diff_id.clone()).collect::<Vec<_>>()}),
+    );
+    let source = src.config_digest.clone().unwrap_or_default();
+    let history: Vec<Value> = (1..=outs.len())
+        .map(|n| {
+            let mut h = json!({"created_by": format!("friscy convert: layer {n} of {source}")});
+            if !created.is_null() {
+                h["created"] = created.clone();
+            }
+            h
+        })
+        .collect();
+    obj.insert("history".into(), Value::Array(history));
+    let infos: Vec<LayerInfo> = outs
+        .iter()
+        .map(|o| LayerInfo {
+            digest: o.digest.clone(),
+            index: [o.index_offset, o.index_len],
+        })
+        .collect();
+    let container = obj
+        .entry("config")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .ok_or_else(|| ConvertError::Invalid(format!("{}: config.config", src.reference)))?;
+    let labels = container.entry("Labels").or_insert_with(|| json!({}));
+    if !labels.is_object() {
+        *labels = json!({});
+    }
+    let labels = labels.as_object_mut().expect("an object");
+    labels.insert(LABEL_FORMAT.into(), fmt::FORMAT_VERSION.to_string().into());
+    labels.insert(
+        LABEL_LAYERS.into(),
+        serde_json::to_string(&infos).unwrap_or_default().into(),
+    );
+    labels.insert(LABEL_SOURCE.into(), source.into());
+    Ok(serde_json::to_vec(&cfg).unwrap_or_default())
+}
+
+fn make_manifest(
+    src: &SourceImage,
+    config: &[u8],
+    config_digest: &str,
+    outs: &[LayerOutput],
+) -> Vec<u8> {
+    let layers: Vec<Value> = outs
+        .iter()
+        .map(|o| {
+            json!({
+                "mediaType": OCI_LAYER_TAR_GZIP,
+                "digest": o.digest,
+                "size": o.size,
+                "annotations": {ANNOTATION_INDEX: format!("{},{}", o.index_offset, o.index_len)},
+            })
+        })
+        .collect();
+    let m = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_IMAGE_MANIFEST,
+        "artifactType": ARTIFACT_TYPE,
+        "config": {"mediaType": OCI_IMAGE_CONFIG, "digest": config_digest, "size": config.len()},
+        "layers": layers,
+        "annotations": {
+            LABEL_FORMAT: fmt::FORMAT_VERSION.to_string(),
+            LABEL_SOURCE: src.config_digest.clone().unwrap_or_default(),
+        },
+    });
+    serde_json::to_vec(&m).unwrap_or_default()
+}
+
+/// Writes a blob by digest (`sha256:<hex>`) unless it is there.
+pub fn write_blob(blobs: &Path, digest: &str, bytes: &[u8]) -> Result<(), ConvertError> {
+    let path = blobs.join(digest.trim_start_matches("sha256:"));
+    if path.exists() {
+        return Ok(());
+    }
+    let tmp = blobs.join(format!(".friscy-blob-{}.tmp", std::process::id()));
+    fs::write(&tmp, bytes).map_err(io_at(&tmp))?;
+    fs::rename(&tmp, &path).map_err(io_at(&path))
+}
+
+/// Adds (or moves) tag `tag` in the OCI layout at `dir` to the manifest
+/// `digest` of `size` bytes: `oci-layout` and `index.json` are written
+/// atomically, other tags are kept.
+pub fn tag_layout(dir: &Path, tag: &str, digest: &str, size: u64) -> Result<(), ConvertError> {
+    let layout = dir.join("oci-layout");
+    if !layout.exists() {
+        atomic_write(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    }
+    let index_path = dir.join("index.json");
+    let mut index: Value = match fs::read(&index_path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| ConvertError::Invalid(format!("{}: {e}", index_path.display())))?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            json!({"schemaVersion": 2, "mediaType": OCI_IMAGE_INDEX, "manifests": []})
+        }
+        Err(e) => return Err(io_at(&index_path)(e)),
+    };
+    let manifests = index
+        .get_mut("manifests")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| ConvertError::Invalid(format!("{}: no manifests", index_path.display())))?;
+    manifests.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
+    manifests.push(json!({
+        "mediaType": OCI_IMAGE_MANIFEST,
+        "artifactType": ARTIFACT_TYPE,
+        "digest": digest,
+        "size": size,
+        "platform": {"architecture": "riscv64", "os": "linux"},
+        "annotations": {REF_NAME: tag},
+    }));
+    atomic_write(
+        &index_path,
+        &serde_json::to_vec_pretty(&index).unwrap_or_default(),
+    )
+}
+
+fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), ConvertError> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    fs::write(&tmp, bytes).map_err(io_at(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_at(path))
+}
+
+/// Converts `src` into the OCI layout `dir` under `tag`.
+pub fn convert_to_layout(
+    src: &SourceImage,
+    dir: &Path,
+    tag: &str,
+    progress: &mut dyn Progress,
+) -> Result<Converted, ConvertError> {
+    let blobs = dir.join("blobs").join("sha256");
+    let c = convert(src, &blobs, progress)?;
+    tag_layout(dir, tag, &c.manifest_digest, c.manifest.len() as u64)?;
+    Ok(c)
+}
+
+/// Figures for `inspect`: entries, files and bytes of each layer's index.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    pub entries: u64,
+    pub files: u64,
+    pub file_bytes: u64,
+    pub chunks: u64,
+    pub chunk_bytes: u64,
+}
+
+/// Reads each layer's index of a friscy image.
+pub fn read_indexes(src: &SourceImage) -> Result<Vec<fmt::Index>, ConvertError> {
+    let infos = layer_infos(src)?;
+    let mut out = Vec::new();
+    for (n, (layer, info)) in src.layers.iter().zip(&infos).enumerate() {
+        if layer.digest != info.digest {
+            return Err(ConvertError::Invalid(format!(
+                "layer {} is {} but the config describes {}: the blob was recompressed \
+                 (a plain `docker push` does that); push friscy images with `friscy push`",
+                n + 1,
+                layer.digest,
+                info.digest
+            )));
+        }
+        let member = layer.read_range(info.index[0], info.index[1])?;
+        let ix = fmt::read_index(&member).map_err(|source| ConvertError::Layer {
+            layer: n + 1,
+            digest: layer.digest.clone(),
+            source,
+        })?;
+        out.push(ix);
+    }
+    Ok(out)
+}
+
+/// Counts of an index.
+pub fn index_stats(ix: &fmt::Index) -> IndexStats {
+    let mut s = IndexStats {
+        entries: ix.entries.len() as u64,
+        chunks: ix.chunks.len() as u64,
+        chunk_bytes: ix.chunks.iter().map(|c| u64::from(c.len)).sum(),
+        ..IndexStats::default()
+    };
+    for e in &ix.entries {
+        if let fmt::Kind::File { size, .. } = e.kind {
+            s.files += 1;
+            s.file_bytes += size;
+        }
+    }
+    s
+}
