@@ -188,7 +188,8 @@ pub fn convert(
     let config = make_config(src, &outs)?;
     let config_digest = sha256_of(&config);
     write_blob(blobs, &config_digest, &config)?;
-    let manifest = make_manifest(src, &config, &config_digest, &outs);
+    let source = src.config_digest.clone().unwrap_or_default();
+    let manifest = make_manifest(&source, &config, &config_digest, &outs);
     let manifest_digest = sha256_of(&manifest);
     write_blob(blobs, &manifest_digest, &manifest)?;
     Ok(Converted {
@@ -277,7 +278,7 @@ fn make_config(src: &SourceImage, outs: &[LayerOutput]) -> Result<Vec<u8>, Conve
 }
 
 fn make_manifest(
-    src: &SourceImage,
+    source: &str,
     config: &[u8],
     config_digest: &str,
     outs: &[LayerOutput],
@@ -301,7 +302,7 @@ fn make_manifest(
         "layers": layers,
         "annotations": {
             LABEL_FORMAT: fmt::FORMAT_VERSION.to_string(),
-            LABEL_SOURCE: src.config_digest.clone().unwrap_or_default(),
+            LABEL_SOURCE: source,
         },
     });
     serde_json::to_vec(&m).unwrap_or_default()
@@ -383,19 +384,162 @@ pub struct IndexStats {
     pub chunk_bytes: u64,
 }
 
-/// Reads each layer's index of a friscy image.
-pub fn read_indexes(src: &SourceImage) -> Result<Vec<fmt::Index>, ConvertError> {
+/// How one layer of a friscy image is read.
+enum Access {
+    /// Its friscy blob: one range read per chunk.
+    Ranges(crate::source::Layer),
+    /// A blob recompressed on the way (a plain `docker push`): its tar,
+    /// kept whole in friscy's cache, read at the chunks' tar offsets.
+    Tar(PathBuf),
+}
+
+/// The chunks of a friscy image, for [`friscy_vfs::Fs::apply_friscy_layers`].
+pub struct ImageChunks(Vec<Access>);
+
+impl fmt::ChunkSource for ImageChunks {
+    fn chunk(&self, layer: usize, loc: &fmt::ChunkLoc) -> io::Result<Vec<u8>> {
+        match self.0.get(layer) {
+            Some(Access::Ranges(l)) => {
+                let member = l
+                    .read_range(loc.offset, loc.clen)
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+                fmt::member_data(&member, loc.len as usize)
+            }
+            Some(Access::Tar(path)) => {
+                use std::io::{Read, Seek, SeekFrom};
+                let mut f = File::open(path)?;
+                f.seek(SeekFrom::Start(loc.tar_offset))?;
+                let mut out = vec![0u8; loc.len as usize];
+                f.read_exact(&mut out)?;
+                Ok(out)
+            }
+            None => Err(io::ErrorKind::NotFound.into()),
+        }
+    }
+}
+
+/// Where whole friscy layer tars are cached (by diff id).
+fn tar_cache() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("friscy").join("layers")
+}
+
+/// The diff ids a config lists.
+fn diff_ids(src: &SourceImage) -> Vec<String> {
+    serde_json::from_slice::<Value>(&src.config_json)
+        .ok()
+        .and_then(|v| {
+            v["rootfs"]["diff_ids"].as_array().map(|a| {
+                a.iter()
+                    .filter_map(|d| d.as_str().map(str::to_owned))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// A recompressed layer's tar, decompressed into the cache once (checked
+/// against the diff id), and its index found in it.
+fn whole_layer(
+    n: usize,
+    layer: &crate::source::Layer,
+    diff_id: &str,
+) -> Result<(fmt::Index, PathBuf), ConvertError> {
+    use sha2::{Digest as _, Sha256};
+    let hex = diff_id
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| ConvertError::Invalid(format!("layer {n}: bad diff id {diff_id:?}")))?;
+    let dir = tar_cache();
+    fs::create_dir_all(&dir).map_err(io_at(&dir))?;
+    let path = dir.join(format!("{hex}.tar"));
+    if !path.exists() {
+        let tmp = dir.join(format!(".{hex}-{}.tmp", std::process::id()));
+        let mut input = layer.open()?;
+        let mut out = BufWriter::new(File::create(&tmp).map_err(io_at(&tmp))?);
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        let copied: io::Result<()> = (|| {
+            loop {
+                let k = io::Read::read(&mut input, &mut buf)?;
+                if k == 0 {
+                    break;
+                }
+                hasher.update(&buf[..k]);
+                out.write_all(&buf[..k])?;
+            }
+            out.flush()
+        })();
+        if let Err(e) = copied {
+            let _ = fs::remove_file(&tmp);
+            return Err(layer_error(n, layer, ImageError::Io(e)));
+        }
+        let got = format!("sha256:{}", fmt::Digest(hasher.finalize().into()).hex());
+        if got != diff_id {
+            let _ = fs::remove_file(&tmp);
+            return Err(ConvertError::Invalid(format!(
+                "layer {n} ({}) unpacks to {got}, not {diff_id}",
+                layer.digest
+            )));
+        }
+        fs::rename(&tmp, &path).map_err(io_at(&path))?;
+    }
+    let file = File::open(&path).map_err(io_at(&path))?;
+    let mut archive = tar::Archive::new(io::BufReader::new(file));
+    let entries = archive.entries().map_err(io_at(&path))?;
+    for e in entries {
+        let mut e = e.map_err(io_at(&path))?;
+        let is_index = e.path_bytes().as_ref() == fmt::INDEX_PATH.as_bytes();
+        if is_index {
+            if e.size() > fmt::MAX_INDEX_SIZE as u64 {
+                return Err(ConvertError::Invalid(format!("layer {n}: index too large")));
+            }
+            let mut data = Vec::new();
+            io::Read::read_to_end(&mut e, &mut data).map_err(io_at(&path))?;
+            let ix = fmt::Index::decode(&data).map_err(|source| ConvertError::Layer {
+                layer: n,
+                digest: layer.digest.clone(),
+                source,
+            })?;
+            return Ok((ix, path));
+        }
+    }
+    Err(ConvertError::Invalid(format!(
+        "layer {n} ({}) has no {}: not a friscy layer",
+        layer.digest,
+        fmt::INDEX_PATH
+    )))
+}
+
+/// Reads each layer's index of a friscy image, and how to read its
+/// chunks. A layer whose blob is not the one the config describes (a plain
+/// `docker push` recompresses them) is read whole once, with `notice`
+/// told why.
+pub fn open_friscy(
+    src: &SourceImage,
+    notice: &mut dyn FnMut(&str),
+) -> Result<(Vec<fmt::Index>, ImageChunks), ConvertError> {
     let infos = layer_infos(src)?;
-    let mut out = Vec::new();
+    let ids = diff_ids(src);
+    let mut indexes = Vec::new();
+    let mut access = Vec::new();
     for (n, (layer, info)) in src.layers.iter().zip(&infos).enumerate() {
         if layer.digest != info.digest {
-            return Err(ConvertError::Invalid(format!(
-                "layer {} is {} but the config describes {}: the blob was recompressed \
-                 (a plain `docker push` does that); push friscy images with `friscy push`",
+            notice(&format!(
+                "layer {} is {}, not the friscy blob {} (a plain `docker push` recompresses \
+                 layers): reading it whole; `friscy push` keeps friscy images lazy",
                 n + 1,
                 layer.digest,
                 info.digest
-            )));
+            ));
+            let id = ids.get(n).map(String::as_str).unwrap_or_default();
+            let (ix, path) = whole_layer(n + 1, layer, id)?;
+            indexes.push(ix);
+            access.push(Access::Tar(path));
+            continue;
         }
         let member = layer.read_range(info.index[0], info.index[1])?;
         let ix = fmt::read_index(&member).map_err(|source| ConvertError::Layer {
@@ -403,9 +547,15 @@ pub fn read_indexes(src: &SourceImage) -> Result<Vec<fmt::Index>, ConvertError> 
             digest: layer.digest.clone(),
             source,
         })?;
-        out.push(ix);
+        indexes.push(ix);
+        access.push(Access::Ranges(layer.clone()));
     }
-    Ok(out)
+    Ok((indexes, ImageChunks(access)))
+}
+
+/// Reads each layer's index of a friscy image.
+pub fn read_indexes(src: &SourceImage) -> Result<Vec<fmt::Index>, ConvertError> {
+    open_friscy(src, &mut |_| {}).map(|(ix, _)| ix)
 }
 
 /// Counts of an index.
@@ -423,4 +573,109 @@ pub fn index_stats(ix: &fmt::Index) -> IndexStats {
         }
     }
     s
+}
+
+/// What a push did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pushed {
+    pub manifest_digest: String,
+    /// Blobs uploaded, and blobs the registry had already.
+    pub uploaded: usize,
+    pub uploaded_bytes: u64,
+    pub skipped: usize,
+}
+
+/// Pushes a converted image whose blobs are in `blobs` to `target`
+/// (blobs the repository has are not sent again); `say` hears each blob.
+pub fn push(
+    blobs: &Path,
+    c: &Converted,
+    target: &crate::registry::RegistryRef,
+    say: &mut dyn FnMut(&str),
+) -> Result<Pushed, ConvertError> {
+    let client = crate::registry::Client::new(target, true);
+    let reg = |e: crate::registry::RegistryError| {
+        ConvertError::Source(SourceError::Registry(Box::new(e)))
+    };
+    let mut done = Pushed::default();
+    let mut list: Vec<(String, u64)> = c
+        .layers
+        .iter()
+        .map(|l| (l.digest.clone(), l.size))
+        .collect();
+    list.push((c.config_digest.clone(), c.config.len() as u64));
+    for (digest, size) in list {
+        if client.has_blob(&digest).map_err(reg)? {
+            done.skipped += 1;
+            say(&format!("{digest}: already there"));
+            continue;
+        }
+        let path = blobs.join(digest.trim_start_matches("sha256:"));
+        let file = File::open(&path).map_err(io_at(&path))?;
+        say(&format!("{digest}: uploading {size} bytes"));
+        client
+            .put_blob(&digest, size, Box::new(io::BufReader::new(file)))
+            .map_err(reg)?;
+        done.uploaded += 1;
+        done.uploaded_bytes += size;
+    }
+    let reference = target
+        .tag
+        .clone()
+        .unwrap_or_else(|| c.manifest_digest.clone());
+    done.manifest_digest = client
+        .put_manifest(&reference, OCI_IMAGE_MANIFEST, &c.manifest)
+        .map_err(reg)?;
+    Ok(done)
+}
+
+/// Rebuilds the exact friscy blobs of a friscy image whose layers went
+/// through an engine (uncompressed, or compressed some other way) into
+/// `blobs`, checking them against the digests its config records.
+pub fn rebuild(src: &SourceImage, blobs: &Path) -> Result<Converted, ConvertError> {
+    let infos = layer_infos(src)?;
+    fs::create_dir_all(blobs).map_err(io_at(blobs))?;
+    let mut outs = Vec::new();
+    for (n, (layer, info)) in src.layers.iter().zip(&infos).enumerate() {
+        let tmp = blobs.join(format!(".friscy-rebuild-{}.tmp", std::process::id()));
+        let file = File::create(&tmp).map_err(io_at(&tmp))?;
+        let mut input = layer.open()?;
+        let mut out = BufWriter::new(file);
+        let (digest, size) = fmt::recompress(&mut input, &mut out)
+            .and_then(|r| out.flush().map(|_| r))
+            .map_err(|e| layer_error(n + 1, layer, ImageError::Io(e)))?;
+        if digest != info.digest {
+            let _ = fs::remove_file(&tmp);
+            return Err(ConvertError::Invalid(format!(
+                "layer {} rebuilds as {digest}, not {} as the config says: \
+                 it is not the friscy layer it claims to be",
+                n + 1,
+                info.digest
+            )));
+        }
+        let dst = blobs.join(digest.trim_start_matches("sha256:"));
+        fs::rename(&tmp, &dst).map_err(io_at(&dst))?;
+        outs.push(LayerOutput {
+            digest,
+            size,
+            diff_id: String::new(),
+            index_offset: info.index[0],
+            index_len: info.index[1],
+            ..LayerOutput::default()
+        });
+    }
+    let config = src.config_json.clone();
+    let config_digest = sha256_of(&config);
+    write_blob(blobs, &config_digest, &config)?;
+    let source = src.labels.get(LABEL_SOURCE).cloned().unwrap_or_default();
+    let manifest = make_manifest(&source, &config, &config_digest, &outs);
+    let manifest_digest = sha256_of(&manifest);
+    write_blob(blobs, &manifest_digest, &manifest)?;
+    Ok(Converted {
+        manifest,
+        manifest_digest,
+        config,
+        config_digest,
+        layers: outs,
+    })
 }

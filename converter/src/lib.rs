@@ -16,7 +16,9 @@
 //! # }
 //! ```
 
+pub mod daemon;
 pub mod friscy;
+pub mod registry;
 pub mod source;
 
 pub use source::{

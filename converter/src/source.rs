@@ -14,6 +14,7 @@ mod layer;
 pub mod media;
 mod oci;
 mod reference;
+mod remote;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -149,6 +150,20 @@ pub fn open_image(reference: &ImageRef) -> Result<SourceImage, SourceError> {
             docker_archive::open_docker_archive(file, tag.as_deref(), &written)
         }
         ImageRef::Dir { root } => open_dir(root, written),
+        ImageRef::Docker { reference } => {
+            let target = crate::registry::RegistryRef::parse(reference)
+                .map_err(|e| SourceError::Registry(Box::new(e)))?;
+            remote::open_registry(&target, &written)
+        }
+        ImageRef::Daemon { reference } => crate::daemon::open_daemon(reference, &written),
+        ImageRef::Bare { reference } => {
+            if crate::daemon::engine_has(reference) {
+                return crate::daemon::open_daemon(reference, &written);
+            }
+            let target = crate::registry::RegistryRef::parse(reference)
+                .map_err(|e| SourceError::Registry(Box::new(e)))?;
+            remote::open_registry(&target, &written)
+        }
     }
 }
 
@@ -202,4 +217,10 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Source
         what: what.to_owned(),
         source,
     })
+}
+
+/// Reads the only image of a `docker save` archive (used for images the
+/// engine saved).
+pub fn open_docker_archive_file(file: &Path, written: &str) -> Result<SourceImage, SourceError> {
+    docker_archive::open_docker_archive(file, None, written)
 }

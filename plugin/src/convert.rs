@@ -8,14 +8,19 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use friscy_converter::friscy::{self, Progress};
-use friscy_converter::{ImageRef, Layer, SourceImage, open_image};
-use friscy_vfs::image::{ChunkLoc, ChunkSource, LayerOutput, member_data};
+use friscy_converter::registry::RegistryRef;
+use friscy_converter::{ImageRef, SourceImage, open_image};
+use friscy_vfs::image::LayerOutput;
 
 /// Where `convert` writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dest {
     /// An OCI layout and tag.
     Oci { dir: PathBuf, tag: String },
+    /// A registry (pushed).
+    Registry(RegistryRef),
+    /// The local engine (loaded, so that `docker push` publishes it).
+    Daemon(String),
 }
 
 impl std::str::FromStr for Dest {
@@ -35,7 +40,77 @@ impl std::str::FromStr for Dest {
                 tag: tag.to_owned(),
             });
         }
-        bail!("{s:?}: the destination must be oci:DIR[:TAG]")
+        if let Some(rest) = s.strip_prefix("docker://") {
+            return Ok(Dest::Registry(RegistryRef::parse(rest)?));
+        }
+        if let Some(rest) = s.strip_prefix("docker-daemon:") {
+            let r = RegistryRef::parse(rest)?;
+            let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
+            return Ok(Dest::Daemon(
+                format!("{}/{}:{tag}", r.registry, r.repository)
+                    .trim_start_matches("docker.io/library/")
+                    .to_owned(),
+            ));
+        }
+        bail!("{s:?}: the destination must be oci:DIR[:TAG], docker://REF or docker-daemon:REF")
+    }
+}
+
+/// A scratch folder under friscy's cache, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        let dir = base.join("friscy").join("tmp").join(format!(
+            "{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Sends a converted image where `dest` says (not `Dest::Oci`).
+fn deliver(blobs: &std::path::Path, c: &friscy::Converted, dest: &Dest) -> Result<String> {
+    match dest {
+        Dest::Oci { .. } => Ok(String::new()),
+        Dest::Registry(target) => {
+            let on = std::io::stderr().is_terminal();
+            let p = friscy::push(blobs, c, target, &mut |line| {
+                if on {
+                    eprintln!("{line}");
+                }
+            })
+            .with_context(|| format!("cannot push to {target}"))?;
+            Ok(format!(
+                "pushed {target} ({}): {} blobs uploaded ({}), {} already there",
+                p.manifest_digest,
+                p.uploaded,
+                mb(p.uploaded_bytes),
+                p.skipped
+            ))
+        }
+        Dest::Daemon(tag) => {
+            let layers: Vec<String> = c.layers.iter().map(|l| l.digest.clone()).collect();
+            friscy_converter::daemon::load(blobs, &c.config_digest, &layers, tag)
+                .with_context(|| format!("cannot load {tag} into the engine"))?;
+            Ok(format!(
+                "loaded into the engine as {tag} (`docker push {tag}` publishes it)"
+            ))
+        }
     }
 }
 
@@ -117,15 +192,36 @@ pub fn convert(source: &str, dest: &str) -> Result<ExitCode> {
     let src = open(source)?;
     src.check_riscv64()?;
     let started = Instant::now();
-    let Dest::Oci { dir, tag } = &dest;
     let mut bar = Bar::new();
-    let c = friscy::convert_to_layout(&src, dir, tag, &mut bar)
-        .with_context(|| format!("cannot convert {source}"))?;
+    let scratch;
+    let (c, blobs, shown) = match &dest {
+        Dest::Oci { dir, tag } => {
+            let c = friscy::convert_to_layout(&src, dir, tag, &mut bar)
+                .with_context(|| format!("cannot convert {source}"))?;
+            (
+                c,
+                dir.join("blobs/sha256"),
+                format!("oci:{}:{tag}", dir.display()),
+            )
+        }
+        other => {
+            scratch = Scratch::new()?;
+            let blobs = scratch.0.join("blobs/sha256");
+            let c = friscy::convert(&src, &blobs, &mut bar)
+                .with_context(|| format!("cannot convert {source}"))?;
+            let shown = match other {
+                Dest::Registry(r) => format!("docker://{r}"),
+                Dest::Daemon(t) => format!("docker-daemon:{t}"),
+                Dest::Oci { .. } => String::new(),
+            };
+            (c, blobs, shown)
+        }
+    };
     let files: u64 = c.layers.iter().map(|l| l.file_bytes).sum();
     let secs = started.elapsed().as_secs_f64();
+    let sent = deliver(&blobs, &c, &dest)?;
     println!(
-        "{source} -> oci:{}:{tag}\n  manifest {}\n  {} layers, {} of files, {} stored ({} deduplicated), {:.1} s ({:.0} MB/s)",
-        dir.display(),
+        "{source} -> {shown}\n  manifest {}\n  {} layers, {} of files, {} stored ({} deduplicated), {:.1} s ({:.0} MB/s)",
         c.manifest_digest,
         c.layers.len(),
         mb(files),
@@ -134,6 +230,39 @@ pub fn convert(source: &str, dest: &str) -> Result<ExitCode> {
         secs,
         files as f64 / 1e6 / secs.max(1e-9)
     );
+    if !sent.is_empty() {
+        println!("  {sent}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `friscy push IMAGE [DEST]`: a friscy image (by default the engine's) to
+/// a registry with its exact friscy blobs.
+pub fn push(image: &str, dest: Option<&str>) -> Result<ExitCode> {
+    let src = open(image)?;
+    if !friscy::is_friscy(&src) {
+        bail!(
+            "{image} is not a friscy image; convert and push it in one go with \
+             `friscy convert {image} docker://REF`"
+        );
+    }
+    let target = match dest {
+        Some(d) => RegistryRef::parse(d.strip_prefix("docker://").unwrap_or(d))?,
+        None => {
+            let name = image
+                .strip_prefix("docker-daemon:")
+                .or_else(|| image.strip_prefix("docker://"))
+                .unwrap_or(image);
+            RegistryRef::parse(name).with_context(|| {
+                format!("{image} names no registry: give the destination (docker://REF)")
+            })?
+        }
+    };
+    let scratch = Scratch::new()?;
+    let blobs = scratch.0.join("blobs/sha256");
+    let c = friscy::rebuild(&src, &blobs).with_context(|| format!("cannot rebuild {image}"))?;
+    let sent = deliver(&blobs, &c, &Dest::Registry(target))?;
+    println!("{sent}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -187,18 +316,4 @@ pub fn inspect(image: &str) -> Result<ExitCode> {
     );
     println!("runtime   none in the image yet; AOT blobs: none");
     Ok(ExitCode::SUCCESS)
-}
-
-/// Chunks read from an image's layer blobs (a file, or a member of an
-/// archive), one range read each.
-pub struct LayerChunks(pub Vec<Layer>);
-
-impl ChunkSource for LayerChunks {
-    fn chunk(&self, layer: usize, loc: &ChunkLoc) -> std::io::Result<Vec<u8>> {
-        let l = self.0.get(layer).ok_or(std::io::ErrorKind::NotFound)?;
-        let member = l
-            .read_range(loc.offset, loc.clen)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        member_data(&member, loc.len as usize)
-    }
 }

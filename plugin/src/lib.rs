@@ -94,10 +94,14 @@ pub enum Command {
     },
     /// Convert a riscv64 container image into a friscy image.
     ///
-    /// SOURCE is `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]` (linux/
-    /// riscv64). DEST is `oci:DIR[:TAG]` (TAG defaults to latest): the
-    /// layout is created or a tag added; blobs are written first and
-    /// index.json last, so a failed conversion leaves no tag. Each source
+    /// SOURCE is any image reference (linux/riscv64): `oci:DIR[:TAG]`,
+    /// `docker-archive:FILE[:REF]`, `docker://REF` (a registry),
+    /// `docker-daemon:REF` (the engine) or a bare REF (the engine's image,
+    /// else the registry's). DEST is `oci:DIR[:TAG]` (the layout is created
+    /// or a tag added; blobs first, index.json last, so a failed conversion
+    /// leaves no tag), `docker://REF` (pushed; blobs the registry has are
+    /// not sent) or `docker-daemon:REF` (loaded into the engine, so that a
+    /// plain `docker push REF` publishes it). Each source
     /// layer becomes one friscy layer (docs/image-format.md): a normal
     /// tar+gzip layer whose files can be read one by one with HTTP range
     /// requests, with identical content stored once per image.
@@ -106,6 +110,20 @@ pub enum Command {
         source: String,
         /// Where to write the friscy image.
         dest: String,
+    },
+    /// Push a friscy image to a registry with its exact friscy blobs.
+    ///
+    /// IMAGE is the engine's image (as `docker push` takes it) or any
+    /// reference to a friscy image; DEST (docker://REF) defaults to
+    /// IMAGE's name. A plain `docker push` recompresses layers, which keeps
+    /// the image valid but loses the byte ranges that let friscy read one
+    /// file without the whole layer; this rebuilds the friscy blobs from
+    /// the engine's copy and checks them against the image's config.
+    Push {
+        /// The friscy image.
+        image: String,
+        /// Where to push it (docker://REGISTRY/REPO[:TAG]).
+        dest: Option<String>,
     },
     /// Show what an image holds: platform, layers and, for a friscy
     /// image, files, bytes and deduplication per layer.
@@ -182,6 +200,7 @@ pub fn run(cli: Cli, _globals: &docker::GlobalFlags) -> Result<ExitCode> {
         }),
         Command::Convert { source, dest } => convert::convert(&source, &dest),
         Command::Inspect { image } => convert::inspect(&image),
+        Command::Push { image, dest } => convert::push(&image, dest.as_deref()),
         Command::InstallPlugin { dir } => {
             let dir = match dir {
                 Some(d) => d,

@@ -155,9 +155,9 @@ pub fn build_fs(image: &str) -> Result<(Fs, RunConfig)> {
     src.check_riscv64()?;
     let mut fs = Fs::new();
     if friscy_converter::friscy::is_friscy(&src) {
-        let indexes = friscy_converter::friscy::read_indexes(&src)
-            .with_context(|| format!("cannot read friscy image {image}"))?;
-        let chunks = crate::convert::LayerChunks(src.layers.clone());
+        let (indexes, chunks) =
+            friscy_converter::friscy::open_friscy(&src, &mut |m| eprintln!("friscy: {m}"))
+                .with_context(|| format!("cannot read friscy image {image}"))?;
         fs.apply_friscy_layers(&indexes, Box::new(chunks))
             .with_context(|| format!("friscy image {image} is corrupt"))?;
         return Ok((fs, src.config));
@@ -261,6 +261,11 @@ pub fn run(opts: &RunOptions) -> Result<ExitCode> {
         )
         .with_context(|| format!("cannot start {}", argv[0]))?;
     let end = crate::exec::finish(&mut kernel, opts.stats, &argv[0]);
+    if opts.stats {
+        let fetched =
+            friscy_converter::registry::FETCHED.load(std::sync::atomic::Ordering::Relaxed);
+        eprintln!("friscy-stats: registry-bytes={fetched}");
+    }
     Ok(ExitCode::from(end.status() as u8))
 }
 

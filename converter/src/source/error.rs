@@ -15,7 +15,8 @@ pub enum SourceError {
     /// The reference uses a transport this crate does not read (yet).
     #[error(
         "unsupported image reference '{reference}': the transports supported for now are \
-         oci:DIR[:TAG], docker-archive:FILE[:REF] and dir:ROOTFS"
+         oci:DIR[:TAG], docker-archive:FILE[:REF], dir:ROOTFS, docker://REF, docker-daemon:REF \
+         and a bare REF (the engine's image, else the registry's)"
     )]
     UnsupportedTransport {
         /// The reference as given.
@@ -197,6 +198,12 @@ pub enum SourceError {
         /// The image's platform, as `os/arch[/variant]`.
         platform: String,
     },
+    /// A registry operation failed.
+    #[error(transparent)]
+    Registry(Box<crate::registry::RegistryError>),
+    /// The engine could not give the image.
+    #[error("{0}")]
+    Engine(String),
     /// A `dir:` root is not a directory.
     #[error("{} is not a directory", path.display())]
     NotADirectory {

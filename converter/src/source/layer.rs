@@ -44,7 +44,27 @@ pub(crate) enum Location {
         /// The offset of the member's data in the archive file.
         offset: u64,
     },
+    /// A blob of a registry repository.
+    Remote(Remote),
 }
+
+/// A registry client, shared by an image's layers.
+#[derive(Clone)]
+pub(crate) struct Remote(pub(crate) std::sync::Arc<crate::registry::Client>);
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl PartialEq for Remote {
+    fn eq(&self, other: &Remote) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Remote {}
 
 impl Layer {
     /// Opens the layer's uncompressed tar stream.
@@ -108,6 +128,14 @@ impl Layer {
             });
         };
         let (path, start) = match &self.location {
+            Location::Remote(r) => {
+                return r.0.blob_range(&self.digest, offset, len).map_err(|e| {
+                    SourceError::LayerRead {
+                        digest: self.digest.clone(),
+                        source: io::Error::other(e.to_string()),
+                    }
+                });
+            }
             Location::File(path) => (path, offset),
             Location::ArchiveMember {
                 archive,
@@ -133,12 +161,17 @@ impl Layer {
             Location::ArchiveMember {
                 archive, member, ..
             } => format!("{} in {}", member, archive.display()),
+            Location::Remote(r) => format!("{} in {}", self.digest, r.0.target),
         }
     }
 
     /// The blob's raw bytes, wrapped in the digest and size check.
     fn open_verified(&self) -> Result<VerifyingReader<Box<dyn Read>>, SourceError> {
         let raw: Box<dyn Read> = match &self.location {
+            Location::Remote(r) => r.0.blob(&self.digest).map_err(|e| SourceError::LayerRead {
+                digest: self.digest.clone(),
+                source: io::Error::other(e.to_string()),
+            })?,
             Location::File(path) => Box::new(open_file(path)?),
             Location::ArchiveMember {
                 archive, offset, ..
@@ -165,8 +198,9 @@ impl Layer {
     /// Turns an error from reading the raw blob into a `SourceError`.
     fn error_from_io(&self, err: io::Error) -> SourceError {
         let path = match &self.location {
-            Location::File(path) => path,
-            Location::ArchiveMember { archive, .. } => archive,
+            Location::File(path) => path.clone(),
+            Location::ArchiveMember { archive, .. } => archive.clone(),
+            Location::Remote(r) => PathBuf::from(r.0.target.to_string()),
         };
         SourceError::from_io(err, path)
     }

@@ -42,18 +42,18 @@ struct LayoutJson {
 
 /// A content descriptor.
 #[derive(Debug, Clone, Deserialize)]
-struct Descriptor {
+pub(crate) struct Descriptor {
     #[serde(rename = "mediaType")]
-    media_type: Option<String>,
-    digest: String,
-    size: u64,
-    platform: Option<PlatformJson>,
-    annotations: Option<BTreeMap<String, String>>,
+    pub(crate) media_type: Option<String>,
+    pub(crate) digest: String,
+    pub(crate) size: u64,
+    pub(crate) platform: Option<PlatformJson>,
+    pub(crate) annotations: Option<BTreeMap<String, String>>,
 }
 
 /// The `platform` of a descriptor in an index.
 #[derive(Debug, Clone, Deserialize)]
-struct PlatformJson {
+pub(crate) struct PlatformJson {
     os: Option<String>,
     architecture: Option<String>,
     variant: Option<String>,
@@ -62,14 +62,14 @@ struct PlatformJson {
 /// An image index or an image manifest: the fields of both, all optional,
 /// so that a document can be parsed before its kind is known.
 #[derive(Debug, Deserialize)]
-struct DocumentJson {
+pub(crate) struct DocumentJson {
     #[serde(rename = "schemaVersion")]
-    schema_version: Option<u64>,
+    pub(crate) schema_version: Option<u64>,
     #[serde(rename = "mediaType")]
-    media_type: Option<String>,
-    manifests: Option<Vec<Descriptor>>,
-    config: Option<Descriptor>,
-    layers: Option<Vec<Descriptor>>,
+    pub(crate) media_type: Option<String>,
+    pub(crate) manifests: Option<Vec<Descriptor>>,
+    pub(crate) config: Option<Descriptor>,
+    pub(crate) layers: Option<Vec<Descriptor>>,
 }
 
 impl Descriptor {
@@ -250,7 +250,7 @@ fn select_image<'a>(
 }
 
 /// The first linux/riscv64 descriptor; `what` names the index for the error.
-fn choose_riscv64<'a>(
+pub(crate) fn choose_riscv64<'a>(
     descriptors: impl Iterator<Item = &'a Descriptor> + Clone,
     what: &str,
 ) -> Result<&'a Descriptor, SourceError> {

@@ -12,6 +12,20 @@ pub const OCI_TRANSPORT: &str = "oci:";
 pub const DOCKER_ARCHIVE_TRANSPORT: &str = "docker-archive:";
 /// The `dir:` transport prefix.
 pub const DIR_TRANSPORT: &str = "dir:";
+/// The registry transport prefix.
+pub const DOCKER_TRANSPORT: &str = "docker://";
+/// The local engine's transport prefix.
+pub const DAEMON_TRANSPORT: &str = "docker-daemon:";
+
+/// skopeo transports friscy does not read: a reference starting with one
+/// is not taken for a bare docker reference.
+const OTHER_TRANSPORTS: &[&str] = &[
+    "oci-archive:",
+    "containers-storage:",
+    "ostree:",
+    "sif:",
+    "tarball:",
+];
 
 /// An image reference with its transport.
 ///
@@ -51,6 +65,22 @@ pub enum ImageRef {
     Dir {
         /// The root directory.
         root: PathBuf,
+    },
+    /// An image in a registry (`docker://REF`).
+    Docker {
+        /// `REGISTRY/REPO[:TAG][@DIGEST]` as written.
+        reference: String,
+    },
+    /// An image of the local engine (`docker-daemon:REF`).
+    Daemon {
+        /// The engine's name for it.
+        reference: String,
+    },
+    /// A reference without a transport: the engine's image if it has one,
+    /// else the registry's, as `docker run` does.
+    Bare {
+        /// As written.
+        reference: String,
     },
 }
 
@@ -93,6 +123,27 @@ impl FromStr for ImageRef {
             Ok(ImageRef::Dir {
                 root: PathBuf::from(rest),
             })
+        } else if let Some(rest) = s.strip_prefix(DOCKER_TRANSPORT) {
+            crate::registry::RegistryRef::parse(rest).map_err(|e| invalid(&e.to_string()))?;
+            Ok(ImageRef::Docker {
+                reference: rest.to_owned(),
+            })
+        } else if let Some(rest) = s.strip_prefix(DAEMON_TRANSPORT) {
+            if rest.is_empty() {
+                return Err(invalid("the engine's image name is empty"));
+            }
+            Ok(ImageRef::Daemon {
+                reference: rest.to_owned(),
+            })
+        } else if crate::registry::RegistryRef::parse(s).is_ok()
+            && !OTHER_TRANSPORTS.iter().any(|t| s.starts_with(t))
+            && !s.contains("://")
+            && !s.starts_with('/')
+            && !s.starts_with('.')
+        {
+            Ok(ImageRef::Bare {
+                reference: s.to_owned(),
+            })
         } else {
             Err(SourceError::UnsupportedTransport {
                 reference: s.to_owned(),
@@ -114,6 +165,9 @@ impl fmt::Display for ImageRef {
                 write_tag(f, tag.as_deref())
             }
             ImageRef::Dir { root } => write!(f, "{DIR_TRANSPORT}{}", root.display()),
+            ImageRef::Docker { reference } => write!(f, "{DOCKER_TRANSPORT}{reference}"),
+            ImageRef::Daemon { reference } => write!(f, "{DAEMON_TRANSPORT}{reference}"),
+            ImageRef::Bare { reference } => write!(f, "{reference}"),
         }
     }
 }
@@ -249,15 +303,16 @@ mod tests {
 
     #[test]
     fn unsupported_transports_are_named() {
-        for s in [
-            "docker://alpine:latest",
-            "docker-daemon:alpine:latest",
-            "alpine:latest",
-            "alpine",
-            "oci-archive:/x.tar",
-            "containers-storage:alpine",
-            "",
+        for (s, want) in [
+            ("docker://alpine:latest", "docker://alpine:latest"),
+            ("docker-daemon:alpine:latest", "docker-daemon:alpine:latest"),
+            ("alpine:latest", "alpine:latest"),
+            ("127.0.0.1:5000/a/b:c", "127.0.0.1:5000/a/b:c"),
         ] {
+            assert_eq!(parse(s).unwrap().to_string(), want);
+        }
+        assert!(matches!(parse("alpine").unwrap(), ImageRef::Bare { .. }));
+        for s in ["oci-archive:/x.tar", "containers-storage:alpine", ""] {
             let err = parse(s).unwrap_err();
             assert!(
                 matches!(err, SourceError::UnsupportedTransport { .. }),

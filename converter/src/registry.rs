@@ -1,0 +1,825 @@
+//! A client of the OCI distribution API: manifests and blobs pulled (whole
+//! or by byte range) and pushed, with the credentials of the user's Docker
+//! config (`docker login`), token and basic authentication, plain HTTP for
+//! 127.0.0.1 and localhost and TLS everywhere else.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use crate::source::digest::sha256_of;
+use crate::source::media;
+
+/// Docker Hub's registry, as `docker` names it and as it is reached.
+const DOCKER_HUB: &str = "docker.io";
+const DOCKER_HUB_HOST: &str = "registry-1.docker.io";
+const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
+/// Bytes read from registries by this process (manifests, blobs, ranges).
+pub static FETCHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn count(n: usize) {
+    FETCHED.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A reader that adds what passes through it to [`FETCHED`].
+struct Counted<R>(R);
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        count(n);
+        Ok(n)
+    }
+}
+
+/// The largest manifest or token response read.
+const MAX_DOCUMENT: u64 = 16 << 20;
+
+/// Why a registry operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("bad image reference {reference:?}: {reason}")]
+    Reference { reference: String, reason: String },
+    #[error("{what}: not found in {registry}")]
+    NotFound { what: String, registry: String },
+    #[error(
+        "{registry}: authentication failed for {what}: {message} (try `docker login {registry}`)"
+    )]
+    Auth {
+        registry: String,
+        what: String,
+        message: String,
+    },
+    #[error("{registry}: {what}: HTTP {status}: {message}")]
+    Http {
+        registry: String,
+        what: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{registry}: cannot reach it for {what}: {message}")]
+    Transport {
+        registry: String,
+        what: String,
+        message: String,
+    },
+    #[error("{registry}: {what}: {message}")]
+    Invalid {
+        registry: String,
+        what: String,
+        message: String,
+    },
+    #[error("reading {what}: {source}")]
+    Io { what: String, source: io::Error },
+}
+
+/// `[docker://]REGISTRY/REPOSITORY[:TAG][@DIGEST]`, normalised as docker
+/// does (no registry: Docker Hub, one-word repositories under `library/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryRef {
+    /// As `docker` writes it (`docker.io` for Docker Hub).
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl RegistryRef {
+    pub fn parse(s: &str) -> Result<RegistryRef, RegistryError> {
+        let bad = |reason: &str| RegistryError::Reference {
+            reference: s.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let s2 = s.strip_prefix("docker://").unwrap_or(s);
+        let (name, digest) = match s2.split_once('@') {
+            Some((n, d)) => {
+                let hex = d
+                    .strip_prefix("sha256:")
+                    .ok_or_else(|| bad("digest must be sha256:"))?;
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(bad("malformed digest"));
+                }
+                (n, Some(d.to_owned()))
+            }
+            None => (s2, None),
+        };
+        let (name, tag) = match name.rsplit_once(':') {
+            Some((n, t)) if !t.contains('/') => (n, Some(t.to_owned())),
+            _ => (name, None),
+        };
+        if name.is_empty() {
+            return Err(bad("no repository"));
+        }
+        let (registry, repo) = match name.split_once('/') {
+            Some((first, rest))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
+                let (host, port) = first.rsplit_once(':').unwrap_or((first, "0"));
+                let host_ok = !host.is_empty()
+                    && host
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c));
+                if !host_ok || port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad("bad registry host"));
+                }
+                (first.to_owned(), rest.to_owned())
+            }
+            _ => (DOCKER_HUB.to_owned(), name.to_owned()),
+        };
+        let repository = if registry == DOCKER_HUB && !repo.contains('/') {
+            format!("library/{repo}")
+        } else {
+            repo
+        };
+        let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c);
+        if repository.is_empty() || !repository.chars().all(ok) {
+            return Err(bad(
+                "repository names are lower-case letters, digits and ._-/",
+            ));
+        }
+        if let Some(t) = &tag
+            && (t.is_empty() || t.len() > 128)
+        {
+            return Err(bad("bad tag"));
+        }
+        let tag = if tag.is_none() && digest.is_none() {
+            Some("latest".to_owned())
+        } else {
+            tag
+        };
+        Ok(RegistryRef {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
+    }
+
+    /// The tag or digest to ask the registry for.
+    pub fn reference(&self) -> &str {
+        self.digest
+            .as_deref()
+            .or(self.tag.as_deref())
+            .unwrap_or("latest")
+    }
+
+    /// The host (and port) HTTP requests go to.
+    pub fn host(&self) -> &str {
+        if self.registry == DOCKER_HUB {
+            DOCKER_HUB_HOST
+        } else {
+            &self.registry
+        }
+    }
+
+    /// Plain HTTP for the local host, as docker allows for it.
+    pub fn insecure(&self) -> bool {
+        let host = self
+            .registry
+            .rsplit_once(':')
+            .map_or(&*self.registry, |(h, p)| {
+                if p.bytes().all(|b| b.is_ascii_digit()) {
+                    h
+                } else {
+                    &self.registry
+                }
+            });
+        matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+    }
+}
+
+impl std::fmt::Display for RegistryRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// User name and password (or identity token) for a registry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, Default)]
+struct DockerConfig {
+    #[serde(default)]
+    auths: BTreeMap<String, AuthEntry>,
+    #[serde(rename = "credsStore")]
+    creds_store: Option<String>,
+    #[serde(rename = "credHelpers", default)]
+    cred_helpers: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
+struct AuthEntry {
+    auth: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    identitytoken: Option<String>,
+}
+
+/// The user's Docker config file: `$DOCKER_CONFIG/config.json`, else
+/// `~/.docker/config.json`.
+pub fn docker_config_path() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {
+        return Some(PathBuf::from(dir).join("config.json"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))
+}
+
+/// The credentials `docker login` stored for `registry`, if any.
+pub fn credentials_for(registry: &str) -> Option<Credentials> {
+    let path = docker_config_path()?;
+    let bytes = std::fs::read(path).ok()?;
+    let cfg: DockerConfig = serde_json::from_slice(&bytes).ok()?;
+    let key = if registry == DOCKER_HUB {
+        DOCKER_HUB_AUTH_KEY.to_owned()
+    } else {
+        registry.to_owned()
+    };
+    if let Some(helper) = cfg.cred_helpers.get(&key).or(cfg.creds_store.as_ref()) {
+        if let Some(c) = from_helper(helper, &key) {
+            return Some(c);
+        }
+    }
+    let entry = cfg.auths.iter().find_map(|(k, v)| {
+        let k = k
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
+        let want = key.trim_start_matches("https://").trim_end_matches('/');
+        (k == want).then_some(v)
+    })?;
+    if let Some(token) = &entry.identitytoken {
+        return Some(Credentials {
+            username: "<token>".into(),
+            password: token.clone(),
+        });
+    }
+    if let Some(auth) = &entry.auth {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(auth)
+            .ok()?;
+        let text = String::from_utf8(raw).ok()?;
+        let (u, p) = text.split_once(':')?;
+        return Some(Credentials {
+            username: u.into(),
+            password: p.into(),
+        });
+    }
+    Some(Credentials {
+        username: entry.username.clone()?,
+        password: entry.password.clone()?,
+    })
+}
+
+/// Asks `docker-credential-HELPER get` (the protocol docker uses).
+fn from_helper(helper: &str, server: &str) -> Option<Credentials> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(format!("docker-credential-{helper}"))
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(server.as_bytes()).ok()?;
+    let out = child.wait_with_output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    #[derive(Deserialize)]
+    struct Reply {
+        #[serde(rename = "Username")]
+        username: String,
+        #[serde(rename = "Secret")]
+        secret: String,
+    }
+    let r: Reply = serde_json::from_slice(&out.stdout).ok()?;
+    Some(Credentials {
+        username: r.username,
+        password: r.secret,
+    })
+}
+
+/// A `WWW-Authenticate` challenge: scheme and parameters.
+fn parse_challenge(h: &str) -> (String, BTreeMap<String, String>) {
+    let (scheme, rest) = h.trim().split_once(' ').unwrap_or((h.trim(), ""));
+    let mut params = BTreeMap::new();
+    let mut rest = rest.trim();
+    while !rest.is_empty() {
+        let Some((k, v)) = rest.split_once('=') else {
+            break;
+        };
+        let k = k.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let v = v.trim_start();
+        let (value, after) = if let Some(q) = v.strip_prefix('"') {
+            match q.split_once('"') {
+                Some((val, after)) => (val.to_owned(), after),
+                None => (q.to_owned(), ""),
+            }
+        } else {
+            match v.split_once(',') {
+                Some((val, after)) => (val.trim().to_owned(), after),
+                None => (v.trim().to_owned(), ""),
+            }
+        };
+        params.insert(k, value);
+        rest = after.trim_start().trim_start_matches(',').trim_start();
+    }
+    (scheme.to_ascii_lowercase(), params)
+}
+
+/// A manifest (or index) as the registry returned it.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub digest: String,
+}
+
+/// A client for one repository of one registry.
+pub struct Client {
+    pub target: RegistryRef,
+    agent: ureq::Agent,
+    base: String,
+    creds: Option<Credentials>,
+    /// `Authorization` header value once authenticated.
+    auth: Mutex<Option<String>>,
+    push: bool,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Client({})", self.target)
+    }
+}
+
+enum Body<'a> {
+    None,
+    Bytes(&'a [u8]),
+    Reader(Box<dyn Read + 'a>, u64),
+}
+
+impl Client {
+    /// A client of `target`'s repository (`push`: ask for push rights too).
+    pub fn new(target: &RegistryRef, push: bool) -> Client {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(30))
+            .timeout_read(Duration::from_secs(300))
+            .build();
+        let scheme = if target.insecure() { "http" } else { "https" };
+        Client {
+            base: format!("{scheme}://{}/v2/{}", target.host(), target.repository),
+            target: target.clone(),
+            agent,
+            creds: credentials_for(&target.registry),
+            auth: Mutex::new(None),
+            push,
+        }
+    }
+
+    fn registry(&self) -> String {
+        self.target.registry.clone()
+    }
+
+    /// Gets a token (or sets basic auth) for the challenge `header`.
+    fn authenticate(&self, header: &str, what: &str) -> Result<(), RegistryError> {
+        let (scheme, params) = parse_challenge(header);
+        let auth_err = |message: String| RegistryError::Auth {
+            registry: self.registry(),
+            what: what.to_owned(),
+            message,
+        };
+        let basic = self.creds.as_ref().map(|c| {
+            let raw = format!("{}:{}", c.username, c.password);
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            )
+        });
+        match scheme.as_str() {
+            "basic" => {
+                let Some(b) = basic else {
+                    return Err(auth_err(
+                        "the registry wants a user name and password".into(),
+                    ));
+                };
+                *self.auth.lock().expect("lock") = Some(b);
+                Ok(())
+            }
+            "bearer" => {
+                let realm = params
+                    .get("realm")
+                    .ok_or_else(|| auth_err("token challenge without a realm".into()))?;
+                let actions = if self.push { "pull,push" } else { "pull" };
+                let scope = format!("repository:{}:{actions}", self.target.repository);
+                let mut req = self.agent.get(realm).query("scope", &scope);
+                if let Some(service) = params.get("service") {
+                    req = req.query("service", service);
+                }
+                if let Some(b) = &basic {
+                    req = req.set("Authorization", b);
+                }
+                let resp = match req.call() {
+                    Ok(r) => r,
+                    Err(ureq::Error::Status(code, r)) => {
+                        return Err(auth_err(format!(
+                            "token server said {code}: {}",
+                            error_message(r)
+                        )));
+                    }
+                    Err(e) => return Err(auth_err(e.to_string())),
+                };
+                #[derive(Deserialize)]
+                struct Token {
+                    token: Option<String>,
+                    access_token: Option<String>,
+                }
+                let mut body = Vec::new();
+                resp.into_reader()
+                    .take(MAX_DOCUMENT)
+                    .read_to_end(&mut body)
+                    .map_err(|e| auth_err(e.to_string()))?;
+                let t: Token =
+                    serde_json::from_slice(&body).map_err(|e| auth_err(e.to_string()))?;
+                let token = t
+                    .token
+                    .or(t.access_token)
+                    .ok_or_else(|| auth_err("no token in the reply".into()))?;
+                *self.auth.lock().expect("lock") = Some(format!("Bearer {token}"));
+                Ok(())
+            }
+            other => Err(auth_err(format!("unknown authentication scheme {other:?}"))),
+        }
+    }
+
+    /// One request; a 401 is answered by authenticating and trying again
+    /// (requests with a streamed body authenticate first with a ping).
+    fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+        what: &str,
+    ) -> Result<ureq::Response, RegistryError> {
+        if matches!(body, Body::Reader(..)) && self.auth.lock().expect("lock").is_none() {
+            // a streamed body cannot be sent twice
+            let ping = self.send(
+                "GET",
+                &format!("{}/tags/list", self.base),
+                &[],
+                Body::None,
+                what,
+            );
+            if let Err(RegistryError::Auth { .. }) = ping {
+                return ping;
+            }
+        }
+        let mut body = Some(body);
+        for attempt in 0..2 {
+            let mut req = self.agent.request(method, url);
+            for (k, v) in headers {
+                req = req.set(k, v);
+            }
+            if let Some(a) = self.auth.lock().expect("lock").clone() {
+                req = req.set("Authorization", &a);
+            }
+            let b = body.take().unwrap_or(Body::None);
+            let replay = match &b {
+                Body::None => Some(Body::None),
+                Body::Bytes(x) => Some(Body::Bytes(x)),
+                Body::Reader(..) => None,
+            };
+            let result = match b {
+                Body::None => req.call(),
+                Body::Bytes(x) => req.send_bytes(x),
+                Body::Reader(r, len) => req.set("Content-Length", &len.to_string()).send(r),
+            };
+            match result {
+                Ok(r) => return Ok(r),
+                Err(ureq::Error::Status(401, r)) if attempt == 0 => {
+                    let challenge = r.header("www-authenticate").unwrap_or("").to_owned();
+                    self.authenticate(&challenge, what)?;
+                    match replay {
+                        Some(again) => body = Some(again),
+                        None => {
+                            return Err(RegistryError::Auth {
+                                registry: self.registry(),
+                                what: what.into(),
+                                message: "refused after authenticating".into(),
+                            });
+                        }
+                    }
+                }
+                Err(ureq::Error::Status(code, r)) => {
+                    let message = error_message(r);
+                    return Err(match code {
+                        401 | 403 => RegistryError::Auth {
+                            registry: self.registry(),
+                            what: what.into(),
+                            message,
+                        },
+                        404 => RegistryError::NotFound {
+                            what: what.into(),
+                            registry: self.registry(),
+                        },
+                        _ => RegistryError::Http {
+                            registry: self.registry(),
+                            what: what.into(),
+                            status: code,
+                            message,
+                        },
+                    });
+                }
+                Err(e) => {
+                    return Err(RegistryError::Transport {
+                        registry: self.registry(),
+                        what: what.into(),
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        Err(RegistryError::Auth {
+            registry: self.registry(),
+            what: what.into(),
+            message: "refused after authenticating".into(),
+        })
+    }
+
+    /// A manifest or index by tag or digest (checked when a digest).
+    pub fn manifest(&self, reference: &str) -> Result<Fetched, RegistryError> {
+        let what = format!("manifest {}:{reference}", self.target.repository);
+        let accept = [
+            media::OCI_IMAGE_INDEX,
+            media::OCI_IMAGE_MANIFEST,
+            media::DOCKER_MANIFEST_LIST,
+            media::DOCKER_MANIFEST,
+        ]
+        .join(", ");
+        let r = self.send(
+            "GET",
+            &format!("{}/manifests/{reference}", self.base),
+            &[("Accept", &accept)],
+            Body::None,
+            &what,
+        )?;
+        let media_type = r
+            .content_type()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let mut bytes = Vec::new();
+        r.into_reader()
+            .take(MAX_DOCUMENT)
+            .read_to_end(&mut bytes)
+            .map_err(|source| RegistryError::Io {
+                what: what.clone(),
+                source,
+            })?;
+        count(bytes.len());
+        let digest = sha256_of(&bytes);
+        if reference.starts_with("sha256:") && digest != reference {
+            return Err(RegistryError::Invalid {
+                registry: self.registry(),
+                what,
+                message: format!("the registry sent {digest}"),
+            });
+        }
+        Ok(Fetched {
+            bytes,
+            media_type,
+            digest,
+        })
+    }
+
+    /// A blob as a stream (the caller checks its digest).
+    pub fn blob(&self, digest: &str) -> Result<Box<dyn Read + Send + Sync>, RegistryError> {
+        let r = self.send(
+            "GET",
+            &format!("{}/blobs/{digest}", self.base),
+            &[],
+            Body::None,
+            &format!("blob {digest}"),
+        )?;
+        Ok(Box::new(Counted(r.into_reader())))
+    }
+
+    /// `len` bytes of a blob from `offset` (an HTTP range request).
+    pub fn blob_range(
+        &self,
+        digest: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let what = format!("blob {digest} bytes {offset}+{len}");
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let range = format!("bytes={}-{}", offset, offset + len - 1);
+        let r = self.send(
+            "GET",
+            &format!("{}/blobs/{digest}", self.base),
+            &[("Range", &range)],
+            Body::None,
+            &what,
+        )?;
+        let whole = r.status() == 200;
+        let mut reader = Counted(r.into_reader());
+        let mut out = Vec::new();
+        let io_err = |source| RegistryError::Io {
+            what: what.clone(),
+            source,
+        };
+        if whole {
+            // the server ignored the range: skip to it
+            io::copy(&mut (&mut reader).take(offset), &mut io::sink()).map_err(io_err)?;
+        }
+        reader.take(len).read_to_end(&mut out).map_err(io_err)?;
+        if out.len() as u64 != len {
+            return Err(RegistryError::Invalid {
+                registry: self.registry(),
+                what,
+                message: format!("got {} bytes", out.len()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Whether the repository has the blob.
+    pub fn has_blob(&self, digest: &str) -> Result<bool, RegistryError> {
+        match self.send(
+            "HEAD",
+            &format!("{}/blobs/{digest}", self.base),
+            &[],
+            Body::None,
+            &format!("blob {digest}"),
+        ) {
+            Ok(_) => Ok(true),
+            Err(RegistryError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Uploads a blob (one monolithic PUT).
+    pub fn put_blob(
+        &self,
+        digest: &str,
+        size: u64,
+        data: Box<dyn Read + '_>,
+    ) -> Result<(), RegistryError> {
+        let what = format!("upload of blob {digest}");
+        let r = self.send(
+            "POST",
+            &format!("{}/blobs/uploads/", self.base),
+            &[("Content-Length", "0")],
+            Body::Bytes(&[]),
+            &what,
+        )?;
+        let location = r.header("location").unwrap_or_default().to_owned();
+        if location.is_empty() {
+            return Err(RegistryError::Invalid {
+                registry: self.registry(),
+                what,
+                message: "no upload location".into(),
+            });
+        }
+        let location = if location.starts_with("http://") || location.starts_with("https://") {
+            location
+        } else {
+            let scheme = if self.target.insecure() {
+                "http"
+            } else {
+                "https"
+            };
+            format!("{scheme}://{}{location}", self.target.host())
+        };
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{sep}digest={digest}");
+        self.send(
+            "PUT",
+            &url,
+            &[("Content-Type", "application/octet-stream")],
+            Body::Reader(data, size),
+            &what,
+        )?;
+        Ok(())
+    }
+
+    /// Stores a manifest under a tag (or its digest); returns its digest.
+    pub fn put_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<String, RegistryError> {
+        self.send(
+            "PUT",
+            &format!("{}/manifests/{reference}", self.base),
+            &[("Content-Type", media_type)],
+            Body::Bytes(bytes),
+            &format!("manifest {}:{reference}", self.target.repository),
+        )?;
+        Ok(sha256_of(bytes))
+    }
+}
+
+/// The message of a registry error body (`{"errors":[{code,message}]}`).
+fn error_message(r: ureq::Response) -> String {
+    let mut body = Vec::new();
+    let _ = r.into_reader().take(64 << 10).read_to_end(&mut body);
+    #[derive(Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorItem>,
+    }
+    #[derive(Deserialize)]
+    struct ErrorItem {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    if let Ok(e) = serde_json::from_slice::<Errors>(&body) {
+        let parts: Vec<String> = e
+            .errors
+            .into_iter()
+            .map(|i| {
+                format!(
+                    "{} {}",
+                    i.code.unwrap_or_default(),
+                    i.message.unwrap_or_default()
+                )
+                .trim()
+                .to_owned()
+            })
+            .collect();
+        if !parts.is_empty() {
+            return parts.join("; ");
+        }
+    }
+    let text = String::from_utf8_lossy(&body).trim().to_owned();
+    if text.is_empty() {
+        "(no message)".into()
+    } else {
+        text.chars().take(300).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_normalise_as_docker_does() {
+        let r = RegistryRef::parse("docker://127.0.0.1:5000/app/web:v1").unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.reference()),
+            ("127.0.0.1:5000", "app/web", "v1")
+        );
+        assert!(r.insecure());
+        let r = RegistryRef::parse("debian").unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.reference()),
+            ("docker.io", "library/debian", "latest")
+        );
+        assert!(!r.insecure());
+        assert_eq!(r.host(), DOCKER_HUB_HOST);
+        let d = format!("sha256:{}", "a".repeat(64));
+        let r = RegistryRef::parse(&format!("localhost/x@{d}")).unwrap();
+        assert_eq!(r.reference(), d);
+        assert!(r.insecure());
+        for bad in ["", "UPPER/case", "x@sha256:zz", "docker://:tag"] {
+            assert!(RegistryRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn challenges_parse() {
+        let (s, p) = parse_challenge(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#,
+        );
+        assert_eq!(s, "bearer");
+        assert_eq!(p["realm"], "https://auth.example/token");
+        assert_eq!(p["service"], "registry.example");
+        assert_eq!(p["scope"], "repository:a/b:pull");
+        let (s, p) = parse_challenge(r#"Basic realm="Registry Realm""#);
+        assert_eq!(s, "basic");
+        assert_eq!(p["realm"], "Registry Realm");
+    }
+}
