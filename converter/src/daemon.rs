@@ -9,10 +9,34 @@ use std::process::{Command, Stdio};
 
 use crate::source::{SourceError, SourceImage};
 
+/// Global flags for every `docker` command run (the ones the user gave
+/// `docker` before `friscy`: --host, --context, --config, TLS).
+static ENGINE_ARGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Sets the global flags passed to `docker` (once, at start-up).
+pub fn set_engine_args(args: Vec<String>) {
+    let _ = ENGINE_ARGS.set(args);
+}
+
 /// The `docker` command to run.
 pub fn docker() -> Command {
     let bin = std::env::var_os("FRISCY_DOCKER").unwrap_or_else(|| "docker".into());
-    Command::new(bin)
+    let mut c = Command::new(bin);
+    if let Some(args) = ENGINE_ARGS.get() {
+        c.args(args);
+    }
+    c
+}
+
+/// Removes an image name from the engine (the image goes with its last
+/// name).
+pub fn remove(reference: &str) {
+    let _ = docker()
+        .args(["image", "rm", reference])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// Where images saved from the engine are kept, by image ID.
@@ -138,7 +162,7 @@ fn write_archive(
     let member = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
     let manifest = serde_json::json!([{
         "Config": member(config_digest),
-        "RepoTags": [tag],
+        "RepoTags": if tag.is_empty() { vec![] } else { vec![tag] },
         "Layers": layer_digests.iter().map(|d| member(d)).collect::<Vec<_>>(),
     }]);
     let mut tar = tar::Builder::new(BufWriter::new(File::create(archive)?));

@@ -231,9 +231,20 @@ struct AuthEntry {
     identitytoken: Option<String>,
 }
 
-/// The user's Docker config file: `$DOCKER_CONFIG/config.json`, else
-/// `~/.docker/config.json`.
+/// A Docker config folder given on the command line (`docker --config`).
+static CONFIG_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Uses `dir` instead of `$DOCKER_CONFIG` or `~/.docker` (once, at start-up).
+pub fn set_config_dir(dir: PathBuf) {
+    let _ = CONFIG_DIR.set(dir);
+}
+
+/// The user's Docker config file: `docker --config DIR`, else
+/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
 pub fn docker_config_path() -> Option<PathBuf> {
+    if let Some(dir) = CONFIG_DIR.get() {
+        return Some(dir.join("config.json"));
+    }
     if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {
         return Some(PathBuf::from(dir).join("config.json"));
     }

@@ -189,12 +189,21 @@ fn open(image: &str) -> Result<SourceImage> {
 /// `friscy convert SOURCE DEST`.
 pub fn convert(source: &str, dest: &str) -> Result<ExitCode> {
     let dest: Dest = dest.parse()?;
+    convert_dest(source, &dest)
+}
+
+/// Converts `source` and loads it into the engine without a name.
+pub fn convert_untagged(source: &str) -> Result<ExitCode> {
+    convert_dest(source, &Dest::Daemon(String::new()))
+}
+
+fn convert_dest(source: &str, dest: &Dest) -> Result<ExitCode> {
     let src = open(source)?;
     src.check_riscv64()?;
     let started = Instant::now();
     let mut bar = Bar::new();
     let scratch;
-    let (c, blobs, shown) = match &dest {
+    let (c, blobs, shown) = match dest {
         Dest::Oci { dir, tag } => {
             let c = friscy::convert_to_layout(&src, dir, tag, &mut bar)
                 .with_context(|| format!("cannot convert {source}"))?;
@@ -219,7 +228,7 @@ pub fn convert(source: &str, dest: &str) -> Result<ExitCode> {
     };
     let files: u64 = c.layers.iter().map(|l| l.file_bytes).sum();
     let secs = started.elapsed().as_secs_f64();
-    let sent = deliver(&blobs, &c, &dest)?;
+    let sent = deliver(&blobs, &c, dest)?;
     println!(
         "{source} -> {shown}\n  manifest {}\n  {} layers, {} of files, {} stored ({} deduplicated), {:.1} s ({:.0} MB/s)",
         c.manifest_digest,

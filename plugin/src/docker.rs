@@ -54,6 +54,38 @@ pub struct GlobalFlags {
     pub tls_key: Option<String>,
 }
 
+impl GlobalFlags {
+    /// The flags again, for the `docker` commands friscy runs.
+    pub fn engine_args(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(c) = &self.config {
+            v.extend(["--config".to_owned(), c.clone()]);
+        }
+        if let Some(c) = &self.context {
+            v.extend(["--context".to_owned(), c.clone()]);
+        }
+        for h in &self.hosts {
+            v.extend(["--host".to_owned(), h.clone()]);
+        }
+        if self.tls {
+            v.push("--tls".to_owned());
+        }
+        if self.tls_verify {
+            v.push("--tlsverify".to_owned());
+        }
+        for (flag, value) in [
+            ("--tlscacert", &self.tls_ca_cert),
+            ("--tlscert", &self.tls_cert),
+            ("--tlskey", &self.tls_key),
+        ] {
+            if let Some(x) = value {
+                v.extend([flag.to_owned(), x.clone()]);
+            }
+        }
+        v
+    }
+}
+
 /// What the plugin was asked to do.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Invocation {

@@ -3,6 +3,7 @@
 //! Both binaries share one command tree; `docker-friscy` first strips the
 //! docker CLI's plugin protocol (see [`docker`]).
 
+pub mod build;
 pub mod convert;
 pub mod docker;
 pub mod exec;
@@ -92,6 +93,38 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// Build a Dockerfile for linux/riscv64 with the engine and convert the
+    /// result into a friscy image.
+    ///
+    /// Runs `docker build --platform linux/riscv64` (BuildKit; RUN steps
+    /// need binfmt for riscv64, e.g. Debian's qemu-user-static), converts
+    /// the image and loads it into the engine as TAG, so that `docker push
+    /// TAG` (or --push, which keeps friscy's byte ranges) publishes it. The
+    /// engine is the one `docker` uses ($FRISCY_DOCKER names another docker
+    /// command).
+    Build {
+        /// Name the friscy image (REPO[:TAG]).
+        #[arg(short = 't', long = "tag", value_name = "REF")]
+        tag: Option<String>,
+        /// The Dockerfile (default: CONTEXT/Dockerfile).
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// A build argument (K=V), as docker build takes it.
+        #[arg(long = "build-arg", value_name = "K=V")]
+        build_arg: Vec<String>,
+        /// The stage to build.
+        #[arg(long, value_name = "STAGE")]
+        target: Option<String>,
+        /// Push the friscy image to its registry too (needs -t).
+        #[arg(long)]
+        push: bool,
+        /// Networking for RUN steps (default, none or host), as docker
+        /// build takes it.
+        #[arg(long, value_name = "MODE")]
+        network: Option<String>,
+        /// The build context folder.
+        context: PathBuf,
+    },
     /// Convert a riscv64 container image into a friscy image.
     ///
     /// SOURCE is any image reference (linux/riscv64): `oci:DIR[:TAG]`,
@@ -152,8 +185,29 @@ pub enum DispatchArg {
 }
 
 /// Runs a parsed command; returns the process exit status.
-pub fn run(cli: Cli, _globals: &docker::GlobalFlags) -> Result<ExitCode> {
+pub fn run(cli: Cli, globals: &docker::GlobalFlags) -> Result<ExitCode> {
+    friscy_converter::daemon::set_engine_args(globals.engine_args());
+    if let Some(dir) = &globals.config {
+        friscy_converter::registry::set_config_dir(PathBuf::from(dir));
+    }
     match cli.command {
+        Command::Build {
+            tag,
+            file,
+            build_arg,
+            target,
+            push,
+            network,
+            context,
+        } => build::build(&build::BuildOptions {
+            tag,
+            file,
+            build_args: build_arg,
+            target,
+            push,
+            network,
+            context,
+        }),
         Command::Exec {
             trace,
             stats,
