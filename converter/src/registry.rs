@@ -255,7 +255,13 @@ pub fn docker_config_path() -> Option<PathBuf> {
 pub fn credentials_for(registry: &str) -> Option<Credentials> {
     let path = docker_config_path()?;
     let bytes = std::fs::read(path).ok()?;
-    let cfg: DockerConfig = serde_json::from_slice(&bytes).ok()?;
+    credentials_in(&bytes, registry)
+}
+
+/// The credentials a Docker config document holds for `registry`: from
+/// its credential helper, else its `auths` entry.
+pub fn credentials_in(config: &[u8], registry: &str) -> Option<Credentials> {
+    let cfg: DockerConfig = serde_json::from_slice(config).ok()?;
     let key = if registry == DOCKER_HUB {
         DOCKER_HUB_AUTH_KEY.to_owned()
     } else {
@@ -818,6 +824,31 @@ mod tests {
         for bad in ["", "UPPER/case", "x@sha256:zz", "docker://:tag"] {
             assert!(RegistryRef::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn docker_config_credentials() {
+        let auth = base64::engine::general_purpose::STANDARD.encode("ann:s3cret");
+        let cfg = format!(
+            r#"{{"auths":{{"https://127.0.0.1:5000":{{"auth":"{auth}"}},
+                "https://index.docker.io/v1/":{{"username":"hub","password":"pw"}},
+                "ghcr.example":{{"identitytoken":"tok"}}}}}}"#
+        );
+        let c = credentials_in(cfg.as_bytes(), "127.0.0.1:5000").unwrap();
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str()),
+            ("ann", "s3cret")
+        );
+        let c = credentials_in(cfg.as_bytes(), "docker.io").unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("hub", "pw"));
+        assert_eq!(
+            credentials_in(cfg.as_bytes(), "ghcr.example")
+                .unwrap()
+                .password,
+            "tok"
+        );
+        assert!(credentials_in(cfg.as_bytes(), "other.example").is_none());
+        assert!(credentials_in(b"not json", "x").is_none());
     }
 
     #[test]

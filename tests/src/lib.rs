@@ -130,12 +130,16 @@ impl Services {
     }
 
     fn start(&self, what: &str) -> String {
-        let out = run_ok(
-            Command::new(script("services"))
-                .arg("start")
-                .arg(what)
-                .arg(&self.state),
-        );
+        self.start_env(what, &[])
+    }
+
+    fn start_env(&self, what: &str, env: &[(&str, &std::ffi::OsStr)]) -> String {
+        let mut cmd = Command::new(script("services"));
+        cmd.arg("start").arg(what).arg(&self.state);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = run_ok(&mut cmd);
         let line = out.trim();
         line.split_once('=')
             .map(|(_, v)| v.to_string())
@@ -154,6 +158,16 @@ impl Services {
     pub fn registry(&mut self) -> String {
         if self.registry.is_none() {
             self.registry = Some(self.start("registry"));
+        }
+        self.registry.clone().expect("set above")
+    }
+
+    /// Starts a registry on 127.0.0.1 that wants basic authentication
+    /// with the users of `htpasswd` (bcrypt); returns its `HOST:PORT`.
+    pub fn registry_with_auth(&mut self, htpasswd: &Path) -> String {
+        if self.registry.is_none() {
+            self.registry =
+                Some(self.start_env("registry", &[("REGISTRY_HTPASSWD", htpasswd.as_os_str())]));
         }
         self.registry.clone().expect("set above")
     }

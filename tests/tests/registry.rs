@@ -197,3 +197,58 @@ fn friscy_images_in_a_registry_are_read_lazily() {
     assert_eq!(out.status.code(), Some(125));
     assert!(se.contains("cannot reach"), "{se}");
 }
+
+#[test]
+fn registry_credentials_come_from_the_docker_config() {
+    let tmp = TempDir::new("auth");
+    let htpasswd = tmp.path().join("htpasswd");
+    run_ok(
+        Command::new("htpasswd")
+            .args(["-Bbc"])
+            .arg(&htpasswd)
+            .args(["friscy", "s3cret"]),
+    );
+    let mut svc = Services::new();
+    let reg = svc.registry_with_auth(&htpasswd);
+    // what `docker login` writes
+    let config = tmp.path().join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.json"),
+        format!(r#"{{"auths":{{"{reg}":{{"auth":"ZnJpc2N5OnMzY3JldA=="}}}}}}"#),
+    )
+    .unwrap();
+    let empty = tmp.path().join("no-login");
+    std::fs::create_dir_all(&empty).unwrap();
+    let base = format!("oci:{}:base", fixture("base").display());
+    let dest = format!("docker://{reg}/private/base:1");
+
+    let out = run(friscy("unix:///nonexistent")
+        .env("DOCKER_CONFIG", &empty)
+        .args(["convert", &base, &dest]));
+    let (_, se) = text(&out);
+    assert_eq!(out.status.code(), Some(125), "{se}");
+    assert!(
+        se.contains("authentication failed") && se.contains("docker login"),
+        "{se}"
+    );
+
+    run_ok(
+        friscy("unix:///nonexistent")
+            .env("DOCKER_CONFIG", &config)
+            .args(["convert", &base, &dest]),
+    );
+    let out = run(friscy("unix:///nonexistent")
+        .env("DOCKER_CONFIG", &config)
+        .args(["run", &dest, "cat", "/etc/debian_version"]));
+    let (so, se) = text(&out);
+    assert!(out.status.success(), "{se}");
+    assert!(!so.trim().is_empty());
+    // `docker --config DIR friscy ...` passes DIR on: the plugin takes it
+    let out = run(Command::new(bin("docker-friscy"))
+        .arg("--config")
+        .arg(&config)
+        .args(["friscy", "run", &dest, "true"]));
+    let (_, se) = text(&out);
+    assert!(out.status.success(), "{se}");
+}
