@@ -229,7 +229,7 @@ fn convert_dest(source: &str, dest: &Dest) -> Result<ExitCode> {
     let files: u64 = c.layers.iter().map(|l| l.file_bytes).sum();
     let secs = started.elapsed().as_secs_f64();
     let sent = deliver(&blobs, &c, dest)?;
-    println!(
+    crate::outln!(
         "{source} -> {shown}\n  manifest {}\n  {} layers, {} of files, {} stored ({} deduplicated), {:.1} s ({:.0} MB/s)",
         c.manifest_digest,
         c.layers.len(),
@@ -240,7 +240,7 @@ fn convert_dest(source: &str, dest: &Dest) -> Result<ExitCode> {
         files as f64 / 1e6 / secs.max(1e-9)
     );
     if !sent.is_empty() {
-        println!("  {sent}");
+        crate::outln!("  {sent}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -271,34 +271,34 @@ pub fn push(image: &str, dest: Option<&str>) -> Result<ExitCode> {
     let blobs = scratch.0.join("blobs/sha256");
     let c = friscy::rebuild(&src, &blobs).with_context(|| format!("cannot rebuild {image}"))?;
     let sent = deliver(&blobs, &c, &Dest::Registry(target))?;
-    println!("{sent}");
+    crate::outln!("{sent}");
     Ok(ExitCode::SUCCESS)
 }
 
 /// `friscy inspect IMAGE`.
 pub fn inspect(image: &str) -> Result<ExitCode> {
     let src = open(image)?;
-    println!("image     {image}");
-    println!("platform  {}", src.platform);
+    crate::outln!("image     {image}");
+    crate::outln!("platform  {}", src.platform);
     if let Some(d) = &src.config_digest {
-        println!("config    {d}");
+        crate::outln!("config    {d}");
     }
     if !friscy::is_friscy(&src) {
-        println!("format    container image (not friscy; `friscy convert` makes one)");
+        crate::outln!("format    container image (not friscy; `friscy convert` makes one)");
         for (n, l) in src.layers.iter().enumerate() {
-            println!("layer {:<3} {} {}", n + 1, l.digest, mb(l.size));
+            crate::outln!("layer {:<3} {} {}", n + 1, l.digest, mb(l.size));
         }
         return Ok(ExitCode::SUCCESS);
     }
-    println!("format    friscy {}", src.labels[friscy::LABEL_FORMAT]);
+    crate::outln!("format    friscy {}", src.labels[friscy::LABEL_FORMAT]);
     if let Some(s) = src.labels.get(friscy::LABEL_SOURCE) {
-        println!("source    {s}");
+        crate::outln!("source    {s}");
     }
     let indexes = friscy::read_indexes(&src)?;
     let mut total = friscy::IndexStats::default();
     for (n, (l, ix)) in src.layers.iter().zip(&indexes).enumerate() {
         let s = friscy::index_stats(ix);
-        println!(
+        crate::outln!(
             "layer {:<3} {} {:>9}  {} entries, {} files, {} of files, {} chunks ({})",
             n + 1,
             l.digest,
@@ -315,7 +315,7 @@ pub fn inspect(image: &str) -> Result<ExitCode> {
         total.chunk_bytes += s.chunk_bytes;
     }
     let stored: u64 = src.layers.iter().map(|l| l.size).sum();
-    println!(
+    crate::outln!(
         "total     {} files, {} of files, {} distinct content ({} deduplicated), {} stored",
         total.files,
         mb(total.file_bytes),
@@ -323,6 +323,6 @@ pub fn inspect(image: &str) -> Result<ExitCode> {
         mb(total.file_bytes.saturating_sub(total.chunk_bytes)),
         mb(stored)
     );
-    println!("runtime   none in the image yet; AOT blobs: none");
+    crate::outln!("runtime   none in the image yet; AOT blobs: none");
     Ok(ExitCode::SUCCESS)
 }

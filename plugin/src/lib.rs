@@ -262,11 +262,34 @@ pub fn run(cli: Cli, globals: &docker::GlobalFlags) -> Result<ExitCode> {
             };
             let source = install::sibling_plugin_binary()?;
             let dest = install::install(&source, &dir)?;
-            println!("installed {}", dest.display());
-            println!("try: docker friscy --help");
+            outln!("installed {}", dest.display());
+            outln!("try: docker friscy --help");
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Writes a line to stdout; when the reader has gone (a pipe into `head`)
+/// the process ends quietly with 141 (128 + SIGPIPE), as a tool killed by
+/// SIGPIPE would.
+pub fn out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_fmt(args).and_then(|_| o.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("friscy: writing to stdout: {e}");
+        std::process::exit(i32::from(EXIT_FRISCY_ERROR));
+    }
+}
+
+/// `println!` through [`out`].
+#[macro_export]
+macro_rules! outln {
+    ($($t:tt)*) => {
+        $crate::out(format_args!($($t)*))
+    };
 }
 
 /// Prints an error the way both binaries do and returns friscy's error status.
