@@ -9,6 +9,7 @@ pub mod docker;
 pub mod exec;
 pub mod install;
 pub mod run;
+pub mod serve;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -158,6 +159,35 @@ pub enum Command {
         /// Where to push it (docker://REGISTRY/REPO[:TAG]).
         dest: Option<String>,
     },
+    /// Serve a page that runs IMAGE in a browser tab, with a terminal.
+    ///
+    /// IMAGE is any image reference; a source image is converted first. The
+    /// page (http://localhost:PORT/) loads the image's file system indexes,
+    /// then file content on first use by range requests (kept in the
+    /// browser's cache), and runs the image's Entrypoint/Cmd on friscy's
+    /// WebAssembly build. The server sends the cross-origin isolation
+    /// headers the page needs (docs/web.md).
+    Serve {
+        /// The image.
+        image: String,
+        /// Port to listen on (0: any free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        listen: String,
+    },
+    /// Write the page, the runtime and IMAGE as a static site into DIR.
+    ///
+    /// Any static web server or CDN can serve DIR if it sends the headers
+    /// in DIR/_headers (cross-origin isolation) on every file; range
+    /// requests make the first start faster but are not required.
+    Export {
+        /// The image.
+        image: String,
+        /// The folder to write.
+        dir: PathBuf,
+    },
     /// Show what an image holds: platform, layers and, for a friscy
     /// image, files, bytes and deduplication per layer.
     Inspect {
@@ -254,6 +284,12 @@ pub fn run(cli: Cli, globals: &docker::GlobalFlags) -> Result<ExitCode> {
         }),
         Command::Convert { source, dest } => convert::convert(&source, &dest),
         Command::Inspect { image } => convert::inspect(&image),
+        Command::Serve {
+            image,
+            port,
+            listen,
+        } => serve::serve(&image, &listen, port),
+        Command::Export { image, dir } => serve::export(&image, &dir),
         Command::Push { image, dest } => convert::push(&image, dest.as_deref()),
         Command::InstallPlugin { dir } => {
             let dir = match dir {

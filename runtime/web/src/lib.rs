@@ -44,6 +44,16 @@ mod imports {
         pub fn random(ptr: *mut u8, len: usize);
         /// 1 if stream `fd` is a terminal.
         pub fn is_terminal(fd: i32) -> i32;
+        /// 1 if a read of stream `fd` would not block.
+        pub fn input_ready(fd: i32) -> i32;
+        /// Waits until stream 0 has input or `nanos` pass (negative:
+        /// forever); 1 if it has input.
+        pub fn wait_input(nanos: f64) -> i32;
+        /// The terminal's size as rows << 16 | columns, or 0 if unknown.
+        pub fn window_size() -> u32;
+        /// Reads `len` bytes at `offset` of the blob of image layer `layer`
+        /// into `ptr`; bytes read or -errno.
+        pub fn fetch(layer: u32, offset: f64, len: u32, ptr: *mut u8) -> i64;
     }
 }
 
@@ -116,6 +126,54 @@ impl Host for WebHost {
         unsafe { imports::random(buf.as_mut_ptr(), buf.len()) };
         Ok(())
     }
+
+    fn input_ready(&mut self, fd: i32) -> bool {
+        // SAFETY: a plain call with an integer argument.
+        unsafe { imports::input_ready(fd) != 0 }
+    }
+
+    fn wait_input(&mut self, _fd: i32, timeout: Option<u128>) -> bool {
+        let nanos = timeout.map_or(-1.0, |t| t as f64);
+        // SAFETY: a plain call with a float argument.
+        unsafe { imports::wait_input(nanos) != 0 }
+    }
+
+    fn window_size(&mut self) -> Option<(u16, u16)> {
+        // SAFETY: a plain call.
+        let v = unsafe { imports::window_size() };
+        (v != 0).then_some(((v >> 16) as u16, v as u16))
+    }
+}
+
+/// Chunks of a friscy image, fetched by the embedder (range reads of the
+/// layer blobs; the page caches them by digest).
+struct WebChunks;
+
+#[cfg(target_arch = "wasm32")]
+impl friscy_vfs::image::ChunkSource for WebChunks {
+    fn chunk(&self, layer: usize, loc: &friscy_vfs::image::ChunkLoc) -> std::io::Result<Vec<u8>> {
+        let len =
+            u32::try_from(loc.clen).map_err(|_| std::io::Error::other("chunk member too large"))?;
+        let mut member = vec![0u8; len as usize];
+        // SAFETY: the import writes at most `len` bytes into `member`, a
+        // live buffer of exactly that size.
+        let n =
+            unsafe { imports::fetch(layer as u32, loc.offset as f64, len, member.as_mut_ptr()) };
+        if n != i64::from(len) {
+            return Err(std::io::Error::other(format!(
+                "fetching layer {layer} bytes {}+{len} failed ({n})",
+                loc.offset
+            )));
+        }
+        friscy_vfs::image::member_data(&member, loc.len as usize)
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl friscy_vfs::image::ChunkSource for WebChunks {
+    fn chunk(&self, _layer: usize, _loc: &friscy_vfs::image::ChunkLoc) -> std::io::Result<Vec<u8>> {
+        Err(std::io::Error::other("no embedder"))
+    }
 }
 
 /// Outside wasm32 the module has no host: every call fails (this keeps the
@@ -148,6 +206,8 @@ impl Host for WebHost {
 
 thread_local! {
     static KERNEL: RefCell<Option<Kernel>> = const { RefCell::new(None) };
+    /// The indexes of a friscy image's layers, lowest first.
+    static INDEXES: RefCell<Vec<friscy_vfs::image::Index>> = const { RefCell::new(Vec::new()) };
     /// The image's file system while its layers are being applied.
     static LAYERS: RefCell<Option<friscy_vfs::Fs>> = const { RefCell::new(None) };
 }
@@ -276,6 +336,82 @@ pub unsafe extern "C" fn friscy_spawn(
         .unwrap_or_default();
     let mut kernel = Kernel::new(fs, Box::new(WebHost));
     let creds = friscy_kernel::Creds::default();
+    match kernel.spawn(&head[0], &argv, &envp, &head[1], &creds) {
+        Ok(_) => {
+            KERNEL.with(|cell| *cell.borrow_mut() = Some(kernel));
+            0
+        }
+        Err(e) => {
+            let cmd = String::from_utf8_lossy(&head[0]);
+            let _ = host.write(2, format!("friscy: cannot start {cmd}: {e}\n").as_bytes());
+            -2
+        }
+    }
+}
+
+/// Adds the next layer of a friscy image: `member` is the layer's index
+/// member (the byte range its config records); returns 0, or -1 with a
+/// message on fd 2.
+///
+/// # Safety
+/// `member` must point at `len` readable bytes of this module's memory.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn friscy_index(member: *const u8, len: usize) -> i32 {
+    // SAFETY: the caller guarantees the range is readable.
+    let data = unsafe { std::slice::from_raw_parts(member, len) };
+    match friscy_vfs::image::read_index(data) {
+        Ok(ix) => {
+            INDEXES.with(|cell| cell.borrow_mut().push(ix));
+            0
+        }
+        Err(e) => {
+            let _ = WebHost.write(2, format!("friscy: bad layer index: {e}\n").as_bytes());
+            -1
+        }
+    }
+}
+
+/// Starts a program of the friscy image given with `friscy_index`, on a
+/// terminal (the embedder's: input, window size); the argument block is
+/// as for `friscy_spawn`, and `uid`/`gid` the user to run as. Returns 0 or
+/// a negative error code (the message is on fd 2).
+///
+/// # Safety
+/// `args` must point at `args_len` readable bytes of this module's memory.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn friscy_boot(
+    args: *const u8,
+    args_len: usize,
+    argc: usize,
+    envc: usize,
+    uid: u32,
+    gid: u32,
+) -> i32 {
+    // SAFETY: the caller guarantees the range is readable.
+    let args = unsafe { std::slice::from_raw_parts(args, args_len) };
+    let mut host = WebHost;
+    let parsed = strings(args, 2).and_then(|(head, rest)| {
+        let (argv, rest) = strings(rest, argc)?;
+        let (envp, _) = strings(rest, envc)?;
+        Some((head, argv, envp))
+    });
+    let Some((head, argv, envp)) = parsed else {
+        let _ = host.write(2, b"friscy: malformed argument block\n");
+        return -1;
+    };
+    let indexes = INDEXES.with(|cell| std::mem::take(&mut *cell.borrow_mut()));
+    let mut fs = friscy_vfs::Fs::new();
+    if let Err(e) = fs.apply_friscy_layers(&indexes, Box::new(WebChunks)) {
+        let _ = host.write(2, format!("friscy: the image is corrupt: {e}\n").as_bytes());
+        return -3;
+    }
+    let mut kernel = Kernel::new(fs, Box::new(WebHost));
+    kernel.enable_tty();
+    let creds = friscy_kernel::Creds {
+        uid,
+        gid,
+        ..friscy_kernel::Creds::default()
+    };
     match kernel.spawn(&head[0], &argv, &envp, &head[1], &creds) {
         Ok(_) => {
             KERNEL.with(|cell| *cell.borrow_mut() = Some(kernel));

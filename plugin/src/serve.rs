@@ -1,0 +1,398 @@
+//! `friscy serve` and `friscy export`: the page that runs a friscy image in
+//! a browser tab (`runtime/web/page`), the runtime (`friscy_web.wasm`),
+//! xterm.js, the image's description (`image.json`) and its blobs, served
+//! with the cross-origin isolation headers the page needs — or written out
+//! as a static site.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use friscy_converter::friscy::{self, Quiet};
+use friscy_converter::{ImageRef, SourceImage, open_image};
+use serde_json::{Value, json};
+
+/// The headers that make the page cross-origin isolated (so that it gets
+/// SharedArrayBuffer), and let it load what it loads.
+pub const ISOLATION_HEADERS: [(&str, &str); 3] = [
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Embedder-Policy", "require-corp"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+];
+
+/// The files of the page: (URL path, file, content type).
+struct Assets(Vec<(&'static str, PathBuf, &'static str)>);
+
+/// Where the page and the runtime are: `$FRISCY_WEB_DIR` (a folder laid
+/// out as `friscy export` writes it, or the repository's `runtime/web`),
+/// else the repository this binary was built in.
+fn assets() -> Result<Assets> {
+    let exe = std::env::current_exe().context("cannot find the friscy binary")?;
+    // target/<profile>/friscy -> the workspace
+    let repo = exe
+        .ancestors()
+        .nth(3)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let web = std::env::var_os("FRISCY_WEB_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo.join("runtime/web"));
+    let page = web.join("page");
+    let wasm = std::env::var_os("FRISCY_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            exe.parent()
+                .and_then(Path::parent)
+                .map(|t| t.join("wasm32-unknown-unknown/release/friscy_web.wasm"))
+                .unwrap_or_default()
+        });
+    let xterm = page.join("node_modules/@xterm");
+    let list = vec![
+        ("/", page.join("index.html"), "text/html; charset=utf-8"),
+        (
+            "/index.html",
+            page.join("index.html"),
+            "text/html; charset=utf-8",
+        ),
+        ("/main.js", page.join("main.js"), "text/javascript"),
+        ("/worker.js", page.join("worker.js"), "text/javascript"),
+        ("/friscy_web.wasm", wasm, "application/wasm"),
+        (
+            "/xterm/xterm.mjs",
+            xterm.join("xterm/lib/xterm.mjs"),
+            "text/javascript",
+        ),
+        (
+            "/xterm/xterm.css",
+            xterm.join("xterm/css/xterm.css"),
+            "text/css",
+        ),
+        (
+            "/xterm/addon-fit.mjs",
+            xterm.join("addon-fit/lib/addon-fit.mjs"),
+            "text/javascript",
+        ),
+    ];
+    for (_, path, _) in &list {
+        if !path.is_file() {
+            let hint = if path.extension().is_some_and(|e| e == "wasm") {
+                "build it: cargo build --release --target wasm32-unknown-unknown -p friscy-web"
+            } else if path.to_string_lossy().contains("node_modules") {
+                "install the page's npm packages: scripts/setup (npm ci in runtime/web/page)"
+            } else {
+                "set FRISCY_WEB_DIR to friscy's runtime/web folder"
+            };
+            bail!("the page needs {}: {hint}", path.display());
+        }
+    }
+    Ok(Assets(list))
+}
+
+/// The image to serve: a friscy image whose layer blobs are its friscy
+/// blobs (a source image is converted, a recompressed one rebuilt, into
+/// `scratch`).
+fn prepare(image: &str, scratch: &Path) -> Result<SourceImage> {
+    let r: ImageRef = image
+        .parse()
+        .with_context(|| format!("bad image reference {image:?}"))?;
+    let src = open_image(&r).with_context(|| format!("cannot open image {image}"))?;
+    src.check_riscv64()?;
+    let layout = |c: &friscy::Converted| -> Result<SourceImage> {
+        friscy::tag_layout(
+            scratch,
+            "serve",
+            &c.manifest_digest,
+            c.manifest.len() as u64,
+        )?;
+        let r: ImageRef = format!("oci:{}:serve", scratch.display()).parse()?;
+        Ok(open_image(&r)?)
+    };
+    let blobs = scratch.join("blobs/sha256");
+    if !friscy::is_friscy(&src) {
+        eprintln!("friscy: converting {image} into a friscy image");
+        let c = friscy::convert(&src, &blobs, &mut Quiet)
+            .with_context(|| format!("cannot convert {image}"))?;
+        return layout(&c);
+    }
+    let infos = friscy::layer_infos(&src)?;
+    if src
+        .layers
+        .iter()
+        .zip(&infos)
+        .any(|(l, i)| l.digest != i.digest)
+    {
+        eprintln!("friscy: {image} was recompressed on the way; rebuilding its friscy blobs");
+        let c = friscy::rebuild(&src, &blobs).with_context(|| format!("cannot rebuild {image}"))?;
+        return layout(&c);
+    }
+    Ok(src)
+}
+
+/// `image.json`: what the page needs to know of the image.
+fn describe(image: &str, src: &SourceImage) -> Result<Value> {
+    let cfg: Value = serde_json::from_slice(&src.config_json).context("the image config")?;
+    let infos = friscy::layer_infos(src)?;
+    let layers: Vec<Value> = src
+        .layers
+        .iter()
+        .zip(&infos)
+        .map(|(l, i)| {
+            json!({
+                "digest": l.digest,
+                "size": l.size,
+                "url": format!("blobs/{}", l.digest),
+                "index": i.index,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "name": image,
+        "config": cfg.get("config").cloned().unwrap_or_else(|| json!({})),
+        "layers": layers,
+    }))
+}
+
+/// Parses `bytes=A-B` (one range, either end open) against `size`.
+fn parse_range(h: &str, size: u64) -> Option<(u64, u64)> {
+    let spec = h.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') || size == 0 {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        (size.saturating_sub(n), size - 1)
+    } else {
+        let s: u64 = a.parse().ok()?;
+        let e: u64 = if b.is_empty() {
+            size - 1
+        } else {
+            b.parse().ok()?
+        };
+        (s, e.min(size - 1))
+    };
+    (start <= end && start < size).then_some((start, end))
+}
+
+struct Site {
+    assets: Assets,
+    image_json: Vec<u8>,
+    image: SourceImage,
+}
+
+fn header(k: &str, v: &str) -> tiny_http::Header {
+    tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("valid header")
+}
+
+fn respond(req: tiny_http::Request, status: u16, body: Vec<u8>, headers: &[(&str, &str)]) {
+    let mut r = tiny_http::Response::from_data(body).with_status_code(status);
+    for (k, v) in ISOLATION_HEADERS.iter().chain(headers) {
+        r.add_header(header(k, v));
+    }
+    let _ = req.respond(r);
+}
+
+fn handle(site: &Site, req: tiny_http::Request) {
+    let path = req.url().split('?').next().unwrap_or("/").to_owned();
+    if !matches!(
+        req.method(),
+        tiny_http::Method::Get | tiny_http::Method::Head
+    ) {
+        return respond(req, 405, b"only GET and HEAD\n".to_vec(), &[]);
+    }
+    if path == "/image.json" {
+        let body = site.image_json.clone();
+        return respond(
+            req,
+            200,
+            body,
+            &[
+                ("Content-Type", "application/json"),
+                ("Cache-Control", "no-cache"),
+            ],
+        );
+    }
+    if let Some((_, file, ty)) = site.assets.0.iter().find(|(p, _, _)| *p == path) {
+        return match std::fs::read(file) {
+            Ok(b) => respond(
+                req,
+                200,
+                b,
+                &[("Content-Type", ty), ("Cache-Control", "no-cache")],
+            ),
+            Err(e) => respond(req, 500, format!("{e}\n").into_bytes(), &[]),
+        };
+    }
+    if let Some(digest) = path.strip_prefix("/blobs/") {
+        let Some(layer) = site.image.layers.iter().find(|l| l.digest == digest) else {
+            return respond(req, 404, b"no such blob\n".to_vec(), &[]);
+        };
+        let range = req
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Range"))
+            .map(|h| h.value.as_str().to_owned());
+        let (status, start, end) = match range.as_deref().map(|r| parse_range(r, layer.size)) {
+            Some(Some((s, e))) => (206, s, e),
+            Some(None) => {
+                let cr = format!("bytes */{}", layer.size);
+                return respond(req, 416, Vec::new(), &[("Content-Range", &cr)]);
+            }
+            None => (200, 0, layer.size.saturating_sub(1)),
+        };
+        let len = if layer.size == 0 { 0 } else { end - start + 1 };
+        return match layer.read_range(start, len) {
+            Ok(b) => {
+                let cr = format!("bytes {start}-{end}/{}", layer.size);
+                let mut h = vec![
+                    ("Content-Type", "application/octet-stream"),
+                    ("Accept-Ranges", "bytes"),
+                    ("Cache-Control", "public, max-age=31536000, immutable"),
+                ];
+                if status == 206 {
+                    h.push(("Content-Range", &cr));
+                }
+                respond(req, status, b, &h)
+            }
+            Err(e) => respond(req, 502, format!("{e}\n").into_bytes(), &[]),
+        };
+    }
+    respond(req, 404, b"not found\n".to_vec(), &[])
+}
+
+/// A scratch folder under friscy's cache, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(what: &str) -> Result<Scratch> {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        let dir = base
+            .join("friscy")
+            .join("tmp")
+            .join(format!("{what}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `friscy serve IMAGE`: serves until interrupted.
+pub fn serve(image: &str, listen: &str, port: u16) -> Result<ExitCode> {
+    let assets = assets()?;
+    let scratch = Scratch::new("serve")?;
+    let src = prepare(image, &scratch.0)?;
+    let image_json = serde_json::to_vec_pretty(&describe(image, &src)?)?;
+    let addr: SocketAddr = format!("{listen}:{port}")
+        .parse()
+        .with_context(|| format!("bad address {listen}:{port}"))?;
+    let server = tiny_http::Server::http(addr)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let shown = server
+        .server_addr()
+        .to_ip()
+        .map_or_else(|| addr.to_string(), |a| a.to_string());
+    let host = if listen == "127.0.0.1" || listen == "0.0.0.0" {
+        shown.replacen("127.0.0.1", "localhost", 1)
+    } else {
+        shown
+    };
+    crate::outln!("serving {image} at http://{host}/ (Ctrl-C stops)");
+    let site = Arc::new(Site {
+        assets,
+        image_json,
+        image: src,
+    });
+    let server = Arc::new(server);
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let (server, site) = (server.clone(), site.clone());
+            std::thread::spawn(move || {
+                while let Ok(req) = server.recv() {
+                    handle(&site, req);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.join();
+    }
+    drop(scratch);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `friscy export IMAGE DIR`: the page, the runtime and the image as files.
+pub fn export(image: &str, dir: &Path) -> Result<ExitCode> {
+    let assets = assets()?;
+    let scratch = Scratch::new("export")?;
+    let src = prepare(image, &scratch.0)?;
+    let desc = describe(image, &src)?;
+    std::fs::create_dir_all(dir.join("blobs"))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir.join("xterm"))?;
+    for (url, file, _) in &assets.0 {
+        if *url == "/" {
+            continue;
+        }
+        let to = dir.join(url.trim_start_matches('/'));
+        std::fs::copy(file, &to).with_context(|| format!("cannot write {}", to.display()))?;
+    }
+    let mut total = 0u64;
+    for l in &src.layers {
+        let to = dir.join("blobs").join(&l.digest);
+        if to.metadata().is_ok_and(|m| m.len() == l.size) {
+            continue;
+        }
+        let tmp = to.with_extension("part");
+        let mut out = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut at = 0u64;
+        while at < l.size {
+            let n = (l.size - at).min(8 << 20);
+            let b = l.read_range(at, n)?;
+            std::io::Write::write_all(&mut out, &b)?;
+            at += n;
+        }
+        std::fs::rename(&tmp, &to)?;
+        total += l.size;
+    }
+    std::fs::write(dir.join("image.json"), serde_json::to_vec_pretty(&desc)?)?;
+    let headers: String = ISOLATION_HEADERS
+        .iter()
+        .map(|(k, v)| format!("  {k}: {v}\n"))
+        .collect();
+    std::fs::write(dir.join("_headers"), format!("/*\n{headers}"))?;
+    crate::outln!(
+        "exported {image} to {} ({:.1} MB of blobs written)\nserve it with these headers on every file (docs/web.md):\n{headers}",
+        dir.display(),
+        total as f64 / 1e6
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 9)));
+        assert_eq!(parse_range("bytes=90-", 100), Some((90, 99)));
+        assert_eq!(parse_range("bytes=-10", 100), Some((90, 99)));
+        assert_eq!(parse_range("bytes=95-200", 100), Some((95, 99)));
+        assert_eq!(parse_range("bytes=100-101", 100), None);
+        assert_eq!(parse_range("bytes=5-1", 100), None);
+        assert_eq!(parse_range("bytes=0-1,4-5", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+    }
+}

@@ -1,0 +1,296 @@
+// friscy's page: a terminal (xterm.js) in front of the runtime, which runs
+// in a Web Worker (worker.js). The image is a friscy image
+// (docs/image-format.md): its layers' indexes are read first, file chunks
+// when the guest first opens a file, each by an HTTP range request, and
+// every range is kept in the Cache API by blob digest, so a second visit
+// (and another image on the same base) starts from the cache.
+//
+// Where the image comes from:
+//   - `image.json` beside the page (what `friscy serve` and `friscy export`
+//     provide): {name, config: {Entrypoint, Cmd, Env, WorkingDir, User},
+//     layers: [{digest, size, url, index: [offset, length]}]};
+//   - `?image=REGISTRY/REPO[:TAG]`: straight from a registry that allows
+//     CORS (OCI distribution API).
+import { Terminal } from './xterm/xterm.mjs';
+import { FitAddon } from './xterm/addon-fit.mjs';
+
+const IN_HEAD = 0, IN_TAIL = 1, EVENT = 2, ROWS = 3, COLS = 4, FETCH = 5, FETCH_LEN = 6;
+const CACHE = 'friscy-blobs-v1';
+
+const $ = (id) => document.getElementById(id);
+const stats = { fetched: 0, cached: 0, start: performance.now(), firstOutput: null, exited: null };
+window.friscy = { stats, phase: 'starting' };
+
+function phase(text) {
+  window.friscy.phase = text;
+  $('phase').textContent = text;
+}
+function progress() {
+  $('bytes').textContent = `${(stats.fetched / 1e6).toFixed(2)} MB fetched, ${(stats.cached / 1e6).toFixed(2)} MB from cache`;
+}
+function fail(title, detail) {
+  window.friscy.error = `${title}: ${detail}`;
+  $('loading').hidden = true;
+  $('error').hidden = false;
+  $('error-title').textContent = title;
+  $('error-detail').textContent = detail;
+}
+
+// ---- fetching ----
+
+let cache = null;
+const whole = new Map(); // digest -> Promise<Uint8Array>, for servers without ranges
+
+async function openCache() {
+  try { cache = await caches.open(CACHE); } catch { cache = null; }
+}
+
+async function cached(key) {
+  if (!cache) return null;
+  const r = await cache.match(key);
+  if (!r) return null;
+  const b = new Uint8Array(await r.arrayBuffer());
+  stats.cached += b.length;
+  return b;
+}
+
+function remember(key, bytes) {
+  if (cache) cache.put(key, new Response(bytes)).catch(() => {});
+}
+
+async function http(url, init, what) {
+  let r;
+  try { r = await fetch(url, init); } catch (e) {
+    throw new Error(`cannot reach ${new URL(url, location.href).host} for ${what} (${e.message})`);
+  }
+  if (r.status === 404) throw new Error(`${what}: not found (HTTP 404 from ${url})`);
+  if (r.status === 401 || r.status === 403) throw new Error(`${what}: the server refused access (HTTP ${r.status})`);
+  if (!r.ok) throw new Error(`${what}: HTTP ${r.status} from ${url}`);
+  return r;
+}
+
+// `len` bytes at `off` of the blob `layer`, from the cache or the network.
+async function range(layer, off, len) {
+  const key = `${location.origin}/.friscy-cache/${layer.digest}/${off}-${len}`;
+  const hit = await cached(key);
+  if (hit) return hit;
+  let bytes;
+  if (whole.has(layer.digest)) {
+    bytes = (await whole.get(layer.digest)).slice(off, off + len);
+  } else {
+    const r = await http(layer.url, { headers: { Range: `bytes=${off}-${off + len - 1}` }, ...layer.init }, `layer ${layer.digest}`);
+    if (r.status === 206) {
+      bytes = new Uint8Array(await r.arrayBuffer());
+      stats.fetched += bytes.length;
+    } else {
+      // no range support: take the whole blob once
+      const all = r.arrayBuffer().then((b) => { stats.fetched += b.byteLength; return new Uint8Array(b); });
+      whole.set(layer.digest, all);
+      bytes = (await all).slice(off, off + len);
+    }
+  }
+  if (bytes.length !== len) throw new Error(`layer ${layer.digest}: got ${bytes.length} of ${len} bytes`);
+  remember(key, bytes);
+  progress();
+  return bytes;
+}
+
+// ---- the image ----
+
+const MANIFEST_TYPES = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+].join(', ');
+
+function imageFromConfig(name, config, layers) {
+  const labels = (config.config && config.config.Labels) || {};
+  if (config.architecture !== 'riscv64' || config.os !== 'linux') {
+    throw new Error(`${name} is an image for ${config.os}/${config.architecture}; friscy runs linux/riscv64 images`);
+  }
+  if (!labels['dev.friscy.format']) {
+    throw new Error(`${name} is not a friscy image: convert it with \`friscy convert ${name} docker://${name}\``);
+  }
+  if (labels['dev.friscy.format'] !== '1') throw new Error(`${name} is friscy image format ${labels['dev.friscy.format']}; this page reads format 1`);
+  const infos = JSON.parse(labels['dev.friscy.layers'] || '[]');
+  if (infos.length !== layers.length) throw new Error(`${name}: ${layers.length} layers but ${infos.length} indexes`);
+  return {
+    name,
+    config: config.config || {},
+    layers: layers.map((l, i) => {
+      if (l.digest !== infos[i].digest) {
+        throw new Error(`${name}: layer ${i + 1} was recompressed (a plain \`docker push\` does that); push it with \`friscy push\``);
+      }
+      return { ...l, index: infos[i].index };
+    }),
+  };
+}
+
+async function fromRegistry(ref) {
+  const m = /^([^/]+)\/(.+?)(?::([^:/@]+))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(ref);
+  if (!m) throw new Error(`?image=${ref}: expected REGISTRY/REPO[:TAG]`);
+  const [, registry, repo, tag, digest] = m;
+  const local = /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(registry);
+  const base = `${local ? 'http' : 'https'}://${registry}/v2/${repo}`;
+  let reference = digest || tag || 'latest';
+  for (let depth = 0; depth < 4; depth++) {
+    const r = await http(`${base}/manifests/${reference}`, { headers: { Accept: MANIFEST_TYPES } }, `image ${ref}`);
+    const doc = await r.json();
+    stats.fetched += JSON.stringify(doc).length;
+    if (doc.manifests) {
+      const pick = doc.manifests.find((d) => d.platform && d.platform.os === 'linux' && d.platform.architecture === 'riscv64');
+      if (!pick) throw new Error(`${ref} has no linux/riscv64 image`);
+      reference = pick.digest;
+      continue;
+    }
+    const cfg = await (await http(`${base}/blobs/${doc.config.digest}`, {}, `config of ${ref}`)).json();
+    const layers = doc.layers.map((l) => ({ digest: l.digest, size: l.size, url: `${base}/blobs/${l.digest}` }));
+    return imageFromConfig(ref, cfg, layers);
+  }
+  throw new Error(`${ref}: image indexes nest too deeply`);
+}
+
+async function fromServer() {
+  const r = await http('image.json', { cache: 'no-cache' }, 'the image description (image.json)');
+  const img = await r.json();
+  return { ...img, layers: img.layers.map((l) => ({ ...l, url: new URL(l.url, location.href).href })) };
+}
+
+// ---- the terminal and the worker ----
+
+function command(cfg) {
+  const entry = cfg.Entrypoint || [];
+  const cmd = cfg.Cmd || [];
+  const argv = [...entry, ...cmd];
+  return argv.length ? argv : ['/bin/sh'];
+}
+
+function environment(env, uid) {
+  const out = [...(env || ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'])];
+  const has = (k) => out.some((e) => e.startsWith(k + '='));
+  if (!has('HOME')) out.push(uid === 0 ? 'HOME=/root' : 'HOME=/');
+  if (!has('TERM')) out.push('TERM=xterm-256color');
+  if (!has('HOSTNAME')) out.push('HOSTNAME=friscy');
+  return out;
+}
+
+async function main() {
+  if (!window.crossOriginIsolated || typeof SharedArrayBuffer === 'undefined') {
+    const why = typeof SharedArrayBuffer === 'undefined' && !window.crossOriginIsolated
+      ? 'The page is not cross-origin isolated, so this browser gives it no SharedArrayBuffer.'
+      : 'This browser lacks SharedArrayBuffer.';
+    fail('This page needs SharedArrayBuffer',
+      `${why} Serve it with the headers "Cross-Origin-Opener-Policy: same-origin" and ` +
+      '"Cross-Origin-Embedder-Policy: require-corp" (friscy serve does; see docs/web.md), ' +
+      'over https or from localhost, in a browser that supports them.');
+    return;
+  }
+  await openCache();
+  phase('reading the image');
+  const param = new URLSearchParams(location.search).get('image');
+  let image;
+  try {
+    image = param ? await fromRegistry(param) : await fromServer();
+  } catch (e) {
+    fail('Cannot load the image', e.message);
+    return;
+  }
+  window.friscy.image = image.name;
+  $('title').textContent = image.name;
+  document.title = `${image.name} — friscy`;
+
+  phase('reading the file system indexes');
+  const runtime = WebAssembly.compileStreaming(fetch('friscy_web.wasm'));
+  let indexes;
+  try {
+    indexes = await Promise.all(image.layers.map((l) => range(l, l.index[0], l.index[1]).then((b) => b.buffer)));
+  } catch (e) {
+    fail('Cannot read the image', e.message);
+    return;
+  }
+  phase('starting the runtime');
+  let module;
+  try { module = await runtime; } catch (e) { fail('Cannot load the runtime (friscy_web.wasm)', e.message); return; }
+
+  const term = new Terminal({ cursorBlink: true, scrollback: 5000, fontSize: 15, allowProposedApi: true });
+  const fit = new FitAddon();
+  term.loadAddon(fit);
+  term.open($('terminal'));
+  fit.fit();
+  window.friscy.term = term;
+
+  const ctl = new Int32Array(new SharedArrayBuffer(64));
+  const ring = new Uint8Array(new SharedArrayBuffer(65536));
+  const data = new Uint8Array(new SharedArrayBuffer(4 << 20));
+  const resized = () => {
+    Atomics.store(ctl, ROWS, term.rows);
+    Atomics.store(ctl, COLS, term.cols);
+    Atomics.add(ctl, EVENT, 1);
+    Atomics.notify(ctl, EVENT);
+  };
+  resized();
+  const enc = new TextEncoder();
+  const queue = [];
+  const pump = () => {
+    while (queue.length) {
+      const head = Atomics.load(ctl, IN_HEAD), tail = Atomics.load(ctl, IN_TAIL);
+      const free = ring.length - ((head - tail) >>> 0);
+      if (free === 0) { setTimeout(pump, 5); return; }
+      const chunk = queue[0];
+      const n = Math.min(free, chunk.length);
+      for (let i = 0; i < n; i++) ring[((head + i) >>> 0) % ring.length] = chunk[i];
+      Atomics.store(ctl, IN_HEAD, (head + n) | 0);
+      if (n === chunk.length) queue.shift(); else queue[0] = chunk.subarray(n);
+      Atomics.add(ctl, EVENT, 1);
+      Atomics.notify(ctl, EVENT);
+    }
+  };
+  term.onData((s) => { queue.push(enc.encode(s)); pump(); });
+  term.onBinary((s) => { queue.push(Uint8Array.from(s, (c) => c.charCodeAt(0) & 255)); pump(); });
+  term.onResize(resized);
+  window.addEventListener('resize', () => fit.fit());
+
+  const worker = new Worker('worker.js');
+  worker.onmessage = async (ev) => {
+    const m = ev.data;
+    if (m.t === 'out') {
+      if (stats.firstOutput === null) {
+        stats.firstOutput = performance.now();
+        $('loading').hidden = true;
+        term.focus();
+      }
+      term.write(m.data);
+    } else if (m.t === 'fetch') {
+      try {
+        const b = await range(image.layers[m.layer], m.offset, m.len);
+        data.set(b);
+        Atomics.store(ctl, FETCH_LEN, b.length);
+        Atomics.store(ctl, FETCH, 2);
+      } catch (e) {
+        console.error(e);
+        term.write(`\r\nfriscy: ${e.message}\r\n`);
+        Atomics.store(ctl, FETCH, 3);
+      }
+      Atomics.notify(ctl, FETCH);
+    } else if (m.t === 'exit') {
+      stats.exited = m.status;
+      $('loading').hidden = true;
+      term.write(`\r\n[the container exited with status ${m.status}; reload the page to start it again]\r\n`);
+    } else if (m.t === 'error') {
+      fail('The runtime failed', m.message);
+    }
+  };
+  worker.onerror = (e) => fail('The runtime failed', e.message);
+  const cfg = image.config;
+  const [uid, gid] = String(cfg.User || '0:0').split(':').map((v) => (/^\d+$/.test(v || '') ? Number(v) : 0));
+  worker.postMessage({
+    t: 'start', module, indexes, ctl: ctl.buffer, ring: ring.buffer, data: data.buffer,
+    argv: command(cfg), workdir: cfg.WorkingDir || '/',
+    env: environment(cfg.Env, uid || 0),
+    uid: uid || 0, gid: gid || 0,
+  });
+  phase('running');
+}
+
+main().catch((e) => fail('The page failed', e.stack || String(e)));

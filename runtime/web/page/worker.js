@@ -1,0 +1,119 @@
+// friscy's runtime in a Web Worker: the wasm32 kernel runs here, and blocks
+// here. Terminal input, window size and file chunks come from the page
+// through SharedArrayBuffers; waiting is Atomics.wait (no Asyncify).
+//
+// Shared state (set up by main.js, see there for the layout):
+//   ctl[IN_HEAD]  bytes the page put in the input ring (mod RING)
+//   ctl[IN_TAIL]  bytes this worker took
+//   ctl[EVENT]    bumped (and notified) on input and on resize
+//   ctl[ROWS], ctl[COLS]  the terminal's size
+//   ctl[FETCH]    0 idle, 1 asked, 2 done, 3 failed; ctl[FETCH_LEN] bytes
+//   ctl[SLEEP]    never changed: a place to sleep on
+
+const IN_HEAD = 0, IN_TAIL = 1, EVENT = 2, ROWS = 3, COLS = 4, FETCH = 5, FETCH_LEN = 6, SLEEP = 7;
+const EAGAIN = 11, EIO = 5;
+
+let ctl, ring, data, memory, x;
+const bytes = (ptr, len) => new Uint8Array(memory.buffer, Number(ptr), Number(len));
+const t0 = performance.now();
+
+// Output is batched: sent when the kernel waits, or when 64 KiB piled up.
+let pending = [], pendingLen = 0, flushedAt = 0;
+function flush() {
+  flushedAt = performance.now();
+  if (pendingLen === 0) return;
+  const out = new Uint8Array(pendingLen);
+  let off = 0;
+  for (const p of pending) { out.set(p, off); off += p.length; }
+  pending = []; pendingLen = 0;
+  postMessage({ t: 'out', data: out }, [out.buffer]);
+}
+
+function inputLen() {
+  return (Atomics.load(ctl, IN_HEAD) - Atomics.load(ctl, IN_TAIL)) >>> 0;
+}
+
+const host = {
+  write(fd, ptr, len) {
+    const copy = bytes(ptr, len).slice();
+    pending.push(copy); pendingLen += copy.length;
+    if (pendingLen >= 65536 || performance.now() - flushedAt > 30) flush();
+    return BigInt(len);
+  },
+  read(fd, ptr, len) {
+    if (fd !== 0) return BigInt(-EIO);
+    const n = Math.min(inputLen(), Number(len));
+    if (n === 0) return BigInt(-EAGAIN);
+    const out = bytes(ptr, n);
+    let tail = Atomics.load(ctl, IN_TAIL);
+    for (let i = 0; i < n; i++) { out[i] = ring[((tail + i) >>> 0) % ring.length]; }
+    Atomics.store(ctl, IN_TAIL, (tail + n) | 0);
+    return BigInt(n);
+  },
+  now(clock) {
+    if (clock === 0) return Date.now() * 1e6;
+    return (performance.now() - t0) * 1e6 + 1e9;
+  },
+  sleep(nanos) { flush(); Atomics.wait(ctl, SLEEP, 0, nanos / 1e6); },
+  random(ptr, len) {
+    const out = bytes(ptr, len);
+    for (let off = 0; off < out.length; off += 65536) {
+      crypto.getRandomValues(out.subarray(off, Math.min(out.length, off + 65536)));
+    }
+  },
+  is_terminal() { return 1; },
+  input_ready(fd) { return fd === 0 && inputLen() > 0 ? 1 : 0; },
+  wait_input(nanos) {
+    flush();
+    if (inputLen() > 0) return 1;
+    const seen = Atomics.load(ctl, EVENT);
+    Atomics.wait(ctl, EVENT, seen, nanos < 0 ? Infinity : nanos / 1e6);
+    return inputLen() > 0 ? 1 : 0;
+  },
+  window_size() {
+    const rows = Atomics.load(ctl, ROWS), cols = Atomics.load(ctl, COLS);
+    return rows > 0 && cols > 0 ? ((rows << 16) | cols) >>> 0 : 0;
+  },
+  fetch(layer, offset, len, ptr) {
+    if (len > data.length) return BigInt(-EIO);
+    Atomics.store(ctl, FETCH, 1);
+    postMessage({ t: 'fetch', layer, offset, len });
+    Atomics.wait(ctl, FETCH, 1);
+    if (Atomics.load(ctl, FETCH) !== 2) { Atomics.store(ctl, FETCH, 0); return BigInt(-EIO); }
+    const n = Atomics.load(ctl, FETCH_LEN);
+    bytes(ptr, n).set(data.subarray(0, n));
+    Atomics.store(ctl, FETCH, 0);
+    return BigInt(n);
+  },
+};
+
+onmessage = async (ev) => {
+  const m = ev.data;
+  if (m.t !== 'start') return;
+  ctl = new Int32Array(m.ctl); ring = new Uint8Array(m.ring); data = new Uint8Array(m.data);
+  try {
+    const instance = await WebAssembly.instantiate(m.module, { friscy_host: host });
+    x = instance.exports; memory = x.memory;
+    for (const index of m.indexes) {
+      const ptr = x.friscy_alloc(index.byteLength);
+      bytes(ptr, index.byteLength).set(new Uint8Array(index));
+      if (x.friscy_index(ptr, index.byteLength) !== 0) { flush(); postMessage({ t: 'exit', status: 125 }); return; }
+    }
+    const enc = new TextEncoder();
+    const strs = [m.argv[0], m.workdir, ...m.argv, ...m.env].map((s) => enc.encode(s + '\0'));
+    const len = strs.reduce((n, s) => n + s.length, 0);
+    const ptr = x.friscy_alloc(len);
+    let off = 0;
+    for (const s of strs) { bytes(ptr + off, s.length).set(s); off += s.length; }
+    if (x.friscy_boot(ptr, len, m.argv.length, m.env.length, m.uid, m.gid) !== 0) {
+      flush(); postMessage({ t: 'exit', status: 125 }); return;
+    }
+    postMessage({ t: 'started' });
+    const status = x.friscy_run();
+    flush();
+    postMessage({ t: 'exit', status });
+  } catch (e) {
+    flush();
+    postMessage({ t: 'error', message: String(e && e.stack || e) });
+  }
+};

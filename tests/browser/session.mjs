@@ -1,0 +1,110 @@
+// Drives Debian's chromium (headless, through playwright-core; never a
+// downloaded browser) against a friscy page and checks what a person would:
+// the bash prompt, commands and their output, Ctrl-C, resizing, a reload
+// from the cache. Prints one JSON line of figures; exits non-zero with a
+// message on the first failure. A screenshot of the terminal is written.
+//
+//   node tests/browser/session.mjs URL SCREENSHOT.png [--quick]
+import { chromium } from 'playwright-core';
+
+const [url, shot, mode] = process.argv.slice(2);
+if (!url || !shot) { console.error('usage: node session.mjs URL SCREENSHOT.png [--quick]'); process.exit(2); }
+const quick = mode === '--quick';
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-background-networking', '--disable-dev-shm-usage'],
+});
+const fail = async (page, msg) => {
+  let screen = '';
+  try { screen = await text(page); } catch {}
+  try { await page.screenshot({ path: shot }); } catch {}
+  console.error(`browser session: ${msg}\n--- terminal ---\n${screen}\n---`);
+  await browser.close();
+  process.exit(1);
+};
+
+// The terminal's text, trailing blank lines dropped.
+const text = (page) => page.evaluate(() => {
+  const t = window.friscy && window.friscy.term;
+  if (!t) return '';
+  const b = t.buffer.active, out = [];
+  for (let i = 0; i < b.length; i++) out.push(b.getLine(i).translateToString(true));
+  while (out.length && out[out.length - 1] === '') out.pop();
+  return out.join('\n');
+});
+
+async function waitFor(page, pred, what, ms = 60000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const err = await page.evaluate(() => window.friscy && window.friscy.error);
+    if (err) await fail(page, `the page says: ${err}`);
+    const t = await text(page);
+    if (pred(t)) return t;
+    if (Date.now() > end) await fail(page, `timed out waiting for ${what}`);
+    await page.waitForTimeout(50);
+  }
+}
+const prompted = (t) => /[#$] $/.test(t.split('\n').pop() + ' ') || /[#$] ?$/.test(t.split('\n').pop());
+const lines = async (page) => (await text(page)).split('\n').length;
+
+async function run(page, cmd, expect, what) {
+  const before = await lines(page);
+  await page.keyboard.type(cmd);
+  await page.keyboard.press('Enter');
+  return waitFor(page, (t) => {
+    const tail = t.split('\n').slice(before - 1).join('\n');
+    return expect.test(tail) && prompted(t);
+  }, what);
+}
+
+async function visit(page) {
+  const t0 = Date.now();
+  await page.goto(url);
+  await waitFor(page, (t) => prompted(t) && t.length > 0, 'the first prompt');
+  const ms = Date.now() - t0;
+  const s = await page.evaluate(() => ({ ...window.friscy.stats }));
+  return { ms, fetched: s.fetched, cached: s.cached };
+}
+
+const context = await browser.newContext({ viewport: { width: 1000, height: 600 } });
+const page = await context.newPage();
+page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+const cold = await visit(page);
+await run(page, 'echo $((6*7))', /\n42\n/, 'echo $((6*7))');
+const figures = { cold_ms: cold.ms, cold_bytes: cold.fetched };
+if (!quick) {
+  await run(page, "python3 -c 'print(sum(range(10)))'", /\n45\n/, 'python3');
+  await run(page, 'cat /etc/os-release', /Debian/, 'os-release');
+  // Ctrl-C ends a foreground sleep
+  const before = await lines(page);
+  await page.keyboard.type('sleep 100');
+  await page.keyboard.press('Enter');
+  await page.waitForTimeout(500);
+  const t1 = Date.now();
+  await page.keyboard.press('Control+C');
+  await waitFor(page, (t) => t.split('\n').length > before && prompted(t), 'the prompt after Ctrl-C', 10000);
+  figures.ctrl_c_ms = Date.now() - t1;
+  // resizing the page changes the terminal's size
+  const size1 = await run(page, 'stty size', /\n\d+ \d+\n/, 'stty size');
+  const first = /\n(\d+ \d+)\n[^\n]*$/.exec(size1)[1];
+  await page.setViewportSize({ width: 700, height: 400 });
+  await page.waitForTimeout(300);
+  const size2 = await run(page, 'stty size', /\n\d+ \d+\n/, 'stty size after resize');
+  const second = /\n(\d+ \d+)\n[^\n]*$/.exec(size2)[1];
+  if (first === second) await fail(page, `stty size stayed ${first} after the resize`);
+  figures.sizes = [first, second];
+  await page.screenshot({ path: shot });
+  // a reload starts from the cache
+  const warm = await visit(page);
+  figures.warm_ms = warm.ms;
+  figures.warm_bytes = warm.fetched;
+  figures.warm_cached = warm.cached;
+  if (warm.cached === 0) await fail(page, 'the reload read nothing from the cache');
+  await run(page, 'echo again', /\nagain\n/, 'echo after reload');
+} else {
+  await page.screenshot({ path: shot });
+}
+console.log(JSON.stringify(figures));
+await browser.close();
