@@ -4,12 +4,13 @@
 // from the cache. Prints one JSON line of figures; exits non-zero with a
 // message on the first failure. A screenshot of the terminal is written.
 //
-//   node tests/browser/session.mjs URL SCREENSHOT.png [--quick]
+//   node tests/browser/session.mjs URL SCREENSHOT.png [--quick | --expect-error TEXT]
 import { chromium } from 'playwright-core';
 
 const [url, shot, mode] = process.argv.slice(2);
 if (!url || !shot) { console.error('usage: node session.mjs URL SCREENSHOT.png [--quick]'); process.exit(2); }
 const quick = mode === '--quick';
+const expectError = mode === '--expect-error' ? process.argv[5] : null;
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -71,12 +72,34 @@ async function visit(page) {
 const context = await browser.newContext({ viewport: { width: 1000, height: 600 } });
 const page = await context.newPage();
 page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+if (expectError) {
+  await page.goto(url);
+  const end = Date.now() + 30000;
+  for (;;) {
+    const err = await page.evaluate(() => window.friscy && window.friscy.error);
+    if (err) {
+      await page.screenshot({ path: shot });
+      if (!err.includes(expectError)) await fail(page, `the page says ${JSON.stringify(err)}, not ${expectError}`);
+      console.log(JSON.stringify({ error: err }));
+      await browser.close();
+      process.exit(0);
+    }
+    if (Date.now() > end) await fail(page, `no error shown (expected ${expectError})`);
+    await page.waitForTimeout(100);
+  }
+}
 const cold = await visit(page);
 await run(page, 'echo $((6*7))', /\n42\n/, 'echo $((6*7))');
 const figures = { cold_ms: cold.ms, cold_bytes: cold.fetched };
 if (!quick) {
   await run(page, "python3 -c 'print(sum(range(10)))'", /\n45\n/, 'python3');
   await run(page, 'cat /etc/os-release', /Debian/, 'os-release');
+  // a full-screen program
+  await page.keyboard.type('busybox less /etc/passwd');
+  await page.keyboard.press('Enter');
+  await waitFor(page, (t) => /root:x:0:0/.test(t) && !prompted(t), 'less showing /etc/passwd');
+  await page.keyboard.press('q');
+  await waitFor(page, prompted, 'the prompt after less');
   // Ctrl-C ends a foreground sleep
   const before = await lines(page);
   await page.keyboard.type('sleep 100');
