@@ -214,19 +214,24 @@ impl Drop for RawMode {
     }
 }
 
-/// Runs the image; returns the container's exit status.
-pub fn run(opts: &RunOptions) -> Result<ExitCode> {
-    if opts.tty && !rustix::termios::isatty(rustix::stdio::stdin()) {
-        bail!("the input device is not a TTY: -t needs friscy's standard input to be a terminal");
-    }
-    let (mut fs, cfg) = build_fs(&opts.image)?;
-    let argv = command_line(&cfg, opts)?;
+/// What the container's first process is.
+pub struct Process {
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: String,
+    pub creds: Creds,
+}
+
+/// The first process from the image config and the options, as docker
+/// makes it (a missing working directory is created).
+pub fn process(fs: &mut Fs, cfg: &RunConfig, opts: &RunOptions) -> Result<Process> {
+    let argv = command_line(cfg, opts)?;
     let user = opts
         .user
         .clone()
         .or_else(|| (!cfg.user.is_empty()).then(|| cfg.user.clone()))
         .unwrap_or_else(|| "0".into());
-    let (creds, home) = resolve_user(&mut fs, &user)?;
+    let (creds, home) = resolve_user(fs, &user)?;
     let workdir = opts
         .workdir
         .clone()
@@ -236,8 +241,24 @@ pub fn run(opts: &RunOptions) -> Result<ExitCode> {
         bail!("the working directory {workdir:?} is not an absolute path");
     }
     // docker creates a missing working directory
-    mkdir_p(&mut fs, workdir.as_bytes(), creds.uid, creds.gid);
-    let env = environment(&cfg, opts, &home);
+    mkdir_p(fs, workdir.as_bytes(), creds.uid, creds.gid);
+    let env = environment(cfg, opts, &home);
+    Ok(Process {
+        argv,
+        env,
+        workdir,
+        creds,
+    })
+}
+
+/// Runs the image; returns the container's exit status.
+pub fn run(opts: &RunOptions) -> Result<ExitCode> {
+    if opts.tty && !rustix::termios::isatty(rustix::stdio::stdin()) {
+        bail!("the input device is not a TTY: -t needs friscy's standard input to be a terminal");
+    }
+    let (mut fs, cfg) = build_fs(&opts.image)?;
+    let p = process(&mut fs, &cfg, opts)?;
+    let (argv, env, workdir, creds) = (p.argv, p.env, p.workdir, p.creds);
     let mut kernel = Kernel::new(fs, Box::new(NativeHost::new()));
     if opts.trace {
         kernel.set_trace(Box::new(std::io::stderr()));

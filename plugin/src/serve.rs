@@ -12,6 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use friscy_converter::friscy::{self, Quiet};
 use friscy_converter::{ImageRef, SourceImage, open_image};
+use friscy_vfs::image::{ChunkLoc, ChunkSource};
 use serde_json::{Value, json};
 
 /// The headers that make the page cross-origin isolated (so that it gets
@@ -130,6 +131,106 @@ fn prepare(image: &str, scratch: &Path) -> Result<SourceImage> {
     Ok(src)
 }
 
+/// A host for a start-up profile: a terminal nobody types on, output
+/// dropped, the real clocks, randomness and network.
+struct ProfileHost(friscy_kernel::native::NativeHost);
+
+impl friscy_kernel::Host for ProfileHost {
+    fn write(&mut self, _fd: i32, data: &[u8]) -> Result<usize, i64> {
+        Ok(data.len())
+    }
+    fn read(&mut self, _fd: i32, _buf: &mut [u8]) -> Result<usize, i64> {
+        Err(friscy_kernel::abi::errno::EAGAIN)
+    }
+    fn fstat(&mut self, _fd: i32) -> Result<friscy_kernel::HostStat, i64> {
+        Ok(friscy_kernel::HostStat {
+            mode: friscy_kernel::abi::S_IFCHR | 0o620,
+            nlink: 1,
+            blksize: 4096,
+            ..Default::default()
+        })
+    }
+    fn is_terminal(&mut self, _fd: i32) -> bool {
+        true
+    }
+    fn seek(&mut self, _fd: i32, _offset: i64, _whence: u32) -> Result<u64, i64> {
+        Err(friscy_kernel::abi::errno::ESPIPE)
+    }
+    fn now(&mut self, clock: friscy_kernel::Clock) -> u128 {
+        self.0.now(clock)
+    }
+    fn sleep(&mut self, nanos: u128) {
+        self.0.sleep(nanos)
+    }
+    fn random(&mut self, buf: &mut [u8]) -> Result<(), i64> {
+        self.0.random(buf)
+    }
+    fn input_ready(&mut self, _fd: i32) -> bool {
+        false
+    }
+    fn wait_input(&mut self, _fd: i32, timeout: Option<u128>) -> bool {
+        self.0.sleep(timeout.unwrap_or(10_000_000).min(10_000_000));
+        false
+    }
+    fn window_size(&mut self) -> Option<(u16, u16)> {
+        Some((24, 80))
+    }
+    fn log(&mut self, _message: &str) {}
+}
+
+/// Records the chunks a run loads.
+struct Recorder {
+    inner: friscy::ImageChunks,
+    seen: std::rc::Rc<std::cell::RefCell<Vec<(usize, ChunkLoc)>>>,
+}
+
+impl ChunkSource for Recorder {
+    fn chunk(&self, layer: usize, loc: &ChunkLoc) -> std::io::Result<Vec<u8>> {
+        self.seen.borrow_mut().push((layer, *loc));
+        self.inner.chunk(layer, loc)
+    }
+}
+
+/// How long a start-up profile may run.
+const PROFILE_LIMIT_NS: u128 = 10_000_000_000;
+
+/// What the image's program reads before it first waits for terminal input
+/// (a shell's first prompt), as [layer, offset, length] member ranges in
+/// the order read: the page fetches them all at once when it starts.
+fn startup_ranges(src: &SourceImage) -> Result<Vec<[u64; 3]>> {
+    let (indexes, chunks) = friscy::open_friscy(src, &mut |_| {})?;
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut fs = friscy_vfs::Fs::new();
+    fs.apply_friscy_layers(
+        &indexes,
+        Box::new(Recorder {
+            inner: chunks,
+            seen: seen.clone(),
+        }),
+    )?;
+    let p = crate::run::process(&mut fs, &src.config, &crate::run::RunOptions::default())?;
+    let mut kernel = friscy_kernel::Kernel::new(
+        fs,
+        Box::new(ProfileHost(friscy_kernel::native::NativeHost::new())),
+    );
+    kernel.enable_tty();
+    let bytes = |v: &[String]| v.iter().map(|a| a.as_bytes().to_vec()).collect::<Vec<_>>();
+    kernel.spawn(
+        p.argv[0].as_bytes(),
+        &bytes(&p.argv),
+        &bytes(&p.env),
+        p.workdir.as_bytes(),
+        &p.creds,
+    )?;
+    let _ = kernel.run_to_input(PROFILE_LIMIT_NS);
+    let list = seen
+        .borrow()
+        .iter()
+        .map(|(l, c)| [*l as u64, c.offset, c.clen])
+        .collect();
+    Ok(list)
+}
+
 /// `image.json`: what the page needs to know of the image.
 fn describe(image: &str, src: &SourceImage) -> Result<Value> {
     let cfg: Value = serde_json::from_slice(&src.config_json).context("the image config")?;
@@ -147,10 +248,18 @@ fn describe(image: &str, src: &SourceImage) -> Result<Value> {
             })
         })
         .collect();
+    let prefetch = match startup_ranges(src) {
+        Ok(list) => list,
+        Err(e) => {
+            eprintln!("friscy: no start-up prefetch list ({e:#})");
+            Vec::new()
+        }
+    };
     Ok(json!({
         "name": image,
         "config": cfg.get("config").cloned().unwrap_or_else(|| json!({})),
         "layers": layers,
+        "prefetch": prefetch,
     }))
 }
 

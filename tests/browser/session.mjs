@@ -20,6 +20,7 @@ const browser = await chromium.launch({
 const fail = async (page, msg) => {
   let screen = '';
   try { screen = await text(page); } catch {}
+  try { screen += '\n(phase: ' + await page.evaluate(() => window.friscy && JSON.stringify([window.friscy.phase, window.friscy.stats])) + ')'; } catch {}
   try { await page.screenshot({ path: shot }); } catch {}
   console.error(`browser session: ${msg}\n--- terminal ---\n${screen}\n---`);
   await browser.close();
@@ -72,6 +73,8 @@ async function visit(page) {
 const context = await browser.newContext({ viewport: { width: 1000, height: 600 } });
 const page = await context.newPage();
 page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+page.on('response', (r) => { if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) console.error(`HTTP ${r.status()} ${r.url()}`); });
+page.on('console', (m) => { if (m.type() === 'error') console.error(`console: ${m.text()}`); });
 if (expectError) {
   await page.goto(url);
   const end = Date.now() + 30000;

@@ -395,6 +395,34 @@ impl Kernel {
         }
     }
 
+    /// Runs until the program ends (`Some`), or until every process waits
+    /// and one of them waits for terminal input — a shell at its prompt —
+    /// or `limit` nanoseconds of the monotonic clock pass (`None`). Used to
+    /// learn what a program reads to start.
+    pub fn run_to_input(&mut self, limit: u128) -> Option<Termination> {
+        let end = self.host.now(Clock::Monotonic).saturating_add(limit);
+        loop {
+            if let Some(t) = self.init_end {
+                return Some(t);
+            }
+            if self.host.now(Clock::Monotonic) > end {
+                return None;
+            }
+            match self.pick() {
+                Some(tid) => self.run_task(tid),
+                None => {
+                    let at_input = self
+                        .tasks
+                        .values()
+                        .any(|t| matches!(t.state, State::Blocked(w) if w.host_input));
+                    if at_input || !self.idle() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
     fn kill_all(&mut self) {
         let pids: Vec<Pid> = self.procs.keys().copied().collect();
         for pid in pids {

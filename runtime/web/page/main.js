@@ -69,30 +69,66 @@ async function http(url, init, what) {
   return r;
 }
 
+// Ranges being fetched, so that a prefetch and a request share one fetch.
+const inflight = new Map();
+
 // `len` bytes at `off` of the blob `layer`, from the cache or the network.
-async function range(layer, off, len) {
+function range(layer, off, len) {
+  const k = `${layer.digest}/${off}-${len}`;
+  if (!inflight.has(k)) {
+    const p = fetchRange(layer, off, len);
+    inflight.set(k, p);
+    p.then(() => inflight.delete(k), () => inflight.delete(k));
+  }
+  return inflight.get(k);
+}
+
+// What the image's program reads to start ([layer, offset, length] from
+// image.json), fetched a few at a time ahead of the runtime's requests.
+function prefetch(image, list) {
+  let next = 0;
+  const lane = async () => {
+    while (next < list.length) {
+      const [l, off, len] = list[next++];
+      const layer = image.layers[l];
+      if (layer) await range(layer, off, len).catch(() => {});
+    }
+  };
+  for (let i = 0; i < 6; i++) lane();
+}
+
+async function fetchRange(layer, off, len) {
   const key = `${location.origin}/.friscy-cache/${layer.digest}/${off}-${len}`;
   const hit = await cached(key);
   if (hit) return hit;
+  // The first request to a blob finds out whether the server does ranges;
+  // the others wait for that answer.
   let bytes;
-  if (whole.has(layer.digest)) {
-    bytes = (await whole.get(layer.digest)).slice(off, off + len);
+  if (!layer.probe) {
+    layer.probe = rangeOrWhole(layer, off, len);
+    bytes = await layer.probe;
   } else {
-    const r = await http(layer.url, { headers: { Range: `bytes=${off}-${off + len - 1}` }, ...layer.init }, `layer ${layer.digest}`);
-    if (r.status === 206) {
-      bytes = new Uint8Array(await r.arrayBuffer());
-      stats.fetched += bytes.length;
-    } else {
-      // no range support: take the whole blob once
-      const all = r.arrayBuffer().then((b) => { stats.fetched += b.byteLength; return new Uint8Array(b); });
-      whole.set(layer.digest, all);
-      bytes = (await all).slice(off, off + len);
-    }
+    await layer.probe.catch(() => {});
+    bytes = await rangeOrWhole(layer, off, len);
   }
   if (bytes.length !== len) throw new Error(`layer ${layer.digest}: got ${bytes.length} of ${len} bytes`);
   remember(key, bytes);
   progress();
   return bytes;
+}
+
+async function rangeOrWhole(layer, off, len) {
+  if (whole.has(layer.digest)) return (await whole.get(layer.digest)).slice(off, off + len);
+  const r = await http(layer.url, { headers: { Range: `bytes=${off}-${off + len - 1}` } }, `layer ${layer.digest}`);
+  if (r.status === 206) {
+    const bytes = new Uint8Array(await r.arrayBuffer());
+    stats.fetched += bytes.length;
+    return bytes;
+  }
+  // no range support: take the whole blob, once
+  const all = r.arrayBuffer().then((b) => { stats.fetched += b.byteLength; return new Uint8Array(b); });
+  whole.set(layer.digest, all);
+  return (await all).slice(off, off + len);
 }
 
 // ---- the image ----
@@ -201,6 +237,7 @@ async function main() {
   document.title = `${image.name} — friscy`;
 
   phase('reading the file system indexes');
+  if (Array.isArray(image.prefetch)) prefetch(image, image.prefetch);
   const runtime = WebAssembly.compileStreaming(fetch('friscy_web.wasm'));
   let indexes;
   try {
@@ -262,17 +299,22 @@ async function main() {
       }
       term.write(m.data);
     } else if (m.t === 'fetch') {
+      stats.requests = (stats.requests || 0) + 1;
+      stats.waiting = `${m.layer}:${m.offset}+${m.len}`;
       try {
         const b = await range(image.layers[m.layer], m.offset, m.len);
         data.set(b);
         Atomics.store(ctl, FETCH_LEN, b.length);
         Atomics.store(ctl, FETCH, 2);
+        stats.waiting = null;
       } catch (e) {
         console.error(e);
         term.write(`\r\nfriscy: ${e.message}\r\n`);
         Atomics.store(ctl, FETCH, 3);
       }
       Atomics.notify(ctl, FETCH);
+    } else if (m.t === 'started') {
+      stats.started = performance.now();
     } else if (m.t === 'exit') {
       stats.exited = m.status;
       $('loading').hidden = true;

@@ -65,8 +65,9 @@ const host = {
   input_ready(fd) { return fd === 0 && inputLen() > 0 ? 1 : 0; },
   wait_input(nanos) {
     flush();
-    if (inputLen() > 0) return 1;
+    // read the event count first: input that lands after it wakes the wait
     const seen = Atomics.load(ctl, EVENT);
+    if (inputLen() > 0) return 1;
     Atomics.wait(ctl, EVENT, seen, nanos < 0 ? Infinity : nanos / 1e6);
     return inputLen() > 0 ? 1 : 0;
   },
