@@ -41,11 +41,7 @@ pub fn remove(reference: &str) {
 
 /// Where images saved from the engine are kept, by image ID.
 fn cache_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("friscy").join("engine")
+    crate::cache_dir().join("engine")
 }
 
 /// The engine's image ID for `reference`, if it has the image.

@@ -420,11 +420,7 @@ impl fmt::ChunkSource for ImageChunks {
 
 /// Where whole friscy layer tars are cached (by diff id).
 fn tar_cache() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("friscy").join("layers")
+    crate::cache_dir().join("layers")
 }
 
 /// The diff ids a config lists.

@@ -25,3 +25,13 @@ pub use source::{
     ImageRef, Layer, MAX_METADATA_SIZE, Platform, RunConfig, SourceError, SourceImage, media,
     open_image,
 };
+
+/// friscy's cache folder: `$XDG_CACHE_HOME/friscy`, else `~/.cache/friscy`
+/// (the system temp folder when there is no home).
+pub fn cache_dir() -> std::path::PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("friscy")
+}

@@ -56,33 +56,6 @@ impl std::str::FromStr for Dest {
     }
 }
 
-/// A scratch folder under friscy's cache, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Result<Scratch> {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir);
-        let dir = base.join("friscy").join("tmp").join(format!(
-            "{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        Ok(Scratch(dir))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Sends a converted image where `dest` says (not `Dest::Oci`).
 fn deliver(blobs: &std::path::Path, c: &friscy::Converted, dest: &Dest) -> Result<String> {
     match dest {
@@ -214,7 +187,7 @@ fn convert_dest(source: &str, dest: &Dest) -> Result<ExitCode> {
             )
         }
         other => {
-            scratch = Scratch::new()?;
+            scratch = crate::Scratch::new("convert")?;
             let blobs = scratch.0.join("blobs/sha256");
             let c = friscy::convert(&src, &blobs, &mut bar)
                 .with_context(|| format!("cannot convert {source}"))?;
@@ -267,7 +240,7 @@ pub fn push(image: &str, dest: Option<&str>) -> Result<ExitCode> {
             })?
         }
     };
-    let scratch = Scratch::new()?;
+    let scratch = crate::Scratch::new("convert")?;
     let blobs = scratch.0.join("blobs/sha256");
     let c = friscy::rebuild(&src, &blobs).with_context(|| format!("cannot rebuild {image}"))?;
     let sent = deliver(&blobs, &c, &Dest::Registry(target))?;

@@ -305,6 +305,29 @@ pub fn run(cli: Cli, globals: &docker::GlobalFlags) -> Result<ExitCode> {
     }
 }
 
+/// A scratch folder under friscy's cache (`tmp/WHAT-PID-N`), removed on
+/// drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(what: &str) -> Result<Scratch> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = friscy_converter::cache_dir()
+            .join("tmp")
+            .join(format!("{what}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Writes a line to stdout; when the reader has gone (a pipe into `head`)
 /// the process ends quietly with 141 (128 + SIGPIPE), as a tool killed by
 /// SIGPIPE would.

@@ -371,35 +371,10 @@ fn handle(site: &Site, req: tiny_http::Request) {
     respond(req, 404, b"not found\n".to_vec(), &[])
 }
 
-/// A scratch folder under friscy's cache, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(what: &str) -> Result<Scratch> {
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir);
-        let dir = base
-            .join("friscy")
-            .join("tmp")
-            .join(format!("{what}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        Ok(Scratch(dir))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// `friscy serve IMAGE`: serves until interrupted.
 pub fn serve(image: &str, listen: &str, port: u16) -> Result<ExitCode> {
     let assets = assets()?;
-    let scratch = Scratch::new("serve")?;
+    let scratch = crate::Scratch::new("serve")?;
     let src = prepare(image, &scratch.0)?;
     let image_json = serde_json::to_vec_pretty(&describe(image, &src)?)?;
     let addr: SocketAddr = format!("{listen}:{port}")
@@ -443,7 +418,7 @@ pub fn serve(image: &str, listen: &str, port: u16) -> Result<ExitCode> {
 /// `friscy export IMAGE DIR`: the page, the runtime and the image as files.
 pub fn export(image: &str, dir: &Path) -> Result<ExitCode> {
     let assets = assets()?;
-    let scratch = Scratch::new("export")?;
+    let scratch = crate::Scratch::new("export")?;
     let src = prepare(image, &scratch.0)?;
     let desc = describe(image, &src)?;
     std::fs::create_dir_all(dir.join("blobs"))

@@ -4,7 +4,8 @@
 // from the cache. Prints one JSON line of figures; exits non-zero with a
 // message on the first failure. A screenshot of the terminal is written.
 //
-//   node tests/browser/session.mjs URL SCREENSHOT.png [--quick | --expect-error TEXT]
+//   node tests/browser/session.mjs URL SCREENSHOT.png [--quick | --startup | --expect-error TEXT]
+//   (--startup: only the first prompt, cold and then after a reload)
 import { chromium } from 'playwright-core';
 
 const [url, shot, mode] = process.argv.slice(2);
@@ -92,6 +93,13 @@ if (expectError) {
   }
 }
 const cold = await visit(page);
+if (mode === '--startup') {
+  const warm = await visit(page);
+  await page.screenshot({ path: shot });
+  console.log(JSON.stringify({ cold_ms: cold.ms, cold_bytes: cold.fetched, warm_ms: warm.ms, warm_bytes: warm.fetched }));
+  await browser.close();
+  process.exit(0);
+}
 await run(page, 'echo $((6*7))', /\n42\n/, 'echo $((6*7))');
 const figures = { cold_ms: cold.ms, cold_bytes: cold.fetched };
 if (!quick) {

@@ -69,6 +69,12 @@ const host = {
   sleep(nanos) { Atomics.wait(sab, 0, 0, nanos / 1e6); },
   random(ptr, len) { randomFillSync(bytes(ptr, len)); },
   is_terminal(fd) { return isatty(fd) ? 1 : 0; },
+  // standard input is read as a stream here (no terminal of friscy's own)
+  input_ready() { return 1; },
+  wait_input(nanos) { if (nanos > 0) Atomics.wait(sab, 0, 0, nanos / 1e6); return 1; },
+  window_size() { return 0; },
+  // friscy images are read by the page, not here
+  fetch() { return -5n; },
 };
 
 const { instance } = await WebAssembly.instantiate(wasm, { friscy_host: host });
