@@ -56,9 +56,12 @@ pub enum Command {
     },
     /// Run a command in a riscv64 container image, as `docker run` does.
     ///
-    /// IMAGE is `oci:DIR[:TAG]` (an OCI image layout, source or friscy image), `docker-archive:FILE`
-    /// (`docker save` output) or `dir:ROOTFS` (an unpacked tree). The
-    /// image's Entrypoint, Cmd, Env, WorkingDir and User apply unless
+    /// IMAGE is `oci:DIR[:TAG]` (an OCI image layout), `docker-archive:FILE`
+    /// (`docker save` output), `dir:ROOTFS` (an unpacked tree),
+    /// `docker://REF` (a registry), `docker-daemon:REF` (the engine) or a
+    /// bare REF (the engine's image, else the registry's); a source image or
+    /// a friscy image, whose files are read when first opened (from a
+    /// registry, by range request). The image's Entrypoint, Cmd, Env, WorkingDir and User apply unless
     /// overridden. Writes go to memory: the image on disk is never changed.
     /// The exit status is the command's (128+N when signal N killed it);
     /// 125 means friscy itself failed.
