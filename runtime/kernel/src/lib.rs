@@ -291,12 +291,11 @@ impl Kernel {
                     .insert(fd, (Description::new(Object::Host(fd), flags), false));
             }
         }
-        let mm = Mm {
-            mem: friscy_machine::Memory::new(),
-            code: friscy_machine::CodeCache::new(),
-            brk_start: 0,
-            brk: 0,
-        };
+        let mm = Mm::new(
+            friscy_machine::Memory::new(),
+            friscy_machine::CodeCache::new(),
+            0,
+        );
         self.procs.insert(
             pid,
             Proc {

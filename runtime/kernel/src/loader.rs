@@ -157,20 +157,31 @@ pub(crate) fn load_path(
             let elf = Elf::parse(&data)?;
             elf.interp()?.map(|i| i.to_vec())
         };
-        let interp_data = match interp {
+        let interp_data = match &interp {
             Some(i) => {
-                let d = read_exec_interp(k, &i)?;
+                let d = read_exec_interp(k, i)?;
                 Some(d)
             }
             None => None,
         };
-        let (mm, pc, sp) = build(&data, interp_data.as_deref(), &execfn, &argv, &envp, random)?;
         let exe =
             k.fs.borrow()
                 .resolve(k.procs[&k.pid()].cwd, &path, true)
                 .ok()
                 .and_then(|ino| k.fs.borrow().path_of(ino))
                 .unwrap_or(path);
+        let interp_name = interp.as_deref().map(|i| {
+            k.fs.borrow()
+                .resolve(friscy_vfs::ROOT, i, true)
+                .ok()
+                .and_then(|ino| k.fs.borrow().path_of(ino))
+                .unwrap_or_else(|| i.to_vec())
+        });
+        let images = Images {
+            exe: &exe,
+            interp: interp_data.as_deref().zip(interp_name.as_deref()),
+        };
+        let (mm, pc, sp) = build(&data, &images, &execfn, &argv, &envp, random)?;
         return Ok((mm, pc, sp, exe));
     }
     Err(LoadError::Errno(errno::ELOOP))
@@ -207,12 +218,46 @@ pub(crate) fn load_image(
             return Err(LoadError::Dynamic(String::from_utf8_lossy(i).into_owned()));
         }
     }
-    build(image, None, exe, argv, envp, random)
+    let images = Images { exe, interp: None };
+    build(image, &images, exe, argv, envp, random)
+}
+
+/// The names of what is loaded: the program's path and, for a dynamic
+/// program, its interpreter's bytes and path.
+struct Images<'a> {
+    exe: &'a [u8],
+    interp: Option<(&'a [u8], &'a [u8])>,
+}
+
+/// Names the pages of `elf`'s loadable segments (loaded at `bias`) after
+/// `path`, with each segment's file offset.
+fn name_segments(mm: &mut Mm, elf: &Elf<'_>, bias: u64, path: &[u8]) {
+    let path: std::rc::Rc<[u8]> = path.into();
+    for p in elf
+        .phdrs
+        .iter()
+        .filter(|p| p.kind == elf::PT_LOAD && p.memsz > 0)
+    {
+        let start = p.vaddr.wrapping_add(bias) & !(PAGE_SIZE - 1);
+        let stop = p
+            .vaddr
+            .wrapping_add(bias)
+            .wrapping_add(p.memsz)
+            .div_ceil(PAGE_SIZE)
+            * PAGE_SIZE;
+        if start < stop {
+            mm.name_range(
+                start,
+                stop,
+                Some((path.clone(), p.offset & !(PAGE_SIZE - 1))),
+            );
+        }
+    }
 }
 
 fn build(
     image: &[u8],
-    interp: Option<&[u8]>,
+    images: &Images<'_>,
     execfn: &[u8],
     argv: &[Vec<u8>],
     envp: &[Vec<u8>],
@@ -226,7 +271,8 @@ fn build(
         0
     };
     let loaded = elf::load(&elf, &mut mem, bias)?;
-    let (entry, base) = match interp {
+    let mut interp_at = None;
+    let (entry, base) = match images.interp.map(|(d, _)| d) {
         Some(data) => {
             let ie = Elf::parse(data)?;
             if !ie.is_dyn() {
@@ -240,6 +286,7 @@ fn build(
                 .find_free_below(MMAP_TOP, len, loaded.end.saturating_add(1 << 30))
                 .ok_or(LoadError::Errno(errno::ENOMEM))?;
             let il = elf::load(&ie, &mut mem, at - lo)?;
+            interp_at = Some(at - lo);
             (il.entry, at - lo)
         }
         None => (loaded.entry, 0),
@@ -270,12 +317,11 @@ fn build(
     ];
     let sp = build_stack(&mut mem, execfn, argv, envp, &random, &auxv).ok_or(LoadError::TooBig)?;
     let brk = loaded.end.div_ceil(PAGE_SIZE) * PAGE_SIZE;
-    let mm = Mm {
-        mem,
-        code: CodeCache::new(),
-        brk_start: brk,
-        brk,
-    };
+    let mut mm = Mm::new(mem, CodeCache::new(), brk);
+    name_segments(&mut mm, &elf, bias, images.exe);
+    if let (Some((data, path)), Some(b)) = (images.interp, interp_at) {
+        name_segments(&mut mm, &Elf::parse(data)?, b, path);
+    }
     Ok((mm, entry, sp))
 }
 

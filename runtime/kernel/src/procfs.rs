@@ -233,23 +233,38 @@ impl Kernel {
             rss_kb / 4
         );
         let mut maps = String::new();
-        for (s, e, perm) in p.mm.borrow().mem.regions() {
-            let r = if perm.contains(friscy_machine::Perm::R) {
-                'r'
-            } else {
-                '-'
-            };
-            let w = if perm.contains(friscy_machine::Perm::W) {
-                'w'
-            } else {
-                '-'
-            };
-            let x = if perm.contains(friscy_machine::Perm::X) {
-                'x'
-            } else {
-                '-'
-            };
-            maps.push_str(&format!("{s:08x}-{e:08x} {r}{w}{x}p 00000000 00:00 0\n"));
+        {
+            let m = p.mm.borrow();
+            for (s, e, perm) in m.mem.regions() {
+                let flag = |bit, c| if perm.contains(bit) { c } else { '-' };
+                let shared = if m.mem.is_shared(s) { 's' } else { 'p' };
+                let (name, offset) = match m.name_at(s) {
+                    Some((path, off)) => (String::from_utf8_lossy(path).into_owned(), off),
+                    None if s < crate::STACK_TOP && crate::STACK_TOP <= e => {
+                        ("[stack]".to_owned(), 0)
+                    }
+                    None if s >= m.brk_start
+                        && e <= m.brk.next_multiple_of(4096)
+                        && m.brk > m.brk_start =>
+                    {
+                        ("[heap]".to_owned(), 0)
+                    }
+                    None => (String::new(), 0),
+                };
+                let line = format!(
+                    "{s:08x}-{e:08x} {}{}{}{shared} {offset:08x} 00:00 0",
+                    flag(friscy_machine::Perm::R, 'r'),
+                    flag(friscy_machine::Perm::W, 'w'),
+                    flag(friscy_machine::Perm::X, 'x'),
+                );
+                if name.is_empty() {
+                    maps.push_str(&line);
+                } else {
+                    // Linux pads the name to column 73
+                    maps.push_str(&format!("{line:<72} {name}"));
+                }
+                maps.push('\n');
+            }
         }
         let cwd_path = self
             .fs

@@ -50,6 +50,7 @@ impl Kernel {
                     return Some(Err(errno::EINVAL));
                 }
                 mm.mem.unmap(a[0], len);
+                mm.name_range(a[0], a[0] + len, None);
                 drop(mm);
                 self.shm_gc();
                 Ok(0)
@@ -178,6 +179,7 @@ impl Kernel {
             let start = self.place(addr, len, flags)?;
             let mm = self.mm();
             let mut mm = mm.borrow_mut();
+            mm.name_range(start, start + len, None);
             if kind == mm::MAP_PRIVATE {
                 mm.mem.map(start, len, perm);
             } else {
@@ -202,7 +204,10 @@ impl Kernel {
                 Object::Dev(_, _) => {
                     // /dev/zero: anonymous memory
                     let start = self.place(addr, len, flags)?;
-                    self.mm().borrow_mut().mem.map(start, len, perm);
+                    let mm = self.mm();
+                    let mut mm = mm.borrow_mut();
+                    mm.mem.map(start, len, perm);
+                    mm.name_range(start, start + len, None);
                     return Ok(start);
                 }
                 _ => return Err(errno::ENODEV),
@@ -217,6 +222,10 @@ impl Kernel {
             return Err(errno::ENODEV);
         }
         let start = self.place(addr, len, flags)?;
+        let name: Option<std::rc::Rc<[u8]>> = self.fs.borrow().path_of(ino).map(Into::into);
+        self.mm()
+            .borrow_mut()
+            .name_range(start, start + len, name.map(|n| (n, off)));
         if kind != mm::MAP_PRIVATE {
             // The file's pages themselves: every process mapping them, and
             // read()/write() of the file, see the same bytes.
@@ -309,6 +318,11 @@ impl Kernel {
             .ok_or(errno::ENOMEM)?;
         // The pages move; the grown part is fresh zero memory.
         mm.mem.move_range(old, to, old_len);
+        let name = mm
+            .name_at(old)
+            .map(|(p, off)| (std::rc::Rc::<[u8]>::from(p), off));
+        mm.name_range(old, old + old_len, None);
+        mm.name_range(to, to + new_len, name);
         mm.mem.map(to + old_len, new_len - old_len, perm);
         let m = &mut *mm;
         m.code.drop_code(&mut m.mem);

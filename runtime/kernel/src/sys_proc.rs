@@ -330,6 +330,7 @@ impl Kernel {
                     code,
                     brk_start: pm.brk_start,
                     brk: pm.brk,
+                    names: pm.names.clone(),
                 }))
             };
             let files = if flags & cl::CLONE_FILES != 0 {
@@ -686,12 +687,11 @@ impl Kernel {
         };
         p.files = Rc::new(RefCell::new(crate::fd::FdTable::default()));
         let cwd = p.cwd;
-        p.mm = Rc::new(RefCell::new(Mm {
-            mem: friscy_machine::Memory::new(),
-            code: CodeCache::new(),
-            brk_start: 0,
-            brk: 0,
-        }));
+        p.mm = Rc::new(RefCell::new(Mm::new(
+            friscy_machine::Memory::new(),
+            CodeCache::new(),
+            0,
+        )));
         let ppid = p.ppid;
         let exit_signal = p.exit_signal;
         drop(files);

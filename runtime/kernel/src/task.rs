@@ -15,6 +15,71 @@ pub struct Mm {
     pub code: CodeCache,
     pub brk_start: u64,
     pub brk: u64,
+    /// What file backs each mapping, by start address (for /proc/PID/maps).
+    pub names: std::collections::BTreeMap<u64, MapName>,
+}
+
+/// The file behind a mapping: its path and the file offset of the start.
+#[derive(Clone, Debug)]
+pub struct MapName {
+    pub end: u64,
+    pub offset: u64,
+    pub path: std::rc::Rc<[u8]>,
+}
+
+impl Mm {
+    /// A fresh address space.
+    pub fn new(mem: Memory, code: CodeCache, brk: u64) -> Mm {
+        Mm {
+            mem,
+            code,
+            brk_start: brk,
+            brk,
+            names: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// Records that [start, end) now maps `name` (path, file offset of
+    /// `start`), or nothing named; names of what was there are cut away.
+    pub fn name_range(&mut self, start: u64, end: u64, name: Option<(std::rc::Rc<[u8]>, u64)>) {
+        let hit: Vec<u64> = self
+            .names
+            .range(..end)
+            .filter(|(s, n)| n.end > start && **s < end)
+            .map(|(s, _)| *s)
+            .collect();
+        for s in hit {
+            let n = self.names.remove(&s).expect("listed");
+            if s < start {
+                self.names.insert(
+                    s,
+                    MapName {
+                        end: start,
+                        ..n.clone()
+                    },
+                );
+            }
+            if n.end > end {
+                self.names.insert(
+                    end,
+                    MapName {
+                        end: n.end,
+                        offset: n.offset + (end - s),
+                        path: n.path.clone(),
+                    },
+                );
+            }
+        }
+        if let Some((path, offset)) = name {
+            self.names.insert(start, MapName { end, offset, path });
+        }
+    }
+
+    /// The file mapped at `addr`, with the file offset there.
+    pub fn name_at(&self, addr: u64) -> Option<(&[u8], u64)> {
+        let (s, n) = self.names.range(..=addr).next_back()?;
+        (n.end > addr).then(|| (&*n.path, n.offset + (addr - s)))
+    }
 }
 
 /// What a futex is: (address space, address) for a private one, (shared
