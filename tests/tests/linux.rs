@@ -46,6 +46,14 @@ const ENV: &[&str] = &[
 ];
 
 const CASES: &[Case] = &[
+    case(
+        "/proc/self/maps names the program, its libraries and the stack",
+        &[
+            "sh",
+            "-c",
+            "grep -o '/usr/lib[^ ]*libc.so.6$' /proc/self/maps | sort -u; grep -c '\\[stack\\]$' /proc/self/maps; grep -o ' /usr/bin/grep$' /proc/self/maps | sort -u",
+        ],
+    ),
     case("echo", &["/bin/echo", "hello", "world"]),
     case("true", &["true"]),
     case("false status", &["false"]),

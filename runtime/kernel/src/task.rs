@@ -225,3 +225,24 @@ pub struct Proc {
     pub stop_report: Option<i32>,
     pub cont_report: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapping_names_split_and_shift() {
+        let mut mm = Mm::new(Memory::new(), CodeCache::new(), 0);
+        let a: std::rc::Rc<[u8]> = b"/a"[..].into();
+        mm.name_range(0x1000, 0x5000, Some((a.clone(), 0x100)));
+        mm.name_range(0x2000, 0x3000, None);
+        assert_eq!(mm.name_at(0x1000), Some((&b"/a"[..], 0x100)));
+        assert_eq!(mm.name_at(0x2800), None);
+        assert_eq!(mm.name_at(0x3000), Some((&b"/a"[..], 0x2100)));
+        assert_eq!(mm.name_at(0x4fff), Some((&b"/a"[..], 0x40ff)));
+        assert_eq!(mm.name_at(0x5000), None);
+        mm.name_range(0, 0x10000, Some((b"/b"[..].into(), 0)));
+        assert_eq!(mm.names.len(), 1);
+        assert_eq!(mm.name_at(0x3000), Some((&b"/b"[..], 0x3000)));
+    }
+}
