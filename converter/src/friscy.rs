@@ -388,9 +388,10 @@ pub struct IndexStats {
 enum Access {
     /// Its friscy blob: one range read per chunk.
     Ranges(crate::source::Layer),
-    /// A blob recompressed on the way (a plain `docker push`): its tar,
-    /// kept whole in friscy's cache, read at the chunks' tar offsets.
-    Tar(PathBuf),
+    /// A blob recompressed (or re-tarred) on the way: its tar, kept whole
+    /// in friscy's cache, with where each chunk entry's bytes are in it
+    /// (found by name, so any tar writer's layout works).
+    Tar(PathBuf, std::collections::HashMap<fmt::Digest, (u64, u64)>),
 }
 
 /// The chunks of a friscy image, for [`friscy_vfs::Fs::apply_friscy_layers`].
@@ -405,10 +406,16 @@ impl fmt::ChunkSource for ImageChunks {
                     .map_err(|e| io::Error::other(e.to_string()))?;
                 fmt::member_data(&member, loc.len as usize)
             }
-            Some(Access::Tar(path)) => {
+            Some(Access::Tar(path, at)) => {
                 use std::io::{Read, Seek, SeekFrom};
+                let &(offset, len) = at
+                    .get(&loc.digest)
+                    .ok_or_else(|| io::Error::other("chunk entry missing from the layer"))?;
+                if len != u64::from(loc.len) {
+                    return Err(io::Error::other("chunk entry of the wrong size"));
+                }
                 let mut f = File::open(path)?;
-                f.seek(SeekFrom::Start(loc.tar_offset))?;
+                f.seek(SeekFrom::Start(offset))?;
                 let mut out = vec![0u8; loc.len as usize];
                 f.read_exact(&mut out)?;
                 Ok(out)
@@ -443,7 +450,7 @@ fn whole_layer(
     n: usize,
     layer: &crate::source::Layer,
     diff_id: &str,
-) -> Result<(fmt::Index, PathBuf), ConvertError> {
+) -> Result<(fmt::Index, Access), ConvertError> {
     use sha2::{Digest as _, Sha256};
     let hex = diff_id
         .strip_prefix("sha256:")
@@ -486,9 +493,20 @@ fn whole_layer(
     let file = File::open(&path).map_err(io_at(&path))?;
     let mut archive = tar::Archive::new(io::BufReader::new(file));
     let entries = archive.entries().map_err(io_at(&path))?;
+    let mut chunks = std::collections::HashMap::new();
+    let mut index = None;
     for e in entries {
         let mut e = e.map_err(io_at(&path))?;
-        let is_index = e.path_bytes().as_ref() == fmt::INDEX_PATH.as_bytes();
+        let name = e.path_bytes().into_owned();
+        let name = name.strip_prefix(b"./").unwrap_or(&name);
+        if let Some(hex) = name.strip_prefix(fmt::CHUNK_DIR.as_bytes())
+            && hex.len() == 64
+            && let Some(d) = parse_hex(hex)
+        {
+            chunks.insert(d, (e.raw_file_position(), e.size()));
+            continue;
+        }
+        let is_index = name == fmt::INDEX_PATH.as_bytes();
         if is_index {
             if e.size() > fmt::MAX_INDEX_SIZE as u64 {
                 return Err(ConvertError::Invalid(format!("layer {n}: index too large")));
@@ -500,14 +518,31 @@ fn whole_layer(
                 digest: layer.digest.clone(),
                 source,
             })?;
-            return Ok((ix, path));
+            index = Some(ix);
         }
     }
-    Err(ConvertError::Invalid(format!(
-        "layer {n} ({}) has no {}: not a friscy layer",
-        layer.digest,
-        fmt::INDEX_PATH
-    )))
+    match index {
+        Some(ix) => Ok((ix, Access::Tar(path, chunks))),
+        None => Err(ConvertError::Invalid(format!(
+            "layer {n} ({}) has no {}: not a friscy layer",
+            layer.digest,
+            fmt::INDEX_PATH
+        ))),
+    }
+}
+
+/// A sha256 from 64 lower-case hex digits.
+fn parse_hex(hex: &[u8]) -> Option<fmt::Digest> {
+    let mut d = [0u8; 32];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let v = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        d[i] = v(pair[0])? << 4 | v(pair[1])?;
+    }
+    Some(fmt::Digest(d))
 }
 
 /// Reads each layer's index of a friscy image, and how to read its
@@ -532,9 +567,9 @@ pub fn open_friscy(
                 info.digest
             ));
             let id = ids.get(n).map(String::as_str).unwrap_or_default();
-            let (ix, path) = whole_layer(n + 1, layer, id)?;
+            let (ix, tar) = whole_layer(n + 1, layer, id)?;
             indexes.push(ix);
-            access.push(Access::Tar(path));
+            access.push(tar);
             continue;
         }
         let member = layer.read_range(info.index[0], info.index[1])?;

@@ -172,3 +172,68 @@ fn bad_input_gets_clear_errors_and_no_tag() {
         String::from_utf8_lossy(&r.stderr)
     );
 }
+
+/// Re-tars (with Python's tarfile) and recompresses the first layer of the
+/// friscy image `tag` in `layout`, updating the config's diff id, the
+/// manifest and the tag, as another tool (BuildKit's exporter) would.
+const RETAR: &str = r#"
+import gzip, hashlib, io, json, os, sys, tarfile
+d, tag = sys.argv[1], sys.argv[2]
+blobs = os.path.join(d, "blobs", "sha256")
+def read(dg): return open(os.path.join(blobs, dg.split(":")[1]), "rb").read()
+def write(b):
+    h = hashlib.sha256(b).hexdigest()
+    open(os.path.join(blobs, h), "wb").write(b)
+    return "sha256:" + h
+index = json.load(open(os.path.join(d, "index.json")))
+desc = [m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == tag][0]
+man = json.loads(read(desc["digest"]))
+cfg = json.loads(read(man["config"]["digest"]))
+src = tarfile.open(fileobj=io.BytesIO(gzip.decompress(read(man["layers"][0]["digest"]))))
+out = io.BytesIO()
+dst = tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT)
+members = sorted(src.getmembers(), key=lambda m: m.name, reverse=True)
+for m in members:
+    m.mtime, m.uid, m.gid, m.uname, m.gname = 12345, 1, 1, "x", "x"
+    dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+dst.close()
+raw = out.getvalue()
+cfg["rootfs"]["diff_ids"][0] = "sha256:" + hashlib.sha256(raw).hexdigest()
+z = gzip.compress(raw, mtime=0)
+man["layers"][0]["digest"], man["layers"][0]["size"] = write(z), len(z)
+c = json.dumps(cfg).encode()
+man["config"]["digest"], man["config"]["size"] = write(c), len(c)
+m = json.dumps(man).encode()
+desc["digest"], desc["size"] = write(m), len(m)
+json.dump(index, open(os.path.join(d, "index.json"), "w"))
+"#;
+
+#[test]
+fn friscy_layers_written_again_by_another_tar_still_run() {
+    let tmp = TempDir::new("conv");
+    let out = tmp.path().join("out");
+    convert(
+        &format!("oci:{}:base", fixture("base").display()),
+        &format!("oci:{}:b", out.display()),
+    );
+    run_ok(
+        Command::new("python3")
+            .arg("-c")
+            .arg(RETAR)
+            .arg(&out)
+            .arg("b"),
+    );
+    let r = run(friscy().args([
+        "run",
+        &format!("oci:{}:b", out.display()),
+        "sh",
+        "-c",
+        "echo $((6*7)); cat /etc/debian_version >/dev/null && echo read",
+    ]));
+    let (so, se) = (
+        String::from_utf8_lossy(&r.stdout),
+        String::from_utf8_lossy(&r.stderr),
+    );
+    assert_eq!(so, "42\nread\n", "{se}");
+    assert!(se.contains("reading it whole"), "{se}");
+}
