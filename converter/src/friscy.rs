@@ -186,10 +186,21 @@ pub fn convert(
         outs.push(o);
     }
     let config = make_config(src, &outs)?;
+    let source = src.config_digest.clone().unwrap_or_default();
+    seal(blobs, &source, config, outs)
+}
+
+/// Writes the config and the manifest of friscy layers `outs` (made from
+/// the source image whose config digest is `source`) under `blobs`.
+fn seal(
+    blobs: &Path,
+    source: &str,
+    config: Vec<u8>,
+    outs: Vec<LayerOutput>,
+) -> Result<Converted, ConvertError> {
     let config_digest = sha256_of(&config);
     write_blob(blobs, &config_digest, &config)?;
-    let source = src.config_digest.clone().unwrap_or_default();
-    let manifest = make_manifest(&source, &config, &config_digest, &outs);
+    let manifest = make_manifest(source, &config, &config_digest, &outs);
     let manifest_digest = sha256_of(&manifest);
     write_blob(blobs, &manifest_digest, &manifest)?;
     Ok(Converted {
@@ -695,18 +706,6 @@ pub fn rebuild(src: &SourceImage, blobs: &Path) -> Result<Converted, ConvertErro
             ..LayerOutput::default()
         });
     }
-    let config = src.config_json.clone();
-    let config_digest = sha256_of(&config);
-    write_blob(blobs, &config_digest, &config)?;
     let source = src.labels.get(LABEL_SOURCE).cloned().unwrap_or_default();
-    let manifest = make_manifest(&source, &config, &config_digest, &outs);
-    let manifest_digest = sha256_of(&manifest);
-    write_blob(blobs, &manifest_digest, &manifest)?;
-    Ok(Converted {
-        manifest,
-        manifest_digest,
-        config,
-        config_digest,
-        layers: outs,
-    })
+    seal(blobs, &source, src.config_json.clone(), outs)
 }

@@ -753,6 +753,26 @@ impl Kernel {
         Err(BLOCK)
     }
 
+    /// A call that cannot go on yet: EAGAIN for a non-blocking
+    /// descriptor, else wait (restartably) until something happens.
+    pub(crate) fn would_block(&mut self, nonblock: bool) -> SysResult {
+        if nonblock {
+            return Err(errno::EAGAIN);
+        }
+        self.block(Wait {
+            restartable: true,
+            ..Wait::default()
+        })
+    }
+
+    /// `len` bytes of guest memory at `addr` (at most [`MAX_IO`]: a
+    /// transfer may be short), for a write-like call.
+    pub(crate) fn read_guest(&mut self, addr: u64, len: u64) -> Result<Vec<u8>, i64> {
+        let mut data = vec![0u8; len.min(MAX_IO as u64) as usize];
+        self.read_mem(addr, &mut data)?;
+        Ok(data)
+    }
+
     /// Something happened that blocked tasks may wait for.
     pub(crate) fn event(&mut self) {
         self.epoch += 1;

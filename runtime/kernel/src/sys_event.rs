@@ -191,14 +191,7 @@ impl Kernel {
         if !out.is_empty() {
             return Ok(out);
         }
-        if nonblock {
-            return Err(errno::EAGAIN);
-        }
-        self.block(Wait {
-            restartable: true,
-            ..Wait::default()
-        })
-        .map(|_| Vec::new())
+        self.would_block(nonblock).map(|_| Vec::new())
     }
 
     /// Reads from an eventfd, timerfd or socket; None for other objects.
@@ -238,16 +231,7 @@ impl Kernel {
                 let mut e = e.borrow_mut();
                 if e.count == 0 {
                     drop(e);
-                    if nonblock {
-                        return Some(Err(errno::EAGAIN));
-                    }
-                    return Some(
-                        self.block(Wait {
-                            restartable: true,
-                            ..Wait::default()
-                        })
-                        .map(|_| Vec::new()),
-                    );
+                    return Some(self.would_block(nonblock).map(|_| Vec::new()));
                 }
                 let v = if e.semaphore { 1 } else { e.count };
                 e.count -= v;
@@ -314,13 +298,7 @@ impl Kernel {
                 let mut e = e.borrow_mut();
                 if e.count > u64::MAX - 1 - v {
                     drop(e);
-                    if nonblock {
-                        return Some(Err(errno::EAGAIN));
-                    }
-                    return Some(self.block(Wait {
-                        restartable: true,
-                        ..Wait::default()
-                    }));
+                    return Some(self.would_block(nonblock));
                 }
                 e.count += v;
                 drop(e);

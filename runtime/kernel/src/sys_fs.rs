@@ -1148,21 +1148,30 @@ impl Kernel {
             if (len as i64) < 0 {
                 return Err(errno::EINVAL);
             }
-            let len = len.min((MAX_IO - total) as u64) as usize;
-            total += len;
+            let len = len.min((MAX_IO - total) as u64);
+            total += len as usize;
             vecs.push((base, len));
         }
         let data = self.read_bytes_fd(fd, total, off)?;
+        self.scatter(&vecs, &data)?;
+        Ok(data.len() as u64)
+    }
+
+    /// Spreads `data` over the (base, length) buffers of a readv-like call,
+    /// in order, as far as it goes.
+    pub(crate) fn scatter(&mut self, vecs: &[(u64, u64)], data: &[u8]) -> Result<(), i64> {
         let mut at = 0;
-        for (base, len) in vecs {
+        for &(base, len) in vecs {
             if at >= data.len() {
                 break;
             }
-            let n = len.min(data.len() - at);
+            let n = usize::try_from(len)
+                .unwrap_or(usize::MAX)
+                .min(data.len() - at);
             self.write_mem(base, &data[at..at + n])?;
             at += n;
         }
-        Ok(data.len() as u64)
+        Ok(())
     }
 
     fn lseek(&mut self, fd: i32, off: i64, whence: u64) -> SysResult {

@@ -263,11 +263,10 @@ impl Kernel {
                     .map(|_| 0)
             }
             nr::SENDTO => {
-                let len = a[2].min(MAX_IO as u64) as usize;
-                let mut data = vec![0u8; len];
-                if let Err(e) = self.read_mem(a[1], &mut data) {
-                    return Some(Err(e));
-                }
+                let data = match self.read_guest(a[1], a[2]) {
+                    Ok(d) => d,
+                    Err(e) => return Some(Err(e)),
+                };
                 let to = if a[4] != 0 {
                     match self.read_sockaddr_in(a[4], a[5]) {
                         Ok(x) => Some(x),

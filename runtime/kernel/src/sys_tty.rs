@@ -156,13 +156,7 @@ impl Kernel {
         let room = PTY_BUF.saturating_sub(t.to_master.len());
         if room == 0 {
             drop(t);
-            if nonblock {
-                return Err(errno::EAGAIN);
-            }
-            return self.block(Wait {
-                restartable: true,
-                ..Wait::default()
-            });
+            return self.would_block(nonblock);
         }
         let n = data.len().min(room);
         let out = t.tty.output(&data[..n]);
@@ -190,14 +184,7 @@ impl Kernel {
             return Err(errno::EIO);
         }
         drop(t);
-        if nonblock {
-            return Err(errno::EAGAIN);
-        }
-        self.block(Wait {
-            restartable: true,
-            ..Wait::default()
-        })
-        .map(|_| Vec::new())
+        self.would_block(nonblock).map(|_| Vec::new())
     }
 
     /// Types into a pty from its master: the line discipline's input.
@@ -210,13 +197,7 @@ impl Kernel {
         let mut t = term.borrow_mut();
         if t.tty.pending() >= PTY_BUF {
             drop(t);
-            if nonblock {
-                return Err(errno::EAGAIN);
-            }
-            return self.block(Wait {
-                restartable: true,
-                ..Wait::default()
-            });
+            return self.would_block(nonblock);
         }
         let fed = t.tty.feed(data);
         t.to_master.extend_from_slice(&fed.echo);

@@ -8,7 +8,6 @@
 
 use crate::abi::{errno, nr, open as o};
 use crate::fd::{Cred, Desc, Description, Object, Pipe, Record, SOCK_DGRAM, SOCK_STREAM, Socket};
-use crate::task::Wait;
 use crate::{Kernel, MAX_IO, SysResult};
 use friscy_vfs::{FileType, NewNode};
 use std::cell::RefCell;
@@ -135,11 +134,10 @@ impl Kernel {
             nr::SETSOCKOPT => self.sock(fd).map(|_| 0),
             nr::GETSOCKOPT => self.getsockopt(fd, a[1], a[2], a[3], a[4]),
             nr::SENDTO => {
-                let len = a[2].min(MAX_IO as u64) as usize;
-                let mut data = vec![0u8; len];
-                if let Err(e) = self.read_mem(a[1], &mut data) {
-                    return Some(Err(e));
-                }
+                let data = match self.read_guest(a[1], a[2]) {
+                    Ok(d) => d,
+                    Err(e) => return Some(Err(e)),
+                };
                 let to = if a[4] != 0 {
                     match self.read_sockaddr(a[4], a[5]) {
                         Ok(name) => Some(name),
@@ -392,13 +390,7 @@ impl Kernel {
         let nonblock = self.desc(fd)?.borrow().nonblocking();
         let conn = s.borrow_mut().backlog.pop_front();
         let Some(conn) = conn else {
-            if nonblock {
-                return Err(errno::EAGAIN);
-            }
-            return self.block(Wait {
-                restartable: true,
-                ..Wait::default()
-            });
+            return self.would_block(nonblock);
         };
         let d = Description::new(Object::Socket(conn), o::O_RDWR | (flags & SOCK_NONBLOCK));
         self.install(d, flags & SOCK_CLOEXEC != 0)
@@ -572,13 +564,7 @@ impl Kernel {
         };
         if !fits {
             drop(p);
-            if nonblock {
-                return Err(errno::EAGAIN);
-            }
-            return self.block(Wait {
-                restartable: true,
-                ..Wait::default()
-            });
+            return self.would_block(nonblock);
         }
         let n = if message {
             data.len()
@@ -631,15 +617,7 @@ impl Kernel {
                 return Ok(Received::default());
             }
             drop(p);
-            if nonblock {
-                return Err(errno::EAGAIN);
-            }
-            return self
-                .block(Wait {
-                    restartable: true,
-                    ..Wait::default()
-                })
-                .map(|_| Received::default());
+            return self.would_block(nonblock).map(|_| Received::default());
         }
         let got = if kind == SOCK_STREAM {
             let mut n = len.min(p.buf.len());
@@ -788,15 +766,7 @@ impl Kernel {
         let [name, _, _, _, ctl, ctllen, _] = words;
         let total: u64 = iov.iter().map(|&(_, l)| l).sum::<u64>().min(MAX_IO as u64);
         let got = self.unix_recv_fd(fd, total as usize, flags)?;
-        let mut at = 0;
-        for (base, len) in iov {
-            if at >= got.data.len() {
-                break;
-            }
-            let n = (len as usize).min(got.data.len() - at);
-            self.write_mem(base, &got.data[at..at + n])?;
-            at += n;
-        }
+        self.scatter(&iov, &got.data)?;
         let mut out_flags = 0u32;
         if got.full > got.data.len() {
             out_flags |= MSG_TRUNC as u32;

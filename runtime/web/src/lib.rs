@@ -318,25 +318,39 @@ pub unsafe extern "C" fn friscy_spawn(
 ) -> i32 {
     // SAFETY: the caller guarantees the range is readable.
     let args = unsafe { std::slice::from_raw_parts(args, args_len) };
-    let mut host = WebHost;
-    let Some((head, rest)) = strings(args, 2) else {
-        let _ = host.write(2, b"friscy: malformed argument block\n");
-        return -1;
-    };
-    let Some((argv, rest)) = strings(rest, argc) else {
-        let _ = host.write(2, b"friscy: malformed argument block\n");
-        return -1;
-    };
-    let Some((envp, _)) = strings(rest, envc) else {
-        let _ = host.write(2, b"friscy: malformed environment block\n");
-        return -1;
-    };
     let fs = LAYERS
         .with(|cell| cell.borrow_mut().take())
         .unwrap_or_default();
-    let mut kernel = Kernel::new(fs, Box::new(WebHost));
-    let creds = friscy_kernel::Creds::default();
-    match kernel.spawn(&head[0], &argv, &envp, &head[1], &creds) {
+    start(
+        Kernel::new(fs, Box::new(WebHost)),
+        args,
+        argc,
+        envc,
+        &friscy_kernel::Creds::default(),
+    )
+}
+
+/// Splits a spawn argument block (command, working directory, argc
+/// arguments, envc environment strings) and starts the command in
+/// `kernel`; 0, or a negative code with the message on fd 2.
+fn start(
+    mut kernel: Kernel,
+    args: &[u8],
+    argc: usize,
+    envc: usize,
+    creds: &friscy_kernel::Creds,
+) -> i32 {
+    let mut host = WebHost;
+    let parsed = strings(args, 2).and_then(|(head, rest)| {
+        let (argv, rest) = strings(rest, argc)?;
+        let (envp, _) = strings(rest, envc)?;
+        Some((head, argv, envp))
+    });
+    let Some((head, argv, envp)) = parsed else {
+        let _ = host.write(2, b"friscy: malformed argument block\n");
+        return -1;
+    };
+    match kernel.spawn(&head[0], &argv, &envp, &head[1], creds) {
         Ok(_) => {
             KERNEL.with(|cell| *cell.borrow_mut() = Some(kernel));
             0
@@ -389,20 +403,10 @@ pub unsafe extern "C" fn friscy_boot(
 ) -> i32 {
     // SAFETY: the caller guarantees the range is readable.
     let args = unsafe { std::slice::from_raw_parts(args, args_len) };
-    let mut host = WebHost;
-    let parsed = strings(args, 2).and_then(|(head, rest)| {
-        let (argv, rest) = strings(rest, argc)?;
-        let (envp, _) = strings(rest, envc)?;
-        Some((head, argv, envp))
-    });
-    let Some((head, argv, envp)) = parsed else {
-        let _ = host.write(2, b"friscy: malformed argument block\n");
-        return -1;
-    };
     let indexes = INDEXES.with(|cell| std::mem::take(&mut *cell.borrow_mut()));
     let mut fs = friscy_vfs::Fs::new();
     if let Err(e) = fs.apply_friscy_layers(&indexes, Box::new(WebChunks)) {
-        let _ = host.write(2, format!("friscy: the image is corrupt: {e}\n").as_bytes());
+        let _ = WebHost.write(2, format!("friscy: the image is corrupt: {e}\n").as_bytes());
         return -3;
     }
     let mut kernel = Kernel::new(fs, Box::new(WebHost));
@@ -412,17 +416,7 @@ pub unsafe extern "C" fn friscy_boot(
         gid,
         ..friscy_kernel::Creds::default()
     };
-    match kernel.spawn(&head[0], &argv, &envp, &head[1], &creds) {
-        Ok(_) => {
-            KERNEL.with(|cell| *cell.borrow_mut() = Some(kernel));
-            0
-        }
-        Err(e) => {
-            let cmd = String::from_utf8_lossy(&head[0]);
-            let _ = host.write(2, format!("friscy: cannot start {cmd}: {e}\n").as_bytes());
-            -2
-        }
-    }
+    start(kernel, args, argc, envc, &creds)
 }
 
 /// Runs the loaded program to its end; returns its exit status (128+N when
