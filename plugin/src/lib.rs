@@ -7,13 +7,14 @@ pub mod build;
 pub mod convert;
 pub mod docker;
 pub mod exec;
+pub mod http;
 pub mod install;
 pub mod run;
 pub mod serve;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Exit status for friscy's own failures (bad arguments, unreadable input),
@@ -309,16 +310,42 @@ pub fn run(cli: Cli, globals: &docker::GlobalFlags) -> Result<ExitCode> {
 }
 
 /// A scratch folder under friscy's cache (`tmp/WHAT-PID-N`), removed on
-/// drop.
+/// drop; folders left by processes that are gone (a killed `friscy serve`)
+/// are removed when the next one is made.
 pub struct Scratch(pub PathBuf);
+
+/// Removes the scratch folders in `tmp` whose process is gone. Only where
+/// `/proc` tells which processes are alive.
+fn sweep_scratch(tmp: &Path) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        // WHAT-PID-N (or WHAT-PID, as older versions named them)
+        let Some(pid) = name.split('-').nth(1) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !proc.join(pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
 
 impl Scratch {
     pub fn new(what: &str) -> Result<Scratch> {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = friscy_converter::cache_dir()
-            .join("tmp")
-            .join(format!("{what}-{}-{n}", std::process::id()));
+        let tmp = friscy_converter::cache_dir().join("tmp");
+        if n == 0 {
+            sweep_scratch(&tmp);
+        }
+        let dir = tmp.join(format!("{what}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
         Ok(Scratch(dir))

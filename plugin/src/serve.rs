@@ -4,7 +4,7 @@
 //! with the cross-origin isolation headers the page needs — or written out
 //! as a static site.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,6 +14,8 @@ use friscy_converter::friscy::{self, Quiet};
 use friscy_converter::{ImageRef, SourceImage, open_image};
 use friscy_vfs::image::{ChunkLoc, ChunkSource};
 use serde_json::{Value, json};
+
+use crate::http::{Request, Response};
 
 /// The headers that make the page cross-origin isolated (so that it gets
 /// SharedArrayBuffer), and let it load what it loads.
@@ -291,32 +293,26 @@ struct Site {
     image: SourceImage,
 }
 
-fn header(k: &str, v: &str) -> tiny_http::Header {
-    tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("valid header")
+fn respond(status: u16, body: Vec<u8>, headers: &[(&str, &str)]) -> Response {
+    ISOLATION_HEADERS
+        .iter()
+        .chain(headers)
+        .fold(Response::new(status, body), |r, (k, v)| r.header(k, v))
 }
 
-fn respond(req: tiny_http::Request, status: u16, body: Vec<u8>, headers: &[(&str, &str)]) {
-    let mut r = tiny_http::Response::from_data(body).with_status_code(status);
-    for (k, v) in ISOLATION_HEADERS.iter().chain(headers) {
-        r.add_header(header(k, v));
-    }
-    let _ = req.respond(r);
-}
-
-fn handle(site: &Site, req: tiny_http::Request) {
-    let path = req.url().split('?').next().unwrap_or("/").to_owned();
-    if !matches!(
-        req.method(),
-        tiny_http::Method::Get | tiny_http::Method::Head
-    ) {
-        return respond(req, 405, b"only GET and HEAD\n".to_vec(), &[]);
+fn handle(site: &Site, req: &Request) -> Response {
+    let path = req.path();
+    if req.method != "GET" && req.method != "HEAD" {
+        return respond(
+            405,
+            b"only GET and HEAD\n".to_vec(),
+            &[("Allow", "GET, HEAD")],
+        );
     }
     if path == "/image.json" {
-        let body = site.image_json.clone();
         return respond(
-            req,
             200,
-            body,
+            site.image_json.clone(),
             &[
                 ("Content-Type", "application/json"),
                 ("Cache-Control", "no-cache"),
@@ -326,28 +322,22 @@ fn handle(site: &Site, req: tiny_http::Request) {
     if let Some((_, file, ty)) = site.assets.0.iter().find(|(p, _, _)| *p == path) {
         return match std::fs::read(file) {
             Ok(b) => respond(
-                req,
                 200,
                 b,
                 &[("Content-Type", ty), ("Cache-Control", "no-cache")],
             ),
-            Err(e) => respond(req, 500, format!("{e}\n").into_bytes(), &[]),
+            Err(e) => respond(500, format!("{e}\n").into_bytes(), &[]),
         };
     }
     if let Some(digest) = path.strip_prefix("/blobs/") {
         let Some(layer) = site.image.layers.iter().find(|l| l.digest == digest) else {
-            return respond(req, 404, b"no such blob\n".to_vec(), &[]);
+            return respond(404, b"no such blob\n".to_vec(), &[]);
         };
-        let range = req
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv("Range"))
-            .map(|h| h.value.as_str().to_owned());
-        let (status, start, end) = match range.as_deref().map(|r| parse_range(r, layer.size)) {
+        let (status, start, end) = match req.header("Range").map(|r| parse_range(r, layer.size)) {
             Some(Some((s, e))) => (206, s, e),
             Some(None) => {
                 let cr = format!("bytes */{}", layer.size);
-                return respond(req, 416, Vec::new(), &[("Content-Range", &cr)]);
+                return respond(416, Vec::new(), &[("Content-Range", &cr)]);
             }
             None => (200, 0, layer.size.saturating_sub(1)),
         };
@@ -363,12 +353,12 @@ fn handle(site: &Site, req: tiny_http::Request) {
                 if status == 206 {
                     h.push(("Content-Range", &cr));
                 }
-                respond(req, status, b, &h)
+                respond(status, b, &h)
             }
-            Err(e) => respond(req, 502, format!("{e}\n").into_bytes(), &[]),
+            Err(e) => respond(502, format!("{e}\n").into_bytes(), &[]),
         };
     }
-    respond(req, 404, b"not found\n".to_vec(), &[])
+    respond(404, b"not found\n".to_vec(), &[])
 }
 
 /// `friscy serve IMAGE`: serves until interrupted.
@@ -380,37 +370,22 @@ pub fn serve(image: &str, listen: &str, port: u16) -> Result<ExitCode> {
     let addr: SocketAddr = format!("{listen}:{port}")
         .parse()
         .with_context(|| format!("bad address {listen}:{port}"))?;
-    let server = tiny_http::Server::http(addr)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    let shown = server
-        .server_addr()
-        .to_ip()
-        .map_or_else(|| addr.to_string(), |a| a.to_string());
+    let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = listener.local_addr().unwrap_or(addr).to_string();
     let host = if listen == "127.0.0.1" || listen == "0.0.0.0" {
-        shown.replacen("127.0.0.1", "localhost", 1)
+        bound
+            .replacen("127.0.0.1", "localhost", 1)
+            .replacen("0.0.0.0", "localhost", 1)
     } else {
-        shown
+        bound
     };
     crate::outln!("serving {image} at http://{host}/ (Ctrl-C stops)");
-    let site = Arc::new(Site {
+    let site = Site {
         assets,
         image_json,
         image: src,
-    });
-    let server = Arc::new(server);
-    let workers: Vec<_> = (0..8)
-        .map(|_| {
-            let (server, site) = (server.clone(), site.clone());
-            std::thread::spawn(move || {
-                while let Ok(req) = server.recv() {
-                    handle(&site, req);
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        let _ = w.join();
-    }
+    };
+    crate::http::serve(listener, Arc::new(move |req: &Request| handle(&site, req)));
     drop(scratch);
     Ok(ExitCode::SUCCESS)
 }
