@@ -238,30 +238,10 @@ fn layer_error(n: usize, layer: &crate::source::Layer, e: ImageError) -> Convert
 /// The friscy config: the source's, with the friscy layers' diff ids, one
 /// history entry per layer and the friscy labels.
 fn make_config(src: &SourceImage, outs: &[LayerOutput]) -> Result<Vec<u8>, ConvertError> {
-    let mut cfg: Value = serde_json::from_slice(&src.config_json)
-        .map_err(|e| ConvertError::Invalid(format!("{}: config: {e}", src.reference)))?;
-    let Some(obj) = cfg.as_object_mut() else {
-        return Err(ConvertError::Invalid(format!(
-            "{}: the config is not an object",
-            src.reference
-        )));
-    };
-    let created = obj.get("created").cloned().unwrap_or(Value::Null);
-    obj.insert(
-        "rootfs".into(),
-        json!({"type": "layers", "diff_ids": outs.iter().map(|o| o.diff_id.clone()).collect::<Vec<_>>()}),
-    );
     let source = src.config_digest.clone().unwrap_or_default();
-    let history: Vec<Value> = (1..=outs.len())
-        .map(|n| {
-            let mut h = json!({"created_by": format!("friscy convert: layer {n} of {source}")});
-            if !created.is_null() {
-                h["created"] = created.clone();
-            }
-            h
-        })
+    let history: Vec<String> = (1..=outs.len())
+        .map(|n| format!("friscy convert: layer {n} of {source}"))
         .collect();
-    obj.insert("history".into(), Value::Array(history));
     let infos: Vec<LayerInfo> = outs
         .iter()
         .map(|o| LayerInfo {
@@ -269,11 +249,76 @@ fn make_config(src: &SourceImage, outs: &[LayerOutput]) -> Result<Vec<u8>, Conve
             index: [o.index_offset, o.index_len],
         })
         .collect();
+    let diff_ids: Vec<String> = outs.iter().map(|o| o.diff_id.clone()).collect();
+    friscy_config(
+        &src.config_json,
+        &src.reference,
+        &source,
+        &diff_ids,
+        &history,
+        &infos,
+    )
+}
+
+/// The config of a friscy image built by the BuildKit frontend from the
+/// Dockerfile result's config `source`: one layer, which BuildKit writes
+/// (so its diff id is BuildKit's to fill in, and its layer info has no
+/// blob digest: readers read it whole, `friscy push` makes it lazy).
+pub fn frontend_config(source: &[u8]) -> Result<Vec<u8>, ConvertError> {
+    let infos = [LayerInfo {
+        digest: String::new(),
+        index: [0, 0],
+    }];
+    let history = ["friscy frontend: the Dockerfile's result as one friscy layer".to_owned()];
+    friscy_config(
+        source,
+        "the Dockerfile's result",
+        &sha256_of(source),
+        &[],
+        &history,
+        &infos,
+    )
+}
+
+/// `config_json` (a source image's config) made a friscy image's: the
+/// given diff ids, one history entry per layer (`created_by`), the friscy
+/// labels.
+fn friscy_config(
+    config_json: &[u8],
+    reference: &str,
+    source: &str,
+    diff_ids: &[String],
+    history: &[String],
+    infos: &[LayerInfo],
+) -> Result<Vec<u8>, ConvertError> {
+    let mut cfg: Value = serde_json::from_slice(config_json)
+        .map_err(|e| ConvertError::Invalid(format!("{reference}: config: {e}")))?;
+    let Some(obj) = cfg.as_object_mut() else {
+        return Err(ConvertError::Invalid(format!(
+            "{reference}: the config is not an object"
+        )));
+    };
+    let created = obj.get("created").cloned().unwrap_or(Value::Null);
+    obj.insert(
+        "rootfs".into(),
+        json!({"type": "layers", "diff_ids": diff_ids}),
+    );
+    let history: Vec<Value> = history
+        .iter()
+        .map(|by| {
+            let mut h = json!({ "created_by": by });
+            if !created.is_null() {
+                h["created"] = created.clone();
+            }
+            h
+        })
+        .collect();
+    obj.insert("history".into(), Value::Array(history));
     let container = obj
         .entry("config")
         .or_insert_with(|| json!({}))
         .as_object_mut()
-        .ok_or_else(|| ConvertError::Invalid(format!("{}: config.config", src.reference)))?;
+        .ok_or_else(|| ConvertError::Invalid(format!("{reference}: config.config")))?;
     let labels = container.entry("Labels").or_insert_with(|| json!({}));
     if !labels.is_object() {
         *labels = json!({});
@@ -282,7 +327,7 @@ fn make_config(src: &SourceImage, outs: &[LayerOutput]) -> Result<Vec<u8>, Conve
     labels.insert(LABEL_FORMAT.into(), fmt::FORMAT_VERSION.to_string().into());
     labels.insert(
         LABEL_LAYERS.into(),
-        serde_json::to_string(&infos).unwrap_or_default().into(),
+        serde_json::to_string(infos).unwrap_or_default().into(),
     );
     labels.insert(LABEL_SOURCE.into(), source.into());
     Ok(serde_json::to_vec(&cfg).unwrap_or_default())
@@ -569,6 +614,18 @@ pub fn open_friscy(
     let mut indexes = Vec::new();
     let mut access = Vec::new();
     for (n, (layer, info)) in src.layers.iter().zip(&infos).enumerate() {
+        if info.digest.is_empty() {
+            notice(&format!(
+                "layer {} was written by BuildKit (the friscy frontend): reading it whole; \
+                 `friscy push` makes the image lazily readable",
+                n + 1
+            ));
+            let id = ids.get(n).map(String::as_str).unwrap_or_default();
+            let (ix, tar) = whole_layer(n + 1, layer, id)?;
+            indexes.push(ix);
+            access.push(tar);
+            continue;
+        }
         if layer.digest != info.digest {
             notice(&format!(
                 "layer {} is {}, not the friscy blob {} (a plain `docker push` recompresses \
@@ -673,39 +730,91 @@ pub fn push(
 
 /// Rebuilds the exact friscy blobs of a friscy image whose layers went
 /// through an engine (uncompressed, or compressed some other way) into
-/// `blobs`, checking them against the digests its config records.
+/// `blobs`, checking them against the digests its config records. A layer
+/// the BuildKit frontend made (no blob digest recorded: BuildKit wrote its
+/// tar) is written afresh from its index and chunks, and the config then
+/// records the new blobs, so the image is lazily readable again.
 pub fn rebuild(src: &SourceImage, blobs: &Path) -> Result<Converted, ConvertError> {
+    use fmt::ChunkSource as _;
     let infos = layer_infos(src)?;
+    let ids = diff_ids(src);
     fs::create_dir_all(blobs).map_err(io_at(blobs))?;
     let mut outs = Vec::new();
+    let mut rewritten = false;
     for (n, (layer, info)) in src.layers.iter().zip(&infos).enumerate() {
         let tmp = blobs.join(format!(".friscy-rebuild-{}.tmp", std::process::id()));
         let file = File::create(&tmp).map_err(io_at(&tmp))?;
-        let mut input = layer.open()?;
         let mut out = BufWriter::new(file);
-        let (digest, size) = fmt::recompress(&mut input, &mut out)
-            .and_then(|r| out.flush().map(|_| r))
-            .map_err(|e| layer_error(n + 1, layer, ImageError::Io(e)))?;
-        if digest != info.digest {
-            let _ = fs::remove_file(&tmp);
-            return Err(ConvertError::Invalid(format!(
-                "layer {} rebuilds as {digest}, not {} as the config says: \
-                 it is not the friscy layer it claims to be",
-                n + 1,
-                info.digest
-            )));
-        }
-        let dst = blobs.join(digest.trim_start_matches("sha256:"));
+        let id = ids.get(n).cloned().unwrap_or_default();
+        let o = if info.digest.is_empty() {
+            let (index, access) = whole_layer(n + 1, layer, &id)?;
+            let chunks = ImageChunks(vec![access]);
+            rewritten = true;
+            fmt::rewrite_layer(&index, &mut |loc| chunks.chunk(0, loc), &mut out)
+                .and_then(|o| out.flush().map(|_| o).map_err(ImageError::Io))
+                .map_err(|e| {
+                    let _ = fs::remove_file(&tmp);
+                    layer_error(n + 1, layer, e)
+                })?
+        } else {
+            let mut input = layer.open()?;
+            let (digest, size) = fmt::recompress(&mut input, &mut out)
+                .and_then(|r| out.flush().map(|_| r))
+                .map_err(|e| layer_error(n + 1, layer, ImageError::Io(e)))?;
+            if digest != info.digest {
+                let _ = fs::remove_file(&tmp);
+                return Err(ConvertError::Invalid(format!(
+                    "layer {} rebuilds as {digest}, not {} as the config says: \
+                     it is not the friscy layer it claims to be",
+                    n + 1,
+                    info.digest
+                )));
+            }
+            LayerOutput {
+                digest,
+                size,
+                diff_id: id,
+                index_offset: info.index[0],
+                index_len: info.index[1],
+                ..LayerOutput::default()
+            }
+        };
+        let dst = blobs.join(o.digest.trim_start_matches("sha256:"));
         fs::rename(&tmp, &dst).map_err(io_at(&dst))?;
-        outs.push(LayerOutput {
-            digest,
-            size,
-            diff_id: String::new(),
-            index_offset: info.index[0],
-            index_len: info.index[1],
-            ..LayerOutput::default()
-        });
+        outs.push(o);
     }
     let source = src.labels.get(LABEL_SOURCE).cloned().unwrap_or_default();
-    seal(blobs, &source, src.config_json.clone(), outs)
+    let config = if rewritten {
+        relabel(src, &outs)?
+    } else {
+        src.config_json.clone()
+    };
+    seal(blobs, &source, config, outs)
+}
+
+/// `src`'s config recording the layers `outs`: their diff ids and where
+/// their indexes are.
+fn relabel(src: &SourceImage, outs: &[LayerOutput]) -> Result<Vec<u8>, ConvertError> {
+    let mut cfg: Value = serde_json::from_slice(&src.config_json)
+        .map_err(|e| ConvertError::Invalid(format!("{}: config: {e}", src.reference)))?;
+    let infos: Vec<LayerInfo> = outs
+        .iter()
+        .map(|o| LayerInfo {
+            digest: o.digest.clone(),
+            index: [o.index_offset, o.index_len],
+        })
+        .collect();
+    cfg["rootfs"] = json!({
+        "type": "layers",
+        "diff_ids": outs.iter().map(|o| o.diff_id.clone()).collect::<Vec<_>>(),
+    });
+    let labels = cfg
+        .pointer_mut("/config/Labels")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| ConvertError::Invalid(format!("{}: no labels", src.reference)))?;
+    labels.insert(
+        LABEL_LAYERS.into(),
+        serde_json::to_string(&infos).unwrap_or_default().into(),
+    );
+    Ok(serde_json::to_vec(&cfg).unwrap_or_default())
 }

@@ -20,6 +20,7 @@ pub mod daemon;
 pub mod friscy;
 pub mod registry;
 pub mod source;
+pub mod tree;
 
 pub use source::{
     ImageRef, Layer, MAX_METADATA_SIZE, Platform, RunConfig, SourceError, SourceImage, media,

@@ -7,6 +7,7 @@ pub mod build;
 pub mod convert;
 pub mod docker;
 pub mod exec;
+pub mod frontend;
 pub mod http;
 pub mod install;
 pub mod run;
@@ -198,6 +199,12 @@ pub enum Command {
         /// The image (any reference `friscy run` accepts).
         image: String,
     },
+    /// The BuildKit frontend: a Dockerfile that starts `# syntax=REF`
+    /// builds straight to a friscy image, with no plugin installed.
+    Frontend {
+        #[command(subcommand)]
+        command: FrontendCommand,
+    },
     /// Install `docker-friscy` as a docker CLI plugin, so that `docker friscy`
     /// works.
     ///
@@ -208,6 +215,26 @@ pub enum Command {
         /// ~/.docker/cli-plugins]
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FrontendCommand {
+    /// Publish the frontend as an image in a registry.
+    ///
+    /// The image holds only the static `friscy-frontend` binary (built by
+    /// scripts/build-frontend) for this machine's platform. Then a
+    /// Dockerfile whose first line is `# syntax=REF` (or any Dockerfile,
+    /// with `--build-arg BUILDKIT_SYNTAX=REF`) builds for linux/riscv64 and
+    /// comes out as a friscy image: `DOCKER_BUILDKIT=1 docker build -t NAME
+    /// .` then `docker push NAME`.
+    Push {
+        /// Where to push it (REGISTRY/REPO[:TAG]).
+        reference: String,
+        /// The static frontend binary [default: the one
+        /// scripts/build-frontend built, or $FRISCY_FRONTEND].
+        #[arg(long, value_name = "FILE")]
+        binary: Option<PathBuf>,
     },
 }
 
@@ -295,6 +322,9 @@ pub fn run(cli: Cli, globals: &docker::GlobalFlags) -> Result<ExitCode> {
         } => serve::serve(&image, &listen, port),
         Command::Export { image, dir } => serve::export(&image, &dir),
         Command::Push { image, dest } => convert::push(&image, dest.as_deref()),
+        Command::Frontend {
+            command: FrontendCommand::Push { reference, binary },
+        } => frontend::push(&reference, binary.as_deref()),
         Command::InstallPlugin { dir } => {
             let dir = match dir {
                 Some(d) => d,

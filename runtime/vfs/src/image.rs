@@ -519,6 +519,69 @@ pub fn write_layer<R: Read, W: Write>(
     Ok(result)
 }
 
+/// Writes a friscy layer blob holding `index`'s tree, its chunks read with
+/// `chunk` (each checked against its digest), members made as
+/// [`write_layer`] makes them and in the index's chunk order: the layer
+/// `write_layer` would have made from the same tree. For a friscy layer
+/// that another tar writer wrote (BuildKit, for the frontend), to make it
+/// lazily readable again.
+pub fn rewrite_layer<W: Write>(
+    index: &Index,
+    chunk: &mut dyn FnMut(&ChunkLoc) -> io::Result<Vec<u8>>,
+    out: W,
+) -> Result<LayerOutput, ImageError> {
+    let mut w = BlobWriter {
+        out,
+        blob: Sha256::new(),
+        tar: Sha256::new(),
+        size: 0,
+        tar_size: 0,
+    };
+    w.member(&entry_bytes("friscy/", &[], true))?;
+    w.member(&entry_bytes(CHUNK_DIR, &[], true))?;
+    let mut result = LayerOutput::default();
+    let mut chunks = Vec::with_capacity(index.chunks.len());
+    for loc in &index.chunks {
+        let data = chunk(loc)?;
+        if data.len() != loc.len as usize || Digest::of(&data) != loc.digest {
+            return Err(corrupt(format!(
+                "chunk {} does not hold what its name says",
+                loc.digest.hex()
+            )));
+        }
+        let name = format!("{CHUNK_DIR}{}", loc.digest.hex());
+        let (offset, clen, tar_at) = w.member(&entry_bytes(&name, &data, false))?;
+        chunks.push(ChunkLoc {
+            digest: loc.digest,
+            offset,
+            clen,
+            tar_offset: tar_at + BLOCK as u64,
+            len: loc.len,
+        });
+        result.chunks += 1;
+        result.chunk_bytes += u64::from(loc.len);
+    }
+    let rewritten = Index {
+        chunks,
+        entries: index.entries.clone(),
+    };
+    for e in &rewritten.entries {
+        if let Kind::File { size, .. } = e.kind {
+            result.file_bytes += size;
+        }
+    }
+    let (offset, clen, _) = w.member(&entry_bytes(INDEX_PATH, &rewritten.encode(), false))?;
+    w.member(&[0u8; 2 * BLOCK])?;
+    w.out.flush()?;
+    result.index_offset = offset;
+    result.index_len = clen;
+    result.entries = rewritten.entries.len() as u64;
+    result.size = w.size;
+    result.digest = oci_digest(w.blob);
+    result.diff_id = oci_digest(w.tar);
+    Ok(result)
+}
+
 /// Rebuilds a friscy layer blob from its uncompressed tar (member per
 /// entry, as [`write_layer`] makes them); returns (digest, size). A tar
 /// that friscy did not write comes out valid but with other digests.

@@ -243,3 +243,32 @@ fn hostile_source_layers_are_refused() {
     let cut = &bytes[..2048];
     assert!(write_layer(cut, &mut Vec::new(), &mut Seen::new(), &mut |_| {}).is_err());
 }
+
+#[test]
+fn a_layer_rewritten_from_its_index_is_the_layer_written_from_its_tar() {
+    let tars = layers();
+    let (blobs, outs) = convert(&tars[..1]);
+    let (blob, out) = (&blobs[0], &outs[0]);
+    let m = &blob[out.index_offset as usize..(out.index_offset + out.index_len) as usize];
+    let index = read_index(m).unwrap();
+    let mut rewritten = Vec::new();
+    let again = rewrite_layer(
+        &index,
+        &mut |loc| {
+            let m = &blob[loc.offset as usize..(loc.offset + loc.clen) as usize];
+            member_data(m, loc.len as usize)
+        },
+        &mut rewritten,
+    )
+    .unwrap();
+    assert_eq!(&rewritten, blob);
+    assert_eq!(again.digest, out.digest);
+    assert_eq!(again.diff_id, out.diff_id);
+    assert_eq!(
+        (again.index_offset, again.index_len),
+        (out.index_offset, out.index_len)
+    );
+    // a chunk that is not what its name says is refused
+    let bad = rewrite_layer(&index, &mut |loc| Ok(vec![0; loc.len as usize]), Vec::new());
+    assert!(bad.is_err());
+}

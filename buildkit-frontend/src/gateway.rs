@@ -1,0 +1,318 @@
+//! The frontend proper: a client of BuildKit's `LLBBridge` gRPC service,
+//! spoken over this process's stdin and stdout (one HTTP/2 connection).
+//! Nothing else may be written to stdout; stderr goes to BuildKit's log.
+//!
+//! 1. The options BuildKit gives (`BUILDKIT_FRONTEND_OPT_<n>=key=value`)
+//!    go to the standard Dockerfile frontend (`dockerfile.v0`), with the
+//!    platform set to linux/riscv64 and without `source` (this frontend's
+//!    own image). `cmdline` is kept, which stops the Dockerfile frontend
+//!    from handing the build back here. Build args, target, secrets, SSH
+//!    and cache options pass through as they are.
+//! 2. Its result gets the conversion step (`llb.rs`), which is solved.
+//! 3. The converted result goes back with the friscy image config; an error
+//!    (a failing RUN step, a Dockerfile syntax error) goes back unchanged,
+//!    so the user sees BuildKit's message for the failing step.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result, anyhow};
+use bollard_buildkit_proto::google::rpc::Status as RpcStatus;
+use bollard_buildkit_proto::moby::buildkit::v1::frontend::{
+    InputsRequest, PingRequest, Ref, Result as GwResult, ReturnRequest, SolveRequest,
+    llb_bridge_client::LlbBridgeClient, result,
+};
+use bollard_buildkit_proto::pb;
+use hyper_util::rt::TokioIo;
+use prost::Message;
+use serde_json::json;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+type Client = LlbBridgeClient<Channel>;
+
+/// gRPC's status code for a failed precondition, and for an internal error.
+const FAILED_PRECONDITION: i32 = 9;
+const INTERNAL: i32 = 13;
+/// The largest message either way (BuildKit's own limit is larger than
+/// gRPC's default 4 MiB).
+const MAX_MESSAGE: usize = 64 << 20;
+
+const OPT_PREFIX: &str = "BUILDKIT_FRONTEND_OPT_";
+const RISCV64: &str = "linux/riscv64";
+
+/// Whether BuildKit started this process as a frontend.
+pub fn launched_by_buildkit() -> bool {
+    std::env::vars().any(|(k, _)| k.starts_with(OPT_PREFIX) || k == "BUILDKIT_SESSION_ID")
+}
+
+/// `image` with `:latest` when it names neither a tag nor a digest (an
+/// image source op needs one of them).
+fn with_tag(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if image.contains('@') || last.contains(':') {
+        image.to_owned()
+    } else {
+        format!("{image}:latest")
+    }
+}
+
+/// The frontend options BuildKit passed.
+fn options() -> HashMap<String, String> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with(OPT_PREFIX))
+        .map(|(_, v)| match v.split_once('=') {
+            Some((k, v)) => (k.to_owned(), v.to_owned()),
+            None => (v, String::new()),
+        })
+        .collect()
+}
+
+/// The platform this process runs on, as BuildKit names it.
+fn host_platform() -> pb::Platform {
+    let architecture = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "riscv64" => "riscv64",
+        "powerpc64" => "ppc64le",
+        "s390x" => "s390x",
+        other => other,
+    };
+    pb::Platform {
+        architecture: architecture.into(),
+        os: "linux".into(),
+        ..Default::default()
+    }
+}
+
+pub fn main() -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("friscy-frontend: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match rt.block_on(frontend()) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("friscy-frontend: {e:#}");
+            1
+        }
+    };
+    // BuildKit waits for this process to end; a read of stdin blocked in
+    // the runtime must not keep it alive
+    std::process::exit(code)
+}
+
+async fn connect() -> Result<Client> {
+    let stdio = Mutex::new(Some(tokio::io::join(
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+    )));
+    let channel = Endpoint::from_static("http://buildkit")
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let io = stdio.lock().ok().and_then(|mut s| s.take());
+            async move {
+                io.map(TokioIo::new)
+                    .ok_or_else(|| std::io::Error::other("the stdio connection is in use"))
+            }
+        }))
+        .await
+        .context("connecting to BuildKit over stdin/stdout")?;
+    Ok(LlbBridgeClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE))
+}
+
+/// A gRPC error as the `google.rpc.Status` to return: BuildKit's own
+/// status (with its details: the failing step, the Dockerfile lines) when
+/// it sent one.
+fn status_of(st: &tonic::Status) -> RpcStatus {
+    if !st.details().is_empty()
+        && let Ok(s) = RpcStatus::decode(st.details())
+    {
+        return s;
+    }
+    RpcStatus {
+        code: st.code() as i32,
+        message: st.message().to_owned(),
+        details: Vec::new(),
+    }
+}
+
+fn error(code: i32, message: String) -> RpcStatus {
+    RpcStatus {
+        code,
+        message,
+        details: Vec::new(),
+    }
+}
+
+async fn frontend() -> Result<()> {
+    let mut client = connect().await?;
+    let outcome = build(&mut client).await;
+    let request = match outcome {
+        Ok(result) => ReturnRequest {
+            result: Some(result),
+            error: None,
+        },
+        Err(status) => ReturnRequest {
+            result: None,
+            error: Some(status),
+        },
+    };
+    client
+        .r#return(request)
+        .await
+        .map_err(|s| anyhow!("returning the result to BuildKit: {}", s.message()))?;
+    Ok(())
+}
+
+async fn build(client: &mut Client) -> Result<GwResult, RpcStatus> {
+    client
+        .ping(PingRequest {})
+        .await
+        .map_err(|s| status_of(&s))?;
+    let mut opts = options();
+    let image = opts.remove("source").ok_or_else(|| {
+        error(
+            FAILED_PRECONDITION,
+            "friscy frontend: BuildKit did not say which image it ran (no `source` option)".into(),
+        )
+    })?;
+    match opts.get("platform").map(String::as_str) {
+        None | Some("") | Some(RISCV64) => {}
+        Some(other) => {
+            return Err(error(
+                FAILED_PRECONDITION,
+                format!(
+                    "friscy frontend: friscy images are built for {RISCV64}, not {other} \
+                     (leave out --platform)"
+                ),
+            ));
+        }
+    }
+    opts.insert("platform".into(), RISCV64.into());
+    // keeps the Dockerfile frontend from forwarding to us again
+    opts.entry("cmdline".into()).or_default();
+    let inputs = client
+        .inputs(InputsRequest {})
+        .await
+        .map(|r| r.into_inner().definitions)
+        .unwrap_or_default();
+    let built = client
+        .solve(SolveRequest {
+            frontend: "dockerfile.v0".into(),
+            frontend_opt: opts,
+            frontend_inputs: inputs,
+            allow_result_return: true,
+            allow_result_array_ref: true,
+            evaluate: true,
+            ..Default::default()
+        })
+        .await
+        .map_err(|s| status_of(&s))?
+        .into_inner();
+    let built = built.result.ok_or_else(|| {
+        error(
+            INTERNAL,
+            "friscy frontend: the Dockerfile frontend returned no result".into(),
+        )
+    })?;
+    let config_key = |platform: Option<&str>| match platform {
+        Some(p) => format!("containerimage.config/{p}"),
+        None => "containerimage.config".to_owned(),
+    };
+    let (def, config) = match built.result {
+        Some(result::Result::Ref(Ref { def: Some(def), .. })) => {
+            (def, built.metadata.get(&config_key(None)).cloned())
+        }
+        Some(result::Result::Refs(map)) => {
+            let (key, r) = map
+                .refs
+                .into_iter()
+                .find(|(k, _)| k.starts_with(RISCV64))
+                .ok_or_else(|| {
+                    error(
+                        INTERNAL,
+                        format!("friscy frontend: the Dockerfile built no {RISCV64} image"),
+                    )
+                })?;
+            let def = r.def.ok_or_else(|| {
+                error(
+                    INTERNAL,
+                    "friscy frontend: the Dockerfile's result has no definition".into(),
+                )
+            })?;
+            (def, built.metadata.get(&config_key(Some(&key))).cloned())
+        }
+        _ => {
+            return Err(error(
+                INTERNAL,
+                "friscy frontend: the Dockerfile's result has no definition (BuildKit too old?)"
+                    .into(),
+            ));
+        }
+    };
+    let source_config = config.unwrap_or_else(|| {
+        serde_json::to_vec(&json!({"architecture": "riscv64", "os": "linux", "config": {}}))
+            .unwrap_or_default()
+    });
+    let friscy_config = friscy_converter::friscy::frontend_config(&source_config)
+        .map_err(|e| error(INTERNAL, format!("friscy frontend: {e}")))?;
+    let def = crate::llb::with_conversion(&def, &with_tag(&image), &host_platform())
+        .map_err(|e| error(INTERNAL, format!("friscy frontend: {e}")))?;
+    let converted = client
+        .solve(SolveRequest {
+            definition: Some(def),
+            allow_result_return: true,
+            allow_result_array_ref: true,
+            evaluate: true,
+            ..Default::default()
+        })
+        .await
+        .map_err(|s| status_of(&s))?
+        .into_inner()
+        .result
+        .and_then(|r| r.result)
+        .ok_or_else(|| {
+            error(
+                INTERNAL,
+                "friscy frontend: the conversion step returned no result".into(),
+            )
+        })?;
+    let id = match converted {
+        result::Result::Ref(Ref { id, .. }) | result::Result::RefDeprecated(id) => id,
+        _ => {
+            return Err(error(
+                INTERNAL,
+                "friscy frontend: the conversion step returned no single result".into(),
+            ));
+        }
+    };
+    Ok(GwResult {
+        metadata: [("containerimage.config".to_string(), friscy_config)]
+            .into_iter()
+            .collect(),
+        result: Some(result::Result::Ref(Ref { id, def: None })),
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_names_get_a_tag() {
+        assert_eq!(with_tag("127.0.0.1:5000/fe"), "127.0.0.1:5000/fe:latest");
+        assert_eq!(with_tag("127.0.0.1:5000/fe:1"), "127.0.0.1:5000/fe:1");
+        assert_eq!(with_tag("fe"), "fe:latest");
+        let pinned = format!("r/fe@sha256:{}", "a".repeat(64));
+        assert_eq!(with_tag(&pinned), pinned);
+    }
+}
