@@ -38,7 +38,7 @@ impl Kernel {
             nr::BRK => Ok(self.brk(a[0])),
             nr::MMAP => self.mmap(a),
             nr::MUNMAP => {
-                if a[0] % PAGE_SIZE != 0 || a[1] == 0 {
+                if !a[0].is_multiple_of(PAGE_SIZE) || a[1] == 0 {
                     return Some(Err(errno::EINVAL));
                 }
                 let Some(len) = page_up(a[1]) else {
@@ -56,7 +56,7 @@ impl Kernel {
                 Ok(0)
             }
             nr::MPROTECT => {
-                if a[0] % PAGE_SIZE != 0 {
+                if !a[0].is_multiple_of(PAGE_SIZE) {
                     return Some(Err(errno::EINVAL));
                 }
                 let Some(len) = page_up(a[1]) else {
@@ -72,7 +72,7 @@ impl Kernel {
             }
             nr::MADVISE => {
                 if a[2] == MADV_DONTNEED
-                    && a[0] % PAGE_SIZE == 0
+                    && a[0].is_multiple_of(PAGE_SIZE)
                     && let Some(len) = page_up(a[1])
                 {
                     // Drop the pages but keep the mapping: they read as zero.

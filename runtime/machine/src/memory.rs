@@ -373,7 +373,7 @@ impl Memory {
 
     fn map_region(&mut self, addr: u64, len: u64, perm: Perm, shared: bool) {
         assert!(
-            addr % PAGE_SIZE == 0 && len % PAGE_SIZE == 0,
+            addr.is_multiple_of(PAGE_SIZE) && len.is_multiple_of(PAGE_SIZE),
             "unaligned map"
         );
         if len == 0 {
@@ -832,7 +832,7 @@ impl Memory {
     /// Checks a naturally aligned atomic access and returns a fault for a
     /// misaligned one (Linux delivers SIGBUS).
     pub fn check_aligned(addr: u64, size: u64, access: Access) -> Result<(), MemFault> {
-        if addr % size == 0 {
+        if addr.is_multiple_of(size) {
             Ok(())
         } else {
             Err(MemFault {

@@ -597,17 +597,17 @@ fn random_paths_never_panic() {
     let mut rng = Lcg(11);
     for _ in 0..3000 {
         let mut path = Vec::new();
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             path.push(b'/');
         }
         for _ in 0..rng.next() % 8 {
             path.extend_from_slice(parts[(rng.next() % 10) as usize]);
             path.push(b'/');
         }
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             path.pop();
         }
-        let follow = rng.next() % 2 == 0;
+        let follow = rng.next().is_multiple_of(2);
         if let Ok(ino) = fs.resolve(ROOT, &path, follow) {
             assert!(fs.stat(ino).is_ok());
             if path.last() == Some(&b'/') {
