@@ -126,7 +126,11 @@ fn prepare(image: &str, scratch: &Path) -> Result<SourceImage> {
         .zip(&infos)
         .any(|(l, i)| l.digest != i.digest)
     {
-        eprintln!("friscy: {image} was recompressed on the way; rebuilding its friscy blobs");
+        if infos.iter().any(|i| i.digest.is_empty()) {
+            eprintln!("friscy: {image} was built by the friscy frontend; writing its friscy blobs");
+        } else {
+            eprintln!("friscy: {image} was recompressed on the way; rebuilding its friscy blobs");
+        }
         let c = friscy::rebuild(&src, &blobs).with_context(|| format!("cannot rebuild {image}"))?;
         return layout(&c);
     }

@@ -155,6 +155,9 @@ function imageFromConfig(name, config, layers) {
     name,
     config: config.config || {},
     layers: layers.map((l, i) => {
+      if (infos[i].digest === '') {
+        throw new Error(`${name}: layer ${i + 1} was written by BuildKit (the friscy frontend), so it cannot be read by range; make the image lazily readable with \`friscy push\``);
+      }
       if (l.digest !== infos[i].digest) {
         throw new Error(`${name}: layer ${i + 1} was recompressed (a plain \`docker push\` does that); push it with \`friscy push\``);
       }
