@@ -199,11 +199,13 @@ async fn build(client: &mut Client) -> Result<GwResult, RpcStatus> {
     opts.insert("platform".into(), RISCV64.into());
     // keeps the Dockerfile frontend from forwarding to us again
     opts.entry("cmdline".into()).or_default();
-    let inputs = client
-        .inputs(InputsRequest {})
-        .await
-        .map(|r| r.into_inner().definitions)
-        .unwrap_or_default();
+    // the build's inputs (context, Dockerfile) when the client gave them
+    // that way; a BuildKit without the call has none to give
+    let inputs = match client.inputs(InputsRequest {}).await {
+        Ok(r) => r.into_inner().definitions,
+        Err(s) if s.code() == tonic::Code::Unimplemented => Default::default(),
+        Err(s) => return Err(status_of(&s)),
+    };
     let built = client
         .solve(SolveRequest {
             frontend: "dockerfile.v0".into(),

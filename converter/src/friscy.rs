@@ -742,12 +742,17 @@ pub fn rebuild(src: &SourceImage, blobs: &Path) -> Result<Converted, ConvertErro
     let mut outs = Vec::new();
     let mut rewritten = false;
     for (n, (layer, info)) in src.layers.iter().zip(&infos).enumerate() {
+        let id = ids.get(n).cloned().unwrap_or_default();
+        // a frontend-built layer: its tar, whole, first
+        let whole = if info.digest.is_empty() {
+            Some(whole_layer(n + 1, layer, &id)?)
+        } else {
+            None
+        };
         let tmp = blobs.join(format!(".friscy-rebuild-{}.tmp", std::process::id()));
         let file = File::create(&tmp).map_err(io_at(&tmp))?;
         let mut out = BufWriter::new(file);
-        let id = ids.get(n).cloned().unwrap_or_default();
-        let o = if info.digest.is_empty() {
-            let (index, access) = whole_layer(n + 1, layer, &id)?;
+        let o = if let Some((index, access)) = whole {
             let chunks = ImageChunks(vec![access]);
             rewritten = true;
             fmt::rewrite_layer(&index, &mut |loc| chunks.chunk(0, loc), &mut out)

@@ -1,8 +1,8 @@
 //! A directory tree as a layer tar: what the BuildKit frontend converts,
 //! since BuildKit hands it the built file system, not its layers.
 //!
-//! The tar is made the same way every time from the same tree: entries in
-//! byte order of their paths, numeric owners only, modes with the set-id
+//! The tar is made the same way every time from the same tree: depth
+//! first, each directory's names in byte order, numeric owners only, modes with the set-id
 //! and sticky bits, times to the nanosecond (PAX `mtime` when not whole
 //! seconds), hard links as links to the first path seen, devices and
 //! fifos as such. Sockets are left out (a tar cannot hold them), and so
@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Why a tree could not be written as a tar.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +48,7 @@ pub fn tar_tree<W: Write>(root: &Path, out: W) -> Result<TreeStats, TreeError> {
     b.follow_symlinks(false);
     let mut stats = TreeStats::default();
     let mut links = HashMap::new();
-    walk(&mut b, root, "", &mut links, &mut stats)?;
+    walk(&mut b, root, Path::new(""), &mut links, &mut stats)?;
     b.into_inner()
         .and_then(|mut w| w.flush())
         .map_err(at(root))?;
@@ -76,24 +76,53 @@ fn pax_record(key: &str, value: &str) -> String {
     format!("{len} {key}={value}\n")
 }
 
+/// The major and minor numbers of a Linux `dev_t` (glibc's encoding:
+/// major in bits 8-19 and 32-43, minor in bits 0-7 and 12-31).
+fn dev_major(rdev: u64) -> u32 {
+    (((rdev >> 32) & 0xffff_f000) | ((rdev >> 8) & 0xfff)) as u32
+}
+
+fn dev_minor(rdev: u64) -> u32 {
+    (((rdev >> 12) & 0xffff_ff00) | (rdev & 0xff)) as u32
+}
+
+/// A file's content, failing if it ends before `left` bytes (it shrank
+/// while read: the tar would be broken).
+struct Exactly<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: io::Read> io::Read for Exactly<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was read",
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 fn walk<W: Write>(
     b: &mut tar::Builder<W>,
     dir: &Path,
-    prefix: &str,
-    links: &mut HashMap<(u64, u64), String>,
+    prefix: &Path,
+    links: &mut HashMap<(u64, u64), PathBuf>,
     stats: &mut TreeStats,
 ) -> Result<(), TreeError> {
     for name in names(dir)? {
         let path = dir.join(&name);
-        let Some(name) = name.to_str() else {
-            // tar paths here are UTF-8; a tree from a Dockerfile build is
-            // too, but say what was not
-            return Err(TreeError::Io {
-                path: path.display().to_string(),
-                source: io::Error::new(io::ErrorKind::InvalidData, "a name that is not UTF-8"),
-            });
-        };
-        let rel = format!("{prefix}{name}");
+        let rel = prefix.join(&name);
         let meta = fs::symlink_metadata(&path).map_err(at(&path))?;
         let ft = meta.file_type();
         if ft.is_socket() {
@@ -130,9 +159,9 @@ fn walk<W: Write>(
         if ft.is_dir() {
             h.set_entry_type(tar::EntryType::Directory);
             h.set_size(0);
-            b.append_data(&mut h, format!("{rel}/"), io::empty())
+            b.append_data(&mut h, &rel, io::empty())
                 .map_err(at(&path))?;
-            walk(b, &path, &format!("{rel}/"), links, stats)?;
+            walk(b, &path, &rel, links, stats)?;
         } else if ft.is_symlink() {
             let target = fs::read_link(&path).map_err(at(&path))?;
             h.set_entry_type(tar::EntryType::Symlink);
@@ -143,8 +172,11 @@ fn walk<W: Write>(
             h.set_size(meta.len());
             let f = fs::File::open(&path).map_err(at(&path))?;
             // a file that changes size while read would make a broken tar
-            b.append_data(&mut h, &rel, io::Read::take(f, meta.len()))
-                .map_err(at(&path))?;
+            let content = Exactly {
+                inner: f,
+                left: meta.len(),
+            };
+            b.append_data(&mut h, &rel, content).map_err(at(&path))?;
             stats.file_bytes += meta.len();
         } else {
             let kind = if ft.is_char_device() {
@@ -157,11 +189,10 @@ fn walk<W: Write>(
             h.set_entry_type(kind);
             h.set_size(0);
             if kind != tar::EntryType::Fifo {
-                let rdev = meta.rdev();
-                let major = ((rdev >> 32) & 0xffff_f000) | ((rdev >> 8) & 0xfff);
-                let minor = ((rdev >> 12) & 0xffff_ff00) | (rdev & 0xff);
-                h.set_device_major(major as u32).map_err(at(&path))?;
-                h.set_device_minor(minor as u32).map_err(at(&path))?;
+                h.set_device_major(dev_major(meta.rdev()))
+                    .map_err(at(&path))?;
+                h.set_device_minor(dev_minor(meta.rdev()))
+                    .map_err(at(&path))?;
             }
             b.append_data(&mut h, &rel, io::empty())
                 .map_err(at(&path))?;
@@ -206,8 +237,8 @@ mod tests {
         }
         let want = [
             ("a.txt", tar::EntryType::Regular, None),
-            ("b/", tar::EntryType::Directory, None),
-            ("b/deep/", tar::EntryType::Directory, None),
+            ("b", tar::EntryType::Directory, None),
+            ("b/deep", tar::EntryType::Directory, None),
             ("b/deep/x", tar::EntryType::Regular, None),
             ("b/linked", tar::EntryType::Link, Some("a.txt")),
             ("b/sym", tar::EntryType::Symlink, Some("../a.txt")),
@@ -222,6 +253,12 @@ mod tests {
         assert_eq!(
             pax_record("k", &"v".repeat(94)),
             "101 k=".to_string() + &"v".repeat(94) + "\n"
+        );
+        assert_eq!((dev_major(0x0103), dev_minor(0x0103)), (1, 3));
+        // makedev(0x1234, 0x56789)
+        assert_eq!(
+            (dev_major(0x1000_5672_3489), dev_minor(0x1000_5672_3489)),
+            (0x1234, 0x56789)
         );
         // and friscy reads it as a layer
         let mut fs_ = friscy_vfs::Fs::new();

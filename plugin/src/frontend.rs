@@ -72,31 +72,61 @@ fn find_binary(given: Option<&Path>) -> Result<PathBuf> {
         })
 }
 
-/// Whether `path` is a 64-bit little-endian ELF executable with no program
-/// interpreter (statically linked).
+/// ELF `e_machine` values of the platforms a frontend may run on.
+const EM_X86_64: u16 = 62;
+const EM_AARCH64: u16 = 183;
+const EM_RISCV: u16 = 243;
+
+/// The `e_machine` of programs for this machine.
+fn host_machine() -> Option<u16> {
+    match std::env::consts::ARCH {
+        "x86_64" => Some(EM_X86_64),
+        "aarch64" => Some(EM_AARCH64),
+        "riscv64" => Some(EM_RISCV),
+        _ => None,
+    }
+}
+
+/// Whether `path` is a 64-bit little-endian ELF program for this machine
+/// with no program interpreter (statically linked).
 fn is_static(path: &Path) -> Result<bool> {
     let b = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 || b[5] != 1 {
-        return Ok(false);
-    }
-    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    Ok(static_elf(&b, host_machine()))
+}
+
+fn static_elf(b: &[u8], machine: Option<u16>) -> bool {
+    let u16_at = |o: usize| b.get(o..o + 2).map(|s| u16::from_le_bytes([s[0], s[1]]));
+    let u32_at = |o: usize| {
+        b.get(o..o + 4)
+            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    };
     let u64_at = |o: usize| {
         b.get(o..o + 8)
-            .map(|s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])) as usize)
+            .and_then(|s| s.try_into().ok())
+            .map(u64::from_le_bytes)
     };
-    let (Some(phoff), phentsize, phnum) = (u64_at(32), u16_at(54), u16_at(56)) else {
-        return Ok(false);
+    if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 || b[5] != 1 {
+        return false;
+    }
+    if machine.is_some() && u16_at(18) != machine {
+        return false;
+    }
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(32), u16_at(54), u16_at(56)) else {
+        return false;
     };
-    for i in 0..phnum {
-        let at = phoff + i * phentsize;
-        let Some(kind) = b.get(at..at + 4) else {
-            return Ok(false);
-        };
-        if u32::from_le_bytes(kind.try_into().unwrap_or([0; 4])) == PT_INTERP {
-            return Ok(false);
+    for i in 0..u64::from(phnum) {
+        let kind = i
+            .checked_mul(u64::from(phentsize))
+            .and_then(|o| o.checked_add(phoff))
+            .and_then(|o| usize::try_from(o).ok())
+            .and_then(u32_at);
+        match kind {
+            None => return false,
+            Some(PT_INTERP) => return false,
+            Some(_) => {}
         }
     }
-    Ok(true)
+    true
 }
 
 /// The image's one layer: the binary at `/friscy-frontend`, gzipped;
@@ -192,6 +222,18 @@ mod tests {
         let junk = dir.join("junk");
         std::fs::write(&junk, b"#!/bin/sh\n").unwrap();
         assert!(!is_static(&junk).unwrap());
+        // a hostile header: program headers far past the end
+        let mut elf = vec![0u8; 64];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        elf[18..20].copy_from_slice(&EM_X86_64.to_le_bytes());
+        elf[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+        elf[54..56].copy_from_slice(&56u16.to_le_bytes());
+        elf[56..58].copy_from_slice(&3u16.to_le_bytes());
+        assert!(!static_elf(&elf, Some(EM_X86_64)));
+        // no program headers: static; another machine's: not ours
+        elf[56..58].copy_from_slice(&0u16.to_le_bytes());
+        assert!(static_elf(&elf, Some(EM_X86_64)));
+        assert!(!static_elf(&elf, Some(EM_AARCH64)));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

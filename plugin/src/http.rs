@@ -115,9 +115,9 @@ fn line(r: &mut impl BufRead, budget: &mut usize) -> io::Result<Option<String>> 
     while buf.last().is_some_and(|&c| c == b'\n' || c == b'\r') {
         buf.pop();
     }
-    String::from_utf8(buf)
-        .map(Some)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "head is not UTF-8"))
+    // header values may hold other bytes than ASCII (obs-text); names and
+    // the request line are checked by the caller
+    Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
 }
 
 fn read_request(r: &mut impl BufRead) -> Next {
@@ -152,7 +152,11 @@ fn read_request(r: &mut impl BufRead) -> Next {
                 let Some((k, v)) = l.split_once(':') else {
                     return Next::Refuse(400);
                 };
-                if headers.len() == MAX_HEADERS || k.is_empty() || k.ends_with(' ') {
+                // a folded line (obsolete continuation) or a bad name
+                let bad_name = k.is_empty()
+                    || !k.bytes().all(|b| b.is_ascii_graphic())
+                    || l.starts_with([' ', '\t']);
+                if headers.len() == MAX_HEADERS || bad_name {
                     return Next::Refuse(if headers.len() == MAX_HEADERS {
                         431
                     } else {
@@ -175,8 +179,9 @@ fn read_request(r: &mut impl BufRead) -> Next {
     // connection is closed rather than the body skipped
     let has_body = req.header("Transfer-Encoding").is_some()
         || req
-            .header("Content-Length")
-            .is_some_and(|v| v.trim() != "0");
+            .headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("Content-Length") && v.trim() != "0");
     let connection = req.header("Connection").unwrap_or("").to_ascii_lowercase();
     let keep = !has_body
         && if http11 {
@@ -211,6 +216,8 @@ fn write_response(
 
 fn connection(stream: TcpStream, handler: &(dyn Fn(&Request) -> Response + Send + Sync)) {
     let _ = stream.set_read_timeout(Some(IDLE));
+    // a peer that stops reading a response does not hold its thread forever
+    let _ = stream.set_write_timeout(Some(IDLE));
     let _ = stream.set_nodelay(true);
     let Ok(write_half) = stream.try_clone() else {
         return;
@@ -234,6 +241,16 @@ fn connection(stream: TcpStream, handler: &(dyn Fn(&Request) -> Response + Send 
     }
 }
 
+/// One open connection, counted while it lives (dropped with its thread,
+/// or at once when the thread cannot start).
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Serves `listener` with `handler` until the process ends.
 pub fn serve(listener: TcpListener, handler: Arc<dyn Fn(&Request) -> Response + Send + Sync>) {
     let open = Arc::new(AtomicUsize::new(0));
@@ -249,12 +266,13 @@ pub fn serve(listener: TcpListener, handler: Arc<dyn Fn(&Request) -> Response + 
             let _ = write_response(&mut stream, &resp, false, false);
             continue;
         }
-        let (handler, open) = (handler.clone(), open.clone());
+        let slot = Slot(open.clone());
+        let handler = handler.clone();
         let spawned = std::thread::Builder::new()
             .name("http".into())
             .spawn(move || {
+                let _slot = slot;
                 connection(stream, &*handler);
-                open.fetch_sub(1, Ordering::AcqRel);
             });
         if spawned.is_err() {
             std::thread::sleep(Duration::from_millis(50));

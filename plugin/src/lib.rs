@@ -231,8 +231,8 @@ pub enum FrontendCommand {
     Push {
         /// Where to push it (REGISTRY/REPO[:TAG]).
         reference: String,
-        /// The static frontend binary [default: the one
-        /// scripts/build-frontend built, or $FRISCY_FRONTEND].
+        /// The static frontend binary [default: $FRISCY_FRONTEND, else
+        /// the one scripts/build-frontend built].
         #[arg(long, value_name = "FILE")]
         binary: Option<PathBuf>,
     },
@@ -340,29 +340,55 @@ pub fn run(cli: Cli, globals: &docker::GlobalFlags) -> Result<ExitCode> {
 }
 
 /// A scratch folder under friscy's cache (`tmp/WHAT-PID-N`), removed on
-/// drop; folders left by processes that are gone (a killed `friscy serve`)
-/// are removed when the next one is made.
-pub struct Scratch(pub PathBuf);
+/// drop. It holds a lock file, locked while the folder is in use, so that
+/// folders left behind (by a `friscy serve` that was killed) are removed
+/// when the next one is made, and folders in use — by this process or any
+/// other sharing the cache — are not.
+pub struct Scratch(pub PathBuf, Option<std::fs::File>);
 
-/// Removes the scratch folders in `tmp` whose process is gone. Only where
-/// `/proc` tells which processes are alive.
+/// The lock file in a scratch folder.
+const SCRATCH_LOCK: &str = ".lock";
+
+/// Takes the lock of the scratch folder `dir` without waiting; `None` when
+/// another process holds it.
+fn lock_scratch(dir: &Path, create: bool) -> Option<std::fs::File> {
+    use rustix::fs::{FlockOperation, flock};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(false)
+        .open(dir.join(SCRATCH_LOCK))
+        .ok()?;
+    flock(&file, FlockOperation::NonBlockingLockExclusive).ok()?;
+    Some(file)
+}
+
+/// Removes the scratch folders in `tmp` that no process is using.
 fn sweep_scratch(tmp: &Path) {
-    let proc = Path::new("/proc");
-    if !proc.join("self").exists() {
-        return;
-    }
     let Ok(entries) = std::fs::read_dir(tmp) else {
         return;
     };
     for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
-        // WHAT-PID-N (or WHAT-PID, as older versions named them)
-        let Some(pid) = name.split('-').nth(1) else {
+        let dir = e.path();
+        if !dir.join(SCRATCH_LOCK).exists() {
+            // made by an older friscy, without a lock: gone with its process
+            let gone = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.split('-').nth(1).map(str::to_owned))
+                .filter(|pid| pid.parse::<u32>().is_ok())
+                .is_some_and(|pid| {
+                    Path::new("/proc/self").exists() && !Path::new("/proc").join(pid).exists()
+                });
+            if gone {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
             continue;
-        };
-        if pid.parse::<u32>().is_ok() && !proc.join(pid).exists() {
-            let _ = std::fs::remove_dir_all(e.path());
+        }
+        if let Some(lock) = lock_scratch(&dir, false) {
+            let _ = std::fs::remove_dir_all(&dir);
+            drop(lock);
         }
     }
 }
@@ -378,13 +404,16 @@ impl Scratch {
         let dir = tmp.join(format!("{what}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-        Ok(Scratch(dir))
+        let lock = lock_scratch(&dir, true);
+        Ok(Scratch(dir, lock))
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        // unlocked once the folder is gone
+        drop(self.1.take());
     }
 }
 
