@@ -20,8 +20,8 @@ use std::sync::Mutex;
 use anyhow::{Context, Result, anyhow};
 use bollard_buildkit_proto::google::rpc::Status as RpcStatus;
 use bollard_buildkit_proto::moby::buildkit::v1::frontend::{
-    InputsRequest, PingRequest, Ref, Result as GwResult, ReturnRequest, SolveRequest,
-    llb_bridge_client::LlbBridgeClient, result,
+    InputsRequest, PingRequest, Ref, ResolveImageConfigRequest, Result as GwResult, ReturnRequest,
+    SolveRequest, llb_bridge_client::LlbBridgeClient, result,
 };
 use bollard_buildkit_proto::pb;
 use hyper_util::rt::TokioIo;
@@ -54,6 +54,30 @@ fn with_tag(image: &str) -> String {
         image.to_owned()
     } else {
         format!("{image}:latest")
+    }
+}
+
+/// `image` pinned to the digest BuildKit resolves it to now, so that the
+/// conversion step runs the same frontend as this build even if the tag
+/// moves meanwhile; by tag when BuildKit cannot say.
+async fn pinned(client: &mut Client, image: &str) -> String {
+    let image = with_tag(image);
+    if image.contains('@') {
+        return image;
+    }
+    let resolved = client
+        .resolve_image_config(ResolveImageConfigRequest {
+            r#ref: image.clone(),
+            platform: Some(host_platform()),
+            resolve_mode: "default".into(),
+            ..Default::default()
+        })
+        .await;
+    match resolved {
+        Ok(r) if r.get_ref().digest.starts_with("sha256:") => {
+            format!("{image}@{}", r.into_inner().digest)
+        }
+        _ => image,
     }
 }
 
@@ -266,7 +290,8 @@ async fn build(client: &mut Client) -> Result<GwResult, RpcStatus> {
     });
     let friscy_config = friscy_converter::friscy::frontend_config(&source_config)
         .map_err(|e| error(INTERNAL, format!("friscy frontend: {e}")))?;
-    let def = crate::llb::with_conversion(&def, &with_tag(&image), &host_platform())
+    let image = pinned(client, &image).await;
+    let def = crate::llb::with_conversion(&def, &image, &host_platform())
         .map_err(|e| error(INTERNAL, format!("friscy frontend: {e}")))?;
     let converted = client
         .solve(SolveRequest {

@@ -95,13 +95,11 @@ fn is_static(path: &Path) -> Result<bool> {
 }
 
 fn static_elf(b: &[u8], machine: Option<u16>) -> bool {
-    let u16_at = |o: usize| b.get(o..o + 2).map(|s| u16::from_le_bytes([s[0], s[1]]));
-    let u32_at = |o: usize| {
-        b.get(o..o + 4)
-            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-    };
+    let at = |o: usize, n: usize| o.checked_add(n).and_then(|end| b.get(o..end));
+    let u16_at = |o: usize| at(o, 2).map(|s| u16::from_le_bytes([s[0], s[1]]));
+    let u32_at = |o: usize| at(o, 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]));
     let u64_at = |o: usize| {
-        b.get(o..o + 8)
+        at(o, 8)
             .and_then(|s| s.try_into().ok())
             .map(u64::from_le_bytes)
     };

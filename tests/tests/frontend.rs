@@ -58,6 +58,8 @@ fn a_dockerfile_builds_to_a_friscy_image_through_the_frontend() {
     let (so, se) = text(&out);
     assert!(out.status.success(), "{so}\n{se}");
     assert!(se.contains("[friscy] convert to a friscy image"), "{se}");
+    // the step runs the frontend this build runs, pinned by digest
+    assert!(se.contains(&format!("{frontend}@sha256:")), "{se}");
 
     // docker push, a clean engine, friscy runs it from the registry
     run_ok(svc.docker().args(["push", &image]));
