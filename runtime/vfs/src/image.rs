@@ -373,6 +373,53 @@ struct BlobWriter<W: Write> {
 }
 
 impl<W: Write> BlobWriter<W> {
+    fn new(out: W) -> BlobWriter<W> {
+        BlobWriter {
+            out,
+            blob: Sha256::new(),
+            tar: Sha256::new(),
+            size: 0,
+            tar_size: 0,
+        }
+    }
+
+    /// A writer that has written the entries every friscy layer starts
+    /// with (`friscy/` and `friscy/c/`).
+    fn start_layer(out: W) -> io::Result<BlobWriter<W>> {
+        let mut w = BlobWriter::new(out);
+        w.member(&entry_bytes("friscy/", &[], true))?;
+        w.member(&entry_bytes(CHUNK_DIR, &[], true))?;
+        Ok(w)
+    }
+
+    /// Adds the chunk entry of `data` (whose digest is `d`); returns where
+    /// it is.
+    fn chunk(&mut self, d: Digest, data: &[u8]) -> io::Result<ChunkLoc> {
+        let name = format!("{CHUNK_DIR}{}", d.hex());
+        let (offset, clen, tar_at) = self.member(&entry_bytes(&name, data, false))?;
+        Ok(ChunkLoc {
+            digest: d,
+            offset,
+            clen,
+            tar_offset: tar_at + BLOCK as u64,
+            len: data.len() as u32,
+        })
+    }
+
+    /// Adds the index entry and the end of the tar, and records in
+    /// `result` where the index is and the blob's size and digests.
+    fn finish_layer(mut self, index: &Index, result: &mut LayerOutput) -> io::Result<()> {
+        let (offset, clen, _) = self.member(&entry_bytes(INDEX_PATH, &index.encode(), false))?;
+        self.member(&[0u8; 2 * BLOCK])?;
+        self.out.flush()?;
+        result.index_offset = offset;
+        result.index_len = clen;
+        result.size = self.size;
+        result.digest = oci_digest(self.blob);
+        result.diff_id = oci_digest(self.tar);
+        Ok(())
+    }
+
     /// Adds one member; returns (compressed offset, compressed length,
     /// tar offset).
     fn member(&mut self, tar_bytes: &[u8]) -> io::Result<(u64, u64, u64)> {
@@ -426,15 +473,7 @@ pub fn write_layer<R: Read, W: Write>(
     seen: &mut Seen,
     progress: &mut dyn FnMut(u64),
 ) -> Result<LayerOutput, ImageError> {
-    let mut w = BlobWriter {
-        out,
-        blob: Sha256::new(),
-        tar: Sha256::new(),
-        size: 0,
-        tar_size: 0,
-    };
-    w.member(&entry_bytes("friscy/", &[], true))?;
-    w.member(&entry_bytes(CHUNK_DIR, &[], true))?;
+    let mut w = BlobWriter::start_layer(out)?;
     let mut index = Index::default();
     let mut stats = LayerStats::default();
     let mut result = LayerOutput::default();
@@ -466,15 +505,7 @@ pub fn write_layer<R: Read, W: Write>(
                     })?;
                     let d = Digest::of(piece);
                     if seen.insert(d) {
-                        let name = format!("{CHUNK_DIR}{}", d.hex());
-                        let (offset, clen, tar_at) = w.member(&entry_bytes(&name, piece, false))?;
-                        index.chunks.push(ChunkLoc {
-                            digest: d,
-                            offset,
-                            clen,
-                            tar_offset: tar_at + BLOCK as u64,
-                            len: want as u32,
-                        });
+                        index.chunks.push(w.chunk(d, piece)?);
                         result.chunks += 1;
                         result.chunk_bytes += want as u64;
                     } else {
@@ -506,16 +537,8 @@ pub fn write_layer<R: Read, W: Write>(
             mtime: item.meta.mtime,
         });
     }
-    let encoded = index.encode();
-    let (offset, clen, _) = w.member(&entry_bytes(INDEX_PATH, &encoded, false))?;
-    w.member(&[0u8; 2 * BLOCK])?;
-    w.out.flush()?;
-    result.index_offset = offset;
-    result.index_len = clen;
+    w.finish_layer(&index, &mut result)?;
     result.entries = stats.entries;
-    result.size = w.size;
-    result.digest = oci_digest(w.blob);
-    result.diff_id = oci_digest(w.tar);
     Ok(result)
 }
 
@@ -530,15 +553,7 @@ pub fn rewrite_layer<W: Write>(
     chunk: &mut dyn FnMut(&ChunkLoc) -> io::Result<Vec<u8>>,
     out: W,
 ) -> Result<LayerOutput, ImageError> {
-    let mut w = BlobWriter {
-        out,
-        blob: Sha256::new(),
-        tar: Sha256::new(),
-        size: 0,
-        tar_size: 0,
-    };
-    w.member(&entry_bytes("friscy/", &[], true))?;
-    w.member(&entry_bytes(CHUNK_DIR, &[], true))?;
+    let mut w = BlobWriter::start_layer(out)?;
     let mut result = LayerOutput::default();
     let mut chunks = Vec::with_capacity(index.chunks.len());
     for loc in &index.chunks {
@@ -549,15 +564,7 @@ pub fn rewrite_layer<W: Write>(
                 loc.digest.hex()
             )));
         }
-        let name = format!("{CHUNK_DIR}{}", loc.digest.hex());
-        let (offset, clen, tar_at) = w.member(&entry_bytes(&name, &data, false))?;
-        chunks.push(ChunkLoc {
-            digest: loc.digest,
-            offset,
-            clen,
-            tar_offset: tar_at + BLOCK as u64,
-            len: loc.len,
-        });
+        chunks.push(w.chunk(loc.digest, &data)?);
         result.chunks += 1;
         result.chunk_bytes += u64::from(loc.len);
     }
@@ -570,15 +577,8 @@ pub fn rewrite_layer<W: Write>(
             result.file_bytes += size;
         }
     }
-    let (offset, clen, _) = w.member(&entry_bytes(INDEX_PATH, &rewritten.encode(), false))?;
-    w.member(&[0u8; 2 * BLOCK])?;
-    w.out.flush()?;
-    result.index_offset = offset;
-    result.index_len = clen;
+    w.finish_layer(&rewritten, &mut result)?;
     result.entries = rewritten.entries.len() as u64;
-    result.size = w.size;
-    result.digest = oci_digest(w.blob);
-    result.diff_id = oci_digest(w.tar);
     Ok(result)
 }
 
@@ -586,13 +586,7 @@ pub fn rewrite_layer<W: Write>(
 /// entry, as [`write_layer`] makes them); returns (digest, size). A tar
 /// that friscy did not write comes out valid but with other digests.
 pub fn recompress<R: Read, W: Write>(mut tar: R, out: W) -> io::Result<(String, u64)> {
-    let mut w = BlobWriter {
-        out,
-        blob: Sha256::new(),
-        tar: Sha256::new(),
-        size: 0,
-        tar_size: 0,
-    };
+    let mut w = BlobWriter::new(out);
     let mut block = [0u8; BLOCK];
     loop {
         match tar.read_exact(&mut block) {
