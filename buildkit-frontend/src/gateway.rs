@@ -94,16 +94,8 @@ fn options() -> HashMap<String, String> {
 
 /// The platform this process runs on, as BuildKit names it.
 fn host_platform() -> pb::Platform {
-    let architecture = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "riscv64" => "riscv64",
-        "powerpc64" => "ppc64le",
-        "s390x" => "s390x",
-        other => other,
-    };
     pb::Platform {
-        architecture: architecture.into(),
+        architecture: friscy_converter::host_architecture().into(),
         os: "linux".into(),
         ..Default::default()
     }
@@ -168,12 +160,30 @@ fn status_of(st: &tonic::Status) -> RpcStatus {
     }
 }
 
-fn error(code: i32, message: String) -> RpcStatus {
+/// An error of this frontend's own, said as such.
+fn error(code: i32, message: impl std::fmt::Display) -> RpcStatus {
     RpcStatus {
         code,
-        message,
+        message: format!("{message}"),
         details: Vec::new(),
     }
+}
+
+/// Solves `request` with the result returned (as array refs, evaluated:
+/// build errors surface here); the result, or BuildKit's error as it said it.
+async fn solve(client: &mut Client, request: SolveRequest) -> Result<GwResult, RpcStatus> {
+    client
+        .solve(SolveRequest {
+            allow_result_return: true,
+            allow_result_array_ref: true,
+            evaluate: true,
+            ..request
+        })
+        .await
+        .map_err(|s| status_of(&s))?
+        .into_inner()
+        .result
+        .ok_or_else(|| error(INTERNAL, "BuildKit returned no result"))
 }
 
 async fn frontend() -> Result<()> {
@@ -205,7 +215,7 @@ async fn build(client: &mut Client) -> Result<GwResult, RpcStatus> {
     let image = opts.remove("source").ok_or_else(|| {
         error(
             FAILED_PRECONDITION,
-            "friscy frontend: BuildKit did not say which image it ran (no `source` option)".into(),
+            "BuildKit did not say which image it ran (no `source` option)",
         )
     })?;
     match opts.get("platform").map(String::as_str) {
@@ -214,7 +224,7 @@ async fn build(client: &mut Client) -> Result<GwResult, RpcStatus> {
             return Err(error(
                 FAILED_PRECONDITION,
                 format!(
-                    "friscy frontend: friscy images are built for {RISCV64}, not {other} \
+                    "friscy images are built for {RISCV64}, not {other} \
                      (leave out --platform)"
                 ),
             ));
@@ -230,25 +240,16 @@ async fn build(client: &mut Client) -> Result<GwResult, RpcStatus> {
         Err(s) if s.code() == tonic::Code::Unimplemented => Default::default(),
         Err(s) => return Err(status_of(&s)),
     };
-    let built = client
-        .solve(SolveRequest {
+    let built = solve(
+        client,
+        SolveRequest {
             frontend: "dockerfile.v0".into(),
             frontend_opt: opts,
             frontend_inputs: inputs,
-            allow_result_return: true,
-            allow_result_array_ref: true,
-            evaluate: true,
             ..Default::default()
-        })
-        .await
-        .map_err(|s| status_of(&s))?
-        .into_inner();
-    let built = built.result.ok_or_else(|| {
-        error(
-            INTERNAL,
-            "friscy frontend: the Dockerfile frontend returned no result".into(),
-        )
-    })?;
+        },
+    )
+    .await?;
     let config_key = |platform: Option<&str>| match platform {
         Some(p) => format!("containerimage.config/{p}"),
         None => "containerimage.config".to_owned(),
@@ -263,24 +264,17 @@ async fn build(client: &mut Client) -> Result<GwResult, RpcStatus> {
                 .into_iter()
                 .find(|(k, _)| k.starts_with(RISCV64))
                 .ok_or_else(|| {
-                    error(
-                        INTERNAL,
-                        format!("friscy frontend: the Dockerfile built no {RISCV64} image"),
-                    )
+                    error(INTERNAL, format!("the Dockerfile built no {RISCV64} image"))
                 })?;
-            let def = r.def.ok_or_else(|| {
-                error(
-                    INTERNAL,
-                    "friscy frontend: the Dockerfile's result has no definition".into(),
-                )
-            })?;
+            let def = r
+                .def
+                .ok_or_else(|| error(INTERNAL, "the Dockerfile's result has no definition"))?;
             (def, built.metadata.get(&config_key(Some(&key))).cloned())
         }
         _ => {
             return Err(error(
                 INTERNAL,
-                "friscy frontend: the Dockerfile's result has no definition (BuildKit too old?)"
-                    .into(),
+                "the Dockerfile's result has no definition (BuildKit too old?)",
             ));
         }
     };
@@ -289,35 +283,26 @@ async fn build(client: &mut Client) -> Result<GwResult, RpcStatus> {
             .unwrap_or_default()
     });
     let friscy_config = friscy_converter::friscy::frontend_config(&source_config)
-        .map_err(|e| error(INTERNAL, format!("friscy frontend: {e}")))?;
+        .map_err(|e| error(INTERNAL, e))?;
     let image = pinned(client, &image).await;
     let def = crate::llb::with_conversion(&def, &image, &host_platform())
-        .map_err(|e| error(INTERNAL, format!("friscy frontend: {e}")))?;
-    let converted = client
-        .solve(SolveRequest {
+        .map_err(|e| error(INTERNAL, e))?;
+    let converted = solve(
+        client,
+        SolveRequest {
             definition: Some(def),
-            allow_result_return: true,
-            allow_result_array_ref: true,
-            evaluate: true,
             ..Default::default()
-        })
-        .await
-        .map_err(|s| status_of(&s))?
-        .into_inner()
-        .result
-        .and_then(|r| r.result)
-        .ok_or_else(|| {
-            error(
-                INTERNAL,
-                "friscy frontend: the conversion step returned no result".into(),
-            )
-        })?;
+        },
+    )
+    .await?
+    .result
+    .ok_or_else(|| error(INTERNAL, "the conversion step returned no result"))?;
     let id = match converted {
         result::Result::Ref(Ref { id, .. }) | result::Result::RefDeprecated(id) => id,
         _ => {
             return Err(error(
                 INTERNAL,
-                "friscy frontend: the conversion step returned no single result".into(),
+                "the conversion step returned no single result",
             ));
         }
     };

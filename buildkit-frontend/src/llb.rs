@@ -11,17 +11,11 @@
 use std::collections::BTreeMap;
 
 use bollard_buildkit_proto::pb;
+use friscy_converter::sha256_of;
 use prost::Message;
-use sha2::{Digest, Sha256};
 
 /// Where the frontend's own binary is in its image.
 pub const BINARY: &str = "/friscy-frontend";
-
-fn digest(bytes: &[u8]) -> String {
-    let d = Sha256::digest(bytes);
-    let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
-}
 
 /// Why a definition could not be extended.
 #[derive(Debug)]
@@ -73,7 +67,7 @@ pub fn with_conversion(
         ..Default::default()
     }
     .encode_to_vec();
-    let source_digest = digest(&source);
+    let source_digest = sha256_of(&source);
     ops.push(source);
     metadata.insert(source_digest.clone(), caps(&["source.image"]));
 
@@ -111,7 +105,7 @@ pub fn with_conversion(
         })),
     }
     .encode_to_vec();
-    let exec_digest = digest(&exec);
+    let exec_digest = sha256_of(&exec);
     ops.push(exec);
     metadata.insert(
         exec_digest.clone(),
@@ -148,7 +142,7 @@ mod tests {
 
     fn encoded(op: pb::Op) -> (Vec<u8>, String) {
         let b = op.encode_to_vec();
-        let d = digest(&b);
+        let d = sha256_of(&b);
         (b, d)
     }
 
@@ -182,15 +176,15 @@ mod tests {
         assert_eq!(out.def[0], base);
         let exec = pb::Op::decode(out.def[2].as_slice()).unwrap();
         assert_eq!(exec.inputs[1].digest, base_d);
-        assert_eq!(exec.inputs[0].digest, digest(&out.def[1]));
+        assert_eq!(exec.inputs[0].digest, sha256_of(&out.def[1]));
         let Some(pb::op::Op::Exec(e)) = exec.op else {
             panic!("not an exec")
         };
         assert_eq!(e.mounts[2].output, 0);
         assert_eq!(e.mounts[1].dest, "/in");
         let term = pb::Op::decode(out.def[3].as_slice()).unwrap();
-        assert_eq!(term.inputs[0].digest, digest(&out.def[2]));
-        assert!(out.metadata.contains_key(&digest(&out.def[2])));
+        assert_eq!(term.inputs[0].digest, sha256_of(&out.def[2]));
+        assert!(out.metadata.contains_key(&sha256_of(&out.def[2])));
         // a definition without a terminal is refused
         let bad = pb::Definition {
             def: vec![base],

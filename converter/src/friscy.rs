@@ -65,6 +65,16 @@ pub struct LayerInfo {
     pub index: [u64; 2],
 }
 
+impl LayerInfo {
+    /// Where the index of the layer `o` wrote is.
+    pub fn of(o: &LayerOutput) -> LayerInfo {
+        LayerInfo {
+            digest: o.digest.clone(),
+            index: [o.index_offset, o.index_len],
+        }
+    }
+}
+
 /// What a conversion made.
 #[derive(Clone, Debug, Default)]
 pub struct Converted {
@@ -242,13 +252,7 @@ fn make_config(src: &SourceImage, outs: &[LayerOutput]) -> Result<Vec<u8>, Conve
     let history: Vec<String> = (1..=outs.len())
         .map(|n| format!("friscy convert: layer {n} of {source}"))
         .collect();
-    let infos: Vec<LayerInfo> = outs
-        .iter()
-        .map(|o| LayerInfo {
-            digest: o.digest.clone(),
-            index: [o.index_offset, o.index_len],
-        })
-        .collect();
+    let infos: Vec<LayerInfo> = outs.iter().map(LayerInfo::of).collect();
     let diff_ids: Vec<String> = outs.iter().map(|o| o.diff_id.clone()).collect();
     friscy_config(
         &src.config_json,
@@ -802,13 +806,7 @@ pub fn rebuild(src: &SourceImage, blobs: &Path) -> Result<Converted, ConvertErro
 fn relabel(src: &SourceImage, outs: &[LayerOutput]) -> Result<Vec<u8>, ConvertError> {
     let mut cfg: Value = serde_json::from_slice(&src.config_json)
         .map_err(|e| ConvertError::Invalid(format!("{}: config: {e}", src.reference)))?;
-    let infos: Vec<LayerInfo> = outs
-        .iter()
-        .map(|o| LayerInfo {
-            digest: o.digest.clone(),
-            index: [o.index_offset, o.index_len],
-        })
-        .collect();
+    let infos: Vec<LayerInfo> = outs.iter().map(LayerInfo::of).collect();
     cfg["rootfs"] = json!({
         "type": "layers",
         "diff_ids": outs.iter().map(|o| o.diff_id.clone()).collect::<Vec<_>>(),

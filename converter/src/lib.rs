@@ -22,6 +22,7 @@ pub mod registry;
 pub mod source;
 pub mod tree;
 
+pub use source::digest::sha256_of;
 pub use source::{
     ImageRef, Layer, MAX_METADATA_SIZE, Platform, RunConfig, SourceError, SourceImage, media,
     open_image,
@@ -35,4 +36,15 @@ pub fn cache_dir() -> std::path::PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
     base.join("friscy")
+}
+
+/// This machine's architecture as OCI platforms name it (`amd64`, `arm64`,
+/// …): what an image of programs for this machine declares.
+pub fn host_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
 }

@@ -10,31 +10,13 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use friscy_converter::media::{OCI_IMAGE_CONFIG, OCI_IMAGE_MANIFEST, OCI_LAYER_TAR_GZIP};
 use friscy_converter::registry::{Client, RegistryRef};
+use friscy_converter::{host_architecture, sha256_of};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 /// Where the binary goes in the image (the frontend's step runs it there).
 const BINARY_IN_IMAGE: &str = "friscy-frontend";
 /// The ELF program header type of the interpreter (dynamic linking).
 const PT_INTERP: u32 = 3;
-
-fn sha256(b: &[u8]) -> String {
-    let d = Sha256::digest(b);
-    format!(
-        "sha256:{}",
-        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
-}
-
-/// The platform name (as OCI writes it) of this build.
-fn architecture() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "powerpc64" => "ppc64le",
-        other => other,
-    }
-}
 
 /// Where the static frontend binary is: `--binary`, `$FRISCY_FRONTEND`, or
 /// where `scripts/build-frontend` puts it beside this program's build.
@@ -138,7 +120,7 @@ fn layer(binary: &[u8]) -> Result<(Vec<u8>, String)> {
     h.set_mtime(0);
     tar.append_data(&mut h, BINARY_IN_IMAGE, binary)?;
     let tar = tar.into_inner()?;
-    let diff_id = sha256(&tar);
+    let diff_id = sha256_of(&tar);
     let mut z = flate2::GzBuilder::new()
         .mtime(0)
         .write(Vec::new(), flate2::Compression::default());
@@ -161,7 +143,7 @@ pub fn push(reference: &str, binary: Option<&Path>) -> Result<ExitCode> {
     let bin = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let (blob, diff_id) = layer(&bin)?;
     let config = serde_json::to_vec(&json!({
-        "architecture": architecture(),
+        "architecture": host_architecture(),
         "os": "linux",
         "config": {
             "Entrypoint": [format!("/{BINARY_IN_IMAGE}")],
@@ -176,7 +158,7 @@ pub fn push(reference: &str, binary: Option<&Path>) -> Result<ExitCode> {
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created_by": "friscy frontend push"}],
     }))?;
-    let (config_digest, blob_digest) = (sha256(&config), sha256(&blob));
+    let (config_digest, blob_digest) = (sha256_of(&config), sha256_of(&blob));
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": OCI_IMAGE_MANIFEST,
@@ -193,7 +175,7 @@ pub fn push(reference: &str, binary: Option<&Path>) -> Result<ExitCode> {
     let digest = client.put_manifest(&tag, OCI_IMAGE_MANIFEST, &manifest)?;
     crate::outln!(
         "pushed the friscy frontend ({}, {:.1} MB) as {}/{}:{tag} ({digest})",
-        architecture(),
+        host_architecture(),
         blob.len() as f64 / 1e6,
         target.registry,
         target.repository
