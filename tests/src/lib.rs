@@ -57,6 +57,44 @@ pub fn run_ok(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
+/// A finished command's stdout and stderr, as text.
+pub fn output_text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `friscy` talking to the engine at `host` (a DOCKER_HOST) with the 20.10
+/// client.
+pub fn friscy_on_engine(host: &str) -> Command {
+    let mut cmd = Command::new(bin("friscy"));
+    cmd.env("DOCKER_HOST", host)
+        .env("FRISCY_DOCKER", "/usr/bin/docker");
+    cmd
+}
+
+/// The registry bytes `friscy run --stats` reported on stderr.
+pub fn registry_bytes(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("friscy-stats: registry-bytes="))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no registry-bytes in {stderr}"))
+}
+
+/// Copies fixture `name` into a registry on 127.0.0.1 as `reference`
+/// (REGISTRY/REPO:TAG), with skopeo.
+pub fn push_fixture(name: &str, reference: &str) {
+    run_ok(Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:{name}", fixture(name).display()),
+        &format!("docker://{reference}"),
+    ]));
+}
+
 /// The OCI layout folder of a named fixture image (built once, cached under
 /// `~/.cache/friscy/fixtures`); the image is `oci:DIR:NAME`.
 pub fn fixture(name: &str) -> PathBuf {

@@ -2,7 +2,7 @@
 //! 127.0.0.1, binfmt for riscv64, and fixture images that move between them.
 //! Later suites build on exactly this.
 
-use friscy_tests::{Services, TempDir, fixture, run_ok};
+use friscy_tests::{Services, TempDir, push_fixture, run_ok};
 use std::process::Command;
 
 #[test]
@@ -13,13 +13,7 @@ fn registry_engine_and_riscv64_build_work_together() {
 
     // fixture -> registry
     let base = format!("{registry}/fixtures/base:1");
-    run_ok(Command::new("skopeo").args([
-        "copy",
-        "--quiet",
-        "--dest-tls-verify=false",
-        &format!("oci:{}:base", fixture("base").display()),
-        &format!("docker://{base}"),
-    ]));
+    push_fixture("base", &base);
 
     // registry -> engine: a Dockerfile with a RUN step, executed for riscv64
     // through binfmt, on the engine's BuildKit

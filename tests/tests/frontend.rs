@@ -4,15 +4,11 @@
 //! `# syntax=REF` (and an unchanged one with BUILDKIT_SYNTAX) builds to a
 //! friscy image, which `docker push` publishes and `friscy run` runs.
 
-use friscy_tests::{Services, TempDir, bin, fixture, run, run_ok, script};
+use friscy_tests::{
+    Services, TempDir, bin, friscy_on_engine, output_text, push_fixture, registry_bytes, run,
+    run_ok, script,
+};
 use std::process::Command;
-
-fn text(out: &std::process::Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn a_dockerfile_builds_to_a_friscy_image_through_the_frontend() {
@@ -21,13 +17,7 @@ fn a_dockerfile_builds_to_a_friscy_image_through_the_frontend() {
     let _ = svc.dockerd();
     let tmp = TempDir::new("frontend");
     let base = format!("{reg}/src/base:1");
-    run_ok(Command::new("skopeo").args([
-        "copy",
-        "-q",
-        "--dest-tls-verify=false",
-        &format!("oci:{}:base", fixture("base").display()),
-        &format!("docker://{base}"),
-    ]));
+    push_fixture("base", &base);
     // the frontend's image
     let binary = run_ok(&mut Command::new(script("build-frontend")));
     let frontend = format!("{reg}/friscy/frontend:test");
@@ -55,7 +45,7 @@ fn a_dockerfile_builds_to_a_friscy_image_through_the_frontend() {
         .args(["build", "--progress", "plain", "--network", "host"])
         .args(["--build-arg", "WORD=built", "-t", &image])
         .arg(&ctx));
-    let (so, se) = text(&out);
+    let (so, se) = output_text(&out);
     assert!(out.status.success(), "{so}\n{se}");
     assert!(se.contains("[friscy] convert to a friscy image"), "{se}");
     // the step runs the frontend this build runs, pinned by digest
@@ -73,30 +63,23 @@ fn a_dockerfile_builds_to_a_friscy_image_through_the_frontend() {
     assert_eq!(info["Architecture"], "riscv64", "{json}");
     assert_eq!(info["Labels"]["dev.friscy.format"], "1", "{json}");
     let out = run(Command::new(bin("friscy")).args(["run", &format!("docker://{image}")]));
-    let (so, se) = text(&out);
+    let (so, se) = output_text(&out);
     assert_eq!(so, "built from the frontend\nriscv64\n", "{se}");
     assert!(se.contains("written by BuildKit"), "{se}");
 
     // `friscy push` makes it lazily readable: a run reads part of it
     let lazy = format!("{reg}/app:lazy");
     run_ok(svc.docker().args(["pull", &image]));
-    let docker_host = svc.dockerd();
-    let out = run(Command::new(bin("friscy"))
-        .env("DOCKER_HOST", &docker_host)
-        .env("FRISCY_DOCKER", "/usr/bin/docker")
-        .args(["push", &image, &format!("docker://{lazy}")]));
-    let (so, se) = text(&out);
+    let out =
+        run(friscy_on_engine(&svc.dockerd()).args(["push", &image, &format!("docker://{lazy}")]));
+    let (so, se) = output_text(&out);
     assert!(out.status.success(), "{so}\n{se}");
     let out =
         run(Command::new(bin("friscy")).args(["run", "--stats", &format!("docker://{lazy}")]));
-    let (so, se) = text(&out);
+    let (so, se) = output_text(&out);
     assert_eq!(so, "built from the frontend\nriscv64\n", "{se}");
     assert!(!se.contains("reading it whole"), "{se}");
-    let fetched: u64 = se
-        .lines()
-        .find_map(|l| l.strip_prefix("friscy-stats: registry-bytes="))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no registry-bytes in {se}"));
+    let fetched = registry_bytes(&se);
     let layer_size = info["LayersData"][0]["Size"].as_u64().unwrap_or(u64::MAX);
     assert!(
         fetched < 8 << 20,
@@ -115,7 +98,10 @@ fn a_dockerfile_builds_to_a_friscy_image_through_the_frontend() {
     );
     run_ok(svc.docker().args(["push", &plain]));
     let out = run(Command::new(bin("friscy")).args(["run", &format!("docker://{plain}")]));
-    assert_eq!(text(&out).0, "unchanged from the frontend\nriscv64\n");
+    assert_eq!(
+        output_text(&out).0,
+        "unchanged from the frontend\nriscv64\n"
+    );
 
     // a broken Dockerfile fails with its step's error
     std::fs::write(
@@ -135,7 +121,7 @@ fn a_dockerfile_builds_to_a_friscy_image_through_the_frontend() {
             &plain,
         ])
         .arg(&ctx));
-    let (so, se) = text(&out);
+    let (so, se) = output_text(&out);
     assert!(!out.status.success(), "{so}\n{se}");
     assert!(se.contains("about to fail"), "{se}");
     assert!(
@@ -149,7 +135,7 @@ fn a_dockerfile_builds_to_a_friscy_image_through_the_frontend() {
     )
     .unwrap();
     let out = run(svc.docker().args(["build", "-t", &plain]).arg(&ctx));
-    let (so, se) = text(&out);
+    let (so, se) = output_text(&out);
     assert!(!out.status.success(), "{so}\n{se}");
     assert!(se.contains("line 3: unknown instruction: RUNN"), "{se}");
 }

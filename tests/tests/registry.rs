@@ -3,32 +3,11 @@
 //! `docker push`, pull, skopeo, umoci, and `friscy run` from the registry,
 //! lazily.
 
-use friscy_tests::{Services, TempDir, bin, fixture, run, run_ok};
+use friscy_tests::{
+    Services, TempDir, bin, fixture, friscy_on_engine, output_text, push_fixture, registry_bytes,
+    run, run_ok,
+};
 use std::process::Command;
-
-/// `friscy` talking to this test's engine with the 20.10 client.
-fn friscy(host: &str) -> Command {
-    let mut c = Command::new(bin("friscy"));
-    c.env("DOCKER_HOST", host)
-        .env("FRISCY_DOCKER", "/usr/bin/docker");
-    c
-}
-
-fn text(out: &std::process::Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Registry bytes `friscy run --stats` reported.
-fn fetched(stderr: &str) -> u64 {
-    stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("friscy-stats: registry-bytes="))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no registry-bytes in {stderr}"))
-}
 
 #[test]
 fn build_push_pull_and_run_from_the_registry() {
@@ -38,13 +17,7 @@ fn build_push_pull_and_run_from_the_registry() {
     let tmp = TempDir::new("reg");
     // the riscv64 base image, in the registry
     let base = format!("{reg}/src/base:1");
-    run_ok(Command::new("skopeo").args([
-        "copy",
-        "-q",
-        "--dest-tls-verify=false",
-        &format!("oci:{}:base", fixture("base").display()),
-        &format!("docker://{base}"),
-    ]));
+    push_fixture("base", &base);
     let ctx = tmp.path().join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     let dockerfile = |word: &str| {
@@ -55,7 +28,7 @@ fn build_push_pull_and_run_from_the_registry() {
     };
     std::fs::write(ctx.join("Dockerfile"), dockerfile("one")).unwrap();
     let one = format!("{reg}/app:one");
-    let out = run(friscy(&host)
+    let out = run(friscy_on_engine(&host)
         .args([
             "build",
             "--network",
@@ -66,7 +39,7 @@ fn build_push_pull_and_run_from_the_registry() {
             &one,
         ])
         .arg(&ctx));
-    let (so, se) = text(&out);
+    let (so, se) = output_text(&out);
     assert!(out.status.success(), "{so}\n{se}");
     assert!(so.contains("loaded into the engine"), "{so}");
 
@@ -100,18 +73,18 @@ fn build_push_pull_and_run_from_the_registry() {
     assert!(tmp.path().join("bundle/rootfs/friscy/index").is_file());
 
     // friscy runs what the RUN step made, from the registry
-    let out = run(friscy(&host).args(["run", &format!("docker://{one}")]));
-    let (so, se) = text(&out);
+    let out = run(friscy_on_engine(&host).args(["run", &format!("docker://{one}")]));
+    let (so, se) = output_text(&out);
     assert_eq!(so, "built one\nriscv64\n", "{se}");
     assert!(se.contains("reading it whole"), "{se}");
 
     // friscy push makes it lazy again
     let lazy = format!("{reg}/app:lazy");
-    let out = run(friscy(&host).args(["push", &one, &format!("docker://{lazy}")]));
-    let (so, se) = text(&out);
+    let out = run(friscy_on_engine(&host).args(["push", &one, &format!("docker://{lazy}")]));
+    let (so, se) = output_text(&out);
     assert!(out.status.success(), "{so}\n{se}");
-    let out = run(friscy(&host).args(["run", &format!("docker://{lazy}")]));
-    let (so, se) = text(&out);
+    let out = run(friscy_on_engine(&host).args(["run", &format!("docker://{lazy}")]));
+    let (so, se) = output_text(&out);
     assert_eq!(so, "built one\nriscv64\n", "{se}");
     assert!(!se.contains("reading it whole"), "{se}");
 
@@ -119,7 +92,7 @@ fn build_push_pull_and_run_from_the_registry() {
     std::fs::write(ctx.join("Dockerfile"), dockerfile("two")).unwrap();
     let two = format!("{reg}/app:two");
     run_ok(
-        friscy(&host)
+        friscy_on_engine(&host)
             .args(["build", "--network", "host", "-t", &two])
             .arg(&ctx),
     );
@@ -133,10 +106,10 @@ fn build_push_pull_and_run_from_the_registry() {
         format!("FROM {base}\nRUN echo about to fail && false\n"),
     )
     .unwrap();
-    let out = run(friscy(&host)
+    let out = run(friscy_on_engine(&host)
         .args(["build", "--network", "host", "-t", &two])
         .arg(&ctx));
-    let (so, se) = text(&out);
+    let (so, se) = output_text(&out);
     assert_eq!(out.status.code(), Some(125), "{so}\n{se}");
     assert!(se.contains("echo about to fail && false"), "{se}");
 }
@@ -148,13 +121,19 @@ fn friscy_images_in_a_registry_are_read_lazily() {
     let host = "unix:///nonexistent";
     let base = format!("oci:{}:base", fixture("base").display());
     let tools = format!("oci:{}:tools", fixture("tools").display());
-    let out = run_ok(friscy(host).args(["convert", &base, &format!("docker://{reg}/py:base")]));
+    let out =
+        run_ok(friscy_on_engine(host).args(["convert", &base, &format!("docker://{reg}/py:base")]));
     assert!(out.contains("0 already there"), "{out}");
     // the tools image shares the base layer: the registry has it
-    let out = run_ok(friscy(host).args(["convert", &tools, &format!("docker://{reg}/py:tools")]));
+    let out = run_ok(friscy_on_engine(host).args([
+        "convert",
+        &tools,
+        &format!("docker://{reg}/py:tools"),
+    ]));
     assert!(out.contains("1 already there"), "{out}");
     let stored: u64 = {
-        let shown = run_ok(friscy(host).args(["inspect", &format!("docker://{reg}/py:tools")]));
+        let shown =
+            run_ok(friscy_on_engine(host).args(["inspect", &format!("docker://{reg}/py:tools")]));
         assert!(shown.contains("format    friscy 1"), "{shown}");
         let manifest = run_ok(Command::new("skopeo").args([
             "inspect",
@@ -170,7 +149,7 @@ fn friscy_images_in_a_registry_are_read_lazily() {
             .map(|l| l["size"].as_u64().unwrap())
             .sum()
     };
-    let out = run(friscy(host).args([
+    let out = run(friscy_on_engine(host).args([
         "run",
         "--stats",
         &format!("docker://{reg}/py:tools"),
@@ -178,9 +157,9 @@ fn friscy_images_in_a_registry_are_read_lazily() {
         "-c",
         "print(sum(range(10)))",
     ]));
-    let (so, se) = text(&out);
+    let (so, se) = output_text(&out);
     assert_eq!(so, "45\n", "{se}");
-    let got = fetched(&se);
+    let got = registry_bytes(&se);
     println!(
         "python3 -c print from the registry: {got} of {stored} bytes ({:.1}%)",
         got as f64 * 100.0 / stored as f64
@@ -188,12 +167,12 @@ fn friscy_images_in_a_registry_are_read_lazily() {
     assert!(got * 5 < stored, "lazy: {got} of {stored} bytes");
 
     // errors name what is wrong
-    let out = run(friscy(host).args(["run", &format!("docker://{reg}/py:nope")]));
-    let (_, se) = text(&out);
+    let out = run(friscy_on_engine(host).args(["run", &format!("docker://{reg}/py:nope")]));
+    let (_, se) = output_text(&out);
     assert_eq!(out.status.code(), Some(125));
     assert!(se.contains("not found"), "{se}");
-    let out = run(friscy(host).args(["run", "docker://127.0.0.1:1/x:y"]));
-    let (_, se) = text(&out);
+    let out = run(friscy_on_engine(host).args(["run", "docker://127.0.0.1:1/x:y"]));
+    let (_, se) = output_text(&out);
     assert_eq!(out.status.code(), Some(125));
     assert!(se.contains("cannot reach"), "{se}");
 }
@@ -223,10 +202,10 @@ fn registry_credentials_come_from_the_docker_config() {
     let base = format!("oci:{}:base", fixture("base").display());
     let dest = format!("docker://{reg}/private/base:1");
 
-    let out = run(friscy("unix:///nonexistent")
+    let out = run(friscy_on_engine("unix:///nonexistent")
         .env("DOCKER_CONFIG", &empty)
         .args(["convert", &base, &dest]));
-    let (_, se) = text(&out);
+    let (_, se) = output_text(&out);
     assert_eq!(out.status.code(), Some(125), "{se}");
     assert!(
         se.contains("authentication failed") && se.contains("docker login"),
@@ -234,14 +213,14 @@ fn registry_credentials_come_from_the_docker_config() {
     );
 
     run_ok(
-        friscy("unix:///nonexistent")
+        friscy_on_engine("unix:///nonexistent")
             .env("DOCKER_CONFIG", &config)
             .args(["convert", &base, &dest]),
     );
-    let out = run(friscy("unix:///nonexistent")
+    let out = run(friscy_on_engine("unix:///nonexistent")
         .env("DOCKER_CONFIG", &config)
         .args(["run", &dest, "cat", "/etc/debian_version"]));
-    let (so, se) = text(&out);
+    let (so, se) = output_text(&out);
     assert!(out.status.success(), "{se}");
     assert!(!so.trim().is_empty());
     // `docker --config DIR friscy ...` passes DIR on: the plugin takes it
@@ -249,6 +228,6 @@ fn registry_credentials_come_from_the_docker_config() {
         .arg("--config")
         .arg(&config)
         .args(["friscy", "run", &dest, "true"]));
-    let (_, se) = text(&out);
+    let (_, se) = output_text(&out);
     assert!(out.status.success(), "{se}");
 }
