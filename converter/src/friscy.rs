@@ -618,26 +618,25 @@ pub fn open_friscy(
     let mut indexes = Vec::new();
     let mut access = Vec::new();
     for (n, (layer, info)) in src.layers.iter().zip(&infos).enumerate() {
-        if info.digest.is_empty() {
-            notice(&format!(
+        let why = if info.digest.is_empty() {
+            Some(format!(
                 "layer {} was written by BuildKit (the friscy frontend): reading it whole; \
                  `friscy push` makes the image lazily readable",
                 n + 1
-            ));
-            let id = ids.get(n).map(String::as_str).unwrap_or_default();
-            let (ix, tar) = whole_layer(n + 1, layer, id)?;
-            indexes.push(ix);
-            access.push(tar);
-            continue;
-        }
-        if layer.digest != info.digest {
-            notice(&format!(
+            ))
+        } else if layer.digest != info.digest {
+            Some(format!(
                 "layer {} is {}, not the friscy blob {} (a plain `docker push` recompresses \
                  layers): reading it whole; `friscy push` keeps friscy images lazy",
                 n + 1,
                 layer.digest,
                 info.digest
-            ));
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            notice(&why);
             let id = ids.get(n).map(String::as_str).unwrap_or_default();
             let (ix, tar) = whole_layer(n + 1, layer, id)?;
             indexes.push(ix);
