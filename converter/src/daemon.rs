@@ -32,7 +32,7 @@ pub fn docker() -> Command {
 /// name).
 pub fn remove(reference: &str) {
     let _ = docker()
-        .args(["image", "rm", reference])
+        .args(["image", "rm", "--", reference])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -47,7 +47,7 @@ fn cache_dir() -> PathBuf {
 /// The engine's image ID for `reference`, if it has the image.
 pub fn image_id(reference: &str) -> Option<String> {
     let out = docker()
-        .args(["image", "inspect", "--format", "{{.Id}}", reference])
+        .args(["image", "inspect", "--format", "{{.Id}}", "--", reference])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
@@ -101,7 +101,12 @@ pub fn open_daemon(reference: &str, written: &str) -> Result<SourceImage, Source
     if !file.exists() {
         let tmp = dir.join(format!(".save-{}.tar", std::process::id()));
         let saved = run(
-            docker().arg("save").arg("-o").arg(&tmp).arg(reference),
+            docker()
+                .arg("save")
+                .arg("-o")
+                .arg(&tmp)
+                .arg("--")
+                .arg(reference),
             &format!("docker save {reference}"),
         );
         if let Err(e) = saved {

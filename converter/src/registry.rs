@@ -19,6 +19,97 @@ use crate::source::media;
 const DOCKER_HUB: &str = "docker.io";
 const DOCKER_HUB_HOST: &str = "registry-1.docker.io";
 const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
+/// An old name of Docker Hub, normalised to [`DOCKER_HUB`].
+const LEGACY_DOCKER_HUB: &str = "index.docker.io";
+/// The longest repository name (registry and path) the distribution
+/// grammar allows.
+const MAX_NAME_LEN: usize = 255;
+/// The longest tag.
+const MAX_TAG_LEN: usize = 128;
+
+/// `sha256:` and 64 lower-case hex digits: the only digests friscy takes
+/// (they become URL paths and file names).
+pub fn is_digest(d: &str) -> bool {
+    d.strip_prefix(crate::source::digest::SHA256_PREFIX)
+        .is_some_and(crate::source::digest::is_sha256_hex)
+}
+
+/// A tag as the distribution grammar has it: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn is_tag(t: &str) -> bool {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    t.len() <= MAX_TAG_LEN
+        && t.bytes().next().is_some_and(word)
+        && t.bytes().all(|b| word(b) || b == b'.' || b == b'-')
+}
+
+/// One path component of a repository name: lower-case letters and
+/// digits, runs of them joined by `.`, `_`, `__` or any number of `-`.
+pub fn is_path_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if b.first().is_none_or(|&x| !alnum(x)) || b.last().is_none_or(|&x| !alnum(x)) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &b[start..i];
+        let ok = sep == b"." || sep == b"_" || sep == b"__" || sep.iter().all(|&x| x == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// A registry as the distribution grammar has it: a DNS name (components
+/// of letters, digits and inner `-`, joined by `.`), an IPv4 address or a
+/// bracketed IPv6 address, with an optional `:PORT`.
+pub fn is_registry_host(h: &str) -> bool {
+    let (host, port) = if let Some(rest) = h.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return false;
+        }
+        match after {
+            "" => return true,
+            p => match p.strip_prefix(':') {
+                Some(port) => (v6, Some(port)),
+                None => return false,
+            },
+        }
+    } else {
+        match h.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (h, None),
+        }
+    };
+    if let Some(p) = port
+        && (p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
+    }
+    if h.starts_with('[') {
+        return true;
+    }
+    let component = |c: &str| {
+        let b = c.as_bytes();
+        !b.is_empty()
+            && b.first().is_some_and(u8::is_ascii_alphanumeric)
+            && b.last().is_some_and(u8::is_ascii_alphanumeric)
+            && b.iter().all(|&x| x.is_ascii_alphanumeric() || x == b'-')
+    };
+    !host.is_empty() && host.split('.').all(component)
+}
 /// Bytes read from registries by this process (manifests, blobs, ranges).
 pub static FETCHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -98,11 +189,8 @@ impl RegistryRef {
         let s2 = s.strip_prefix("docker://").unwrap_or(s);
         let (name, digest) = match s2.split_once('@') {
             Some((n, d)) => {
-                let hex = d
-                    .strip_prefix("sha256:")
-                    .ok_or_else(|| bad("digest must be sha256:"))?;
-                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(bad("malformed digest"));
+                if !is_digest(d) {
+                    return Err(bad("a digest is sha256: and 64 lower-case hex digits"));
                 }
                 (n, Some(d.to_owned()))
             }
@@ -115,18 +203,21 @@ impl RegistryRef {
         if name.is_empty() {
             return Err(bad("no repository"));
         }
+        if name.len() > MAX_NAME_LEN {
+            return Err(bad("the name is longer than 255 characters"));
+        }
         let (registry, repo) = match name.split_once('/') {
             Some((first, rest))
                 if first.contains('.') || first.contains(':') || first == "localhost" =>
             {
-                let (host, port) = first.rsplit_once(':').unwrap_or((first, "0"));
-                let host_ok = !host.is_empty()
-                    && host
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c));
-                if !host_ok || port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+                if !is_registry_host(first) {
                     return Err(bad("bad registry host"));
                 }
+                let first = if first == LEGACY_DOCKER_HUB {
+                    DOCKER_HUB
+                } else {
+                    first
+                };
                 (first.to_owned(), rest.to_owned())
             }
             _ => (DOCKER_HUB.to_owned(), name.to_owned()),
@@ -136,16 +227,18 @@ impl RegistryRef {
         } else {
             repo
         };
-        let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c);
-        if repository.is_empty() || !repository.chars().all(ok) {
+        if !repository.split('/').all(is_path_component) {
             return Err(bad(
-                "repository names are lower-case letters, digits and ._-/",
+                "repository path components are lower-case letters and digits, \
+                 joined by single '.', '_', '__' or '-' runs",
             ));
         }
         if let Some(t) = &tag
-            && (t.is_empty() || t.len() > 128)
+            && !is_tag(t)
         {
-            return Err(bad("bad tag"));
+            return Err(bad(
+                "a tag is at most 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'",
+            ));
         }
         let tag = if tag.is_none() && digest.is_none() {
             Some("latest".to_owned())
@@ -414,6 +507,19 @@ impl Client {
         self.target.registry.clone()
     }
 
+    /// `digest`, if it is one friscy takes; it becomes part of a URL.
+    fn checked<'d>(&self, digest: &'d str, what: &str) -> Result<&'d str, RegistryError> {
+        if is_digest(digest) {
+            Ok(digest)
+        } else {
+            Err(RegistryError::Invalid {
+                registry: self.registry(),
+                what: what.to_owned(),
+                message: format!("{digest:?} is not a sha256 digest"),
+            })
+        }
+    }
+
     /// Gets a token (or sets basic auth) for the challenge `header`.
     fn authenticate(&self, header: &str, what: &str) -> Result<(), RegistryError> {
         let (scheme, params) = parse_challenge(header);
@@ -583,6 +689,13 @@ impl Client {
     /// A manifest or index by tag or digest (checked when a digest).
     pub fn manifest(&self, reference: &str) -> Result<Fetched, RegistryError> {
         let what = format!("manifest {}:{reference}", self.target.repository);
+        if !is_digest(reference) && !is_tag(reference) {
+            return Err(RegistryError::Invalid {
+                registry: self.registry(),
+                what,
+                message: format!("{reference:?} is neither a tag nor a sha256 digest"),
+            });
+        }
         let accept = [
             media::OCI_IMAGE_INDEX,
             media::OCI_IMAGE_MANIFEST,
@@ -614,7 +727,7 @@ impl Client {
             })?;
         count(bytes.len());
         let digest = sha256_of(&bytes);
-        if reference.starts_with("sha256:") && digest != reference {
+        if is_digest(reference) && digest != reference {
             return Err(RegistryError::Invalid {
                 registry: self.registry(),
                 what,
@@ -630,6 +743,7 @@ impl Client {
 
     /// A blob as a stream (the caller checks its digest).
     pub fn blob(&self, digest: &str) -> Result<Box<dyn Read + Send + Sync>, RegistryError> {
+        let digest = self.checked(digest, "a blob")?;
         let r = self.send(
             "GET",
             &format!("{}/blobs/{digest}", self.base),
@@ -648,6 +762,7 @@ impl Client {
         len: u64,
     ) -> Result<Vec<u8>, RegistryError> {
         let what = format!("blob {digest} bytes {offset}+{len}");
+        let digest = self.checked(digest, &what)?;
         if len == 0 {
             return Ok(Vec::new());
         }
@@ -683,6 +798,7 @@ impl Client {
 
     /// Whether the repository has the blob.
     pub fn has_blob(&self, digest: &str) -> Result<bool, RegistryError> {
+        let digest = self.checked(digest, "a blob")?;
         match self.send(
             "HEAD",
             &format!("{}/blobs/{digest}", self.base),
@@ -704,6 +820,7 @@ impl Client {
         data: Box<dyn Read + '_>,
     ) -> Result<(), RegistryError> {
         let what = format!("upload of blob {digest}");
+        let digest = self.checked(digest, &what)?;
         let r = self.send(
             "POST",
             &format!("{}/blobs/uploads/", self.base),
@@ -748,6 +865,13 @@ impl Client {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<String, RegistryError> {
+        if !is_digest(reference) && !is_tag(reference) {
+            return Err(RegistryError::Invalid {
+                registry: self.registry(),
+                what: format!("manifest {}", self.target.repository),
+                message: format!("{reference:?} is neither a tag nor a sha256 digest"),
+            });
+        }
         self.send(
             "PUT",
             &format!("{}/manifests/{reference}", self.base),
@@ -821,7 +945,45 @@ mod tests {
         let r = RegistryRef::parse(&format!("localhost/x@{d}")).unwrap();
         assert_eq!(r.reference(), d);
         assert!(r.insecure());
-        for bad in ["", "UPPER/case", "x@sha256:zz", "docker://:tag"] {
+        let r = RegistryRef::parse("index.docker.io/debian").unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("docker.io", "library/debian")
+        );
+        let r = RegistryRef::parse("[::1]:5000/a/b-c__d.e:v1.0_rc-1").unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.reference()),
+            ("[::1]:5000", "a/b-c__d.e", "v1.0_rc-1")
+        );
+        assert!(r.insecure());
+        let long_tag = format!("x:{}", "t".repeat(129));
+        let long_name = format!("r.example/{}", "a".repeat(250));
+        for bad in [
+            "",
+            "UPPER/case",
+            "x@sha256:zz",
+            "docker://:tag",
+            "127.0.0.1:5000/../../v2/x",
+            "127.0.0.1:5000/a/./b",
+            "127.0.0.1:5000/a//b",
+            "127.0.0.1:5000/a?x=1",
+            "127.0.0.1:5000/a#frag",
+            "127.0.0.1:5000/a:t?x",
+            "127.0.0.1:5000/a:t#x",
+            "127.0.0.1:5000/a:.t",
+            "127.0.0.1:5000/a:-t",
+            "127.0.0.1:5000/a___b",
+            "127.0.0.1:5000/a.",
+            "-x",
+            "-x/y",
+            "r.example:5x/a",
+            "r_x.example/a",
+            "-r.example/a",
+            "[zz]:1/a",
+            "a@sha256:ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789",
+            &long_tag,
+            &long_name,
+        ] {
             assert!(RegistryRef::parse(bad).is_err(), "{bad}");
         }
     }

@@ -50,7 +50,7 @@ pub fn build(o: &BuildOptions) -> Result<ExitCode> {
     if let Some(n) = &o.network {
         cmd.args(["--network", n]);
     }
-    cmd.arg(&o.context);
+    cmd.arg("--").arg(&o.context);
     // docker's own progress and errors (the failing step) reach the user
     let status = cmd
         .stdin(Stdio::null())

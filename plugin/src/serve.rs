@@ -241,6 +241,17 @@ fn startup_ranges(src: &SourceImage) -> Result<Vec<[u64; 3]>> {
 fn describe(image: &str, src: &SourceImage) -> Result<Value> {
     let cfg: Value = serde_json::from_slice(&src.config_json).context("the image config")?;
     let infos = friscy::layer_infos(src)?;
+    // a digest names a URL here and a file in an export: nothing else may
+    if let Some(l) = src
+        .layers
+        .iter()
+        .find(|l| !friscy_converter::registry::is_digest(&l.digest))
+    {
+        bail!(
+            "{image}: layer digest {:?} is not a sha256 digest",
+            l.digest
+        );
+    }
     let layers: Vec<Value> = src
         .layers
         .iter()

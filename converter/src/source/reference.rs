@@ -132,6 +132,11 @@ impl FromStr for ImageRef {
             if rest.is_empty() {
                 return Err(invalid("the engine's image name is empty"));
             }
+            if !is_engine_reference(rest) {
+                return Err(invalid(
+                    "not an image name (REPO[:TAG], as docker takes it) or an image ID",
+                ));
+            }
             Ok(ImageRef::Daemon {
                 reference: rest.to_owned(),
             })
@@ -170,6 +175,22 @@ impl fmt::Display for ImageRef {
             ImageRef::Bare { reference } => write!(f, "{reference}"),
         }
     }
+}
+
+/// Whether the engine could take `s` as an image: a name the distribution
+/// grammar allows, or an image ID (`sha256:HEX`, or HEX alone, which is a
+/// valid name too). Nothing that starts with `-` (docker would take it
+/// for a flag).
+pub fn is_engine_reference(s: &str) -> bool {
+    let id = s
+        .strip_prefix(super::digest::SHA256_PREFIX)
+        .is_some_and(|hex| {
+            (1..=super::digest::SHA256_HEX_LEN).contains(&hex.len())
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
+    id || crate::registry::RegistryRef::parse(s).is_ok()
 }
 
 /// Writes `:TAG` if there is a tag.
@@ -334,6 +355,29 @@ mod tests {
                 matches!(parse(s), Err(SourceError::InvalidReference { .. })),
                 "{s}"
             );
+        }
+    }
+
+    #[test]
+    fn engine_references_are_names_or_ids() {
+        for s in [
+            "docker-daemon:-x",
+            "docker-daemon:--output=/tmp/x",
+            "docker-daemon:a b",
+            "docker-daemon:a:t?x",
+            "docker://127.0.0.1:5000/../x",
+        ] {
+            assert!(
+                matches!(parse(s), Err(SourceError::InvalidReference { .. })),
+                "{s}"
+            );
+        }
+        for s in [
+            "docker-daemon:alpine",
+            "docker-daemon:sha256:0123abcd",
+            "docker-daemon:localhost:5000/a/b:v1",
+        ] {
+            assert!(matches!(parse(s), Ok(ImageRef::Daemon { .. })), "{s}");
         }
     }
 

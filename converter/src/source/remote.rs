@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::config::parse_config;
+use super::digest::sha256_hex;
 use super::error::SourceError;
 use super::layer::{Layer, Location, Remote};
 use super::media::{self, layer_compression};
@@ -33,15 +34,22 @@ pub fn open_registry(target: &RegistryRef, written: &str) -> Result<SourceImage,
             .unwrap_or(fetched.media_type.clone());
         if media::is_index(&media_type) || (doc.manifests.is_some() && doc.config.is_none()) {
             let children = doc.manifests.unwrap_or_default();
-            reference = choose_riscv64(children.iter(), &format!("image index {target}"))?
-                .digest
-                .clone();
+            let index_what = format!("image index {target}");
+            let child = &choose_riscv64(children.iter(), &index_what)?.digest;
+            // a child named by anything but a digest would be fetched
+            // unchecked (a tag is whatever the registry says it is)
+            sha256_hex(child, &index_what)?;
+            reference = child.clone();
             continue;
         }
         let config_desc = doc.config.ok_or_else(|| SourceError::Invalid {
             what: what.clone(),
             reason: "it has no config descriptor".to_owned(),
         })?;
+        sha256_hex(
+            &config_desc.digest,
+            &format!("the config descriptor of {what}"),
+        )?;
         let config_what = format!("config {}", config_desc.digest);
         let mut bytes = Vec::new();
         {
@@ -67,6 +75,7 @@ pub fn open_registry(target: &RegistryRef, written: &str) -> Result<SourceImage,
         let parsed = parse_config(&bytes, &config_what)?;
         let mut layers = Vec::new();
         for desc in doc.layers.unwrap_or_default() {
+            sha256_hex(&desc.digest, &format!("a layer descriptor of {what}"))?;
             let media_type = desc.media_type.clone().unwrap_or_default();
             if layer_compression(&media_type).is_none() {
                 return Err(SourceError::UnsupportedMediaType {
