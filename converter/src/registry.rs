@@ -117,19 +117,82 @@ fn count(n: usize) {
     FETCHED.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// A reader that adds what passes through it to [`FETCHED`].
-struct Counted<R>(R);
+/// How long a registry may keep friscy waiting: to connect, for any one
+/// read, and the window over which a body must bring [`MIN_BYTES`]
+/// (`$FRISCY_REGISTRY_TIMEOUT` seconds, default 60).
+fn patience() -> Duration {
+    std::env::var("FRISCY_REGISTRY_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|&n| n > 0)
+        .map_or(Duration::from_secs(60), Duration::from_secs)
+}
 
-impl<R: Read> Read for Counted<R> {
+/// The fewest bytes a body must bring per [`patience`] window: a registry
+/// that dribbles slower than this is given up on, rather than holding
+/// friscy forever one byte per timeout.
+const MIN_BYTES: u64 = 1024;
+
+/// A response body: counted in [`FETCHED`], and failed when it arrives
+/// slower than [`MIN_BYTES`] per [`patience`].
+struct Metered<R> {
+    inner: R,
+    window: std::time::Instant,
+    in_window: u64,
+    patience: Duration,
+}
+
+impl<R> Metered<R> {
+    fn new(inner: R) -> Metered<R> {
+        Metered {
+            inner,
+            window: std::time::Instant::now(),
+            in_window: 0,
+            patience: patience(),
+        }
+    }
+}
+
+impl<R: Read> Read for Metered<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.0.read(buf)?;
+        let n = self.inner.read(buf)?;
         count(n);
+        self.in_window += n as u64;
+        if self.window.elapsed() >= self.patience {
+            if self.in_window < MIN_BYTES && n > 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the registry sent {} bytes in {} s: too slow (FRISCY_REGISTRY_TIMEOUT sets the window)",
+                        self.in_window,
+                        self.patience.as_secs()
+                    ),
+                ));
+            }
+            self.window = std::time::Instant::now();
+            self.in_window = 0;
+        }
         Ok(n)
     }
 }
 
 /// The largest manifest or token response read.
 const MAX_DOCUMENT: u64 = 16 << 20;
+
+/// A manifest or token reply, whole: at most [`MAX_DOCUMENT`] bytes.
+fn read_document(r: ureq::Response) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    Metered::new(r.into_reader())
+        .take(MAX_DOCUMENT + 1)
+        .read_to_end(&mut body)?;
+    if body.len() as u64 > MAX_DOCUMENT {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {} MiB", MAX_DOCUMENT >> 20),
+        ));
+    }
+    Ok(body)
+}
 
 /// Why a registry operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -489,8 +552,10 @@ impl Client {
     /// A client of `target`'s repository (`push`: ask for push rights too).
     pub fn new(target: &RegistryRef, push: bool) -> Client {
         let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(30))
-            .timeout_read(Duration::from_secs(300))
+            .timeout_connect(patience())
+            .timeout_read(patience())
+            // a redirect (to a CDN, say) never carries our credentials
+            .redirect_auth_headers(ureq::RedirectAuthHeaders::Never)
             .build();
         let scheme = if target.insecure() { "http" } else { "https" };
         Client {
@@ -517,6 +582,23 @@ impl Client {
                 what: what.to_owned(),
                 message: format!("{digest:?} is not a sha256 digest"),
             })
+        }
+    }
+
+    /// Whether the user's password may go to the token server `realm`:
+    /// over TLS, or in the clear only to the (local, plain-HTTP) registry's
+    /// own host.
+    fn may_send_password_to(&self, realm: &str) -> bool {
+        let Ok(realm) = url::Url::parse(realm) else {
+            return false;
+        };
+        match realm.scheme() {
+            "https" => true,
+            "http" => {
+                let registry = url::Url::parse(&self.base).ok();
+                self.target.insecure() && registry.is_some_and(|r| r.host_str() == realm.host_str())
+            }
+            _ => false,
         }
     }
 
@@ -555,7 +637,9 @@ impl Client {
                 if let Some(service) = params.get("service") {
                     req = req.query("service", service);
                 }
-                if let Some(b) = &basic {
+                if let Some(b) = &basic
+                    && self.may_send_password_to(realm)
+                {
                     req = req.set("Authorization", b);
                 }
                 let resp = match req.call() {
@@ -573,11 +657,7 @@ impl Client {
                     token: Option<String>,
                     access_token: Option<String>,
                 }
-                let mut body = Vec::new();
-                resp.into_reader()
-                    .take(MAX_DOCUMENT)
-                    .read_to_end(&mut body)
-                    .map_err(|e| auth_err(e.to_string()))?;
+                let body = read_document(resp).map_err(|e| auth_err(e.to_string()))?;
                 let t: Token =
                     serde_json::from_slice(&body).map_err(|e| auth_err(e.to_string()))?;
                 let token = t
@@ -620,7 +700,11 @@ impl Client {
             for (k, v) in headers {
                 req = req.set(k, v);
             }
-            if let Some(a) = self.auth.lock().expect("lock").clone() {
+            // credentials (a password or the registry's token) go to the
+            // registry itself, never to another host it points at (an
+            // upload location, say), as docker does
+            let ours = same_origin(url, &self.base);
+            if ours && let Some(a) = self.auth.lock().expect("lock").clone() {
                 req = req.set("Authorization", &a);
             }
             let b = body.take().unwrap_or(Body::None);
@@ -636,7 +720,7 @@ impl Client {
             };
             match result {
                 Ok(r) => return Ok(r),
-                Err(ureq::Error::Status(401, r)) if attempt == 0 => {
+                Err(ureq::Error::Status(401, r)) if attempt == 0 && ours => {
                     let challenge = r.header("www-authenticate").unwrap_or("").to_owned();
                     self.authenticate(&challenge, what)?;
                     match replay {
@@ -717,15 +801,10 @@ impl Client {
             .unwrap_or_default()
             .trim()
             .to_owned();
-        let mut bytes = Vec::new();
-        r.into_reader()
-            .take(MAX_DOCUMENT)
-            .read_to_end(&mut bytes)
-            .map_err(|source| RegistryError::Io {
-                what: what.clone(),
-                source,
-            })?;
-        count(bytes.len());
+        let bytes = read_document(r).map_err(|source| RegistryError::Io {
+            what: what.clone(),
+            source,
+        })?;
         let digest = sha256_of(&bytes);
         if is_digest(reference) && digest != reference {
             return Err(RegistryError::Invalid {
@@ -751,7 +830,7 @@ impl Client {
             Body::None,
             &format!("blob {digest}"),
         )?;
-        Ok(Box::new(Counted(r.into_reader())))
+        Ok(Box::new(Metered::new(r.into_reader())))
     }
 
     /// `len` bytes of a blob from `offset` (an HTTP range request).
@@ -775,7 +854,7 @@ impl Client {
             &what,
         )?;
         let whole = r.status() == 200;
-        let mut reader = Counted(r.into_reader());
+        let mut reader = Metered::new(r.into_reader());
         let mut out = Vec::new();
         let io_err = |source| RegistryError::Io {
             what: what.clone(),
@@ -880,6 +959,14 @@ impl Client {
             &format!("manifest {}:{reference}", self.target.repository),
         )?;
         Ok(sha256_of(bytes))
+    }
+}
+
+/// Whether two URLs have the same scheme, host and port.
+fn same_origin(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
     }
 }
 
@@ -1011,6 +1098,41 @@ mod tests {
         );
         assert!(credentials_in(cfg.as_bytes(), "other.example").is_none());
         assert!(credentials_in(b"not json", "x").is_none());
+    }
+
+    #[test]
+    fn credentials_stay_with_their_registry() {
+        assert!(same_origin(
+            "https://r.example/v2/a/blobs/uploads/x?y",
+            "https://r.example/v2/a"
+        ));
+        assert!(same_origin(
+            "https://r.example:443/v2/",
+            "https://r.example/v2/a"
+        ));
+        assert!(!same_origin(
+            "https://cdn.example/v2/a",
+            "https://r.example/v2/a"
+        ));
+        assert!(!same_origin(
+            "http://r.example/v2/a",
+            "https://r.example/v2/a"
+        ));
+        assert!(!same_origin(
+            "https://r.example:444/v2/a",
+            "https://r.example/v2/a"
+        ));
+        assert!(!same_origin("not a url", "https://r.example/v2/a"));
+        let remote = Client::new(&RegistryRef::parse("r.example/a").unwrap(), false);
+        assert!(remote.may_send_password_to("https://auth.example/token"));
+        assert!(!remote.may_send_password_to("http://auth.example/token"));
+        assert!(!remote.may_send_password_to("http://r.example/token"));
+        assert!(!remote.may_send_password_to("ftp://r.example/token"));
+        let local = Client::new(&RegistryRef::parse("127.0.0.1:5000/a").unwrap(), false);
+        assert!(local.may_send_password_to("http://127.0.0.1:5001/token"));
+        assert!(!local.may_send_password_to("http://127.0.0.2:5000/token"));
+        assert!(!local.may_send_password_to("http://auth.example/token"));
+        assert!(local.may_send_password_to("https://auth.example/token"));
     }
 
     #[test]
