@@ -63,6 +63,11 @@ pub struct LayerInfo {
     pub digest: String,
     /// Offset and length of the index's gzip member in that blob.
     pub index: [u64; 2],
+    /// The digest of that member: the config (which the manifest pins)
+    /// pins the index, and the index every chunk. Empty for a layer the
+    /// BuildKit frontend wrote (read whole, checked by its diff id).
+    #[serde(default)]
+    pub index_digest: String,
 }
 
 impl LayerInfo {
@@ -71,6 +76,7 @@ impl LayerInfo {
         LayerInfo {
             digest: o.digest.clone(),
             index: [o.index_offset, o.index_len],
+            index_digest: o.index_digest.clone(),
         }
     }
 }
@@ -122,7 +128,8 @@ pub fn layer_infos(src: &SourceImage) -> Result<Vec<LayerInfo>, ConvertError> {
     let version = src.labels.get(LABEL_FORMAT).map(String::as_str);
     if version != Some(&fmt::FORMAT_VERSION.to_string()) {
         return Err(ConvertError::Invalid(format!(
-            "{} is friscy image format {}; this friscy reads format {}",
+            "{} is friscy image format {}; this friscy reads format {} \
+             (convert its source image again with this friscy)",
             src.reference,
             version.unwrap_or("?"),
             fmt::FORMAT_VERSION
@@ -272,6 +279,7 @@ pub fn frontend_config(source: &[u8]) -> Result<Vec<u8>, ConvertError> {
     let infos = [LayerInfo {
         digest: String::new(),
         index: [0, 0],
+        index_digest: String::new(),
     }];
     let history = ["friscy frontend: the Dockerfile's result as one friscy layer".to_owned()];
     friscy_config(
@@ -483,6 +491,10 @@ impl fmt::ChunkSource for ImageChunks {
             None => Err(io::ErrorKind::NotFound.into()),
         }
     }
+
+    fn refused(&self, _layer: usize, _loc: &fmt::ChunkLoc, why: &str) {
+        eprintln!("friscy: {why}");
+    }
 }
 
 /// Where whole friscy layer tars are cached (by diff id).
@@ -643,11 +655,20 @@ pub fn open_friscy(
             access.push(tar);
             continue;
         }
+        if info.index[1] > fmt::MAX_INDEX_MEMBER {
+            return Err(ConvertError::Invalid(format!(
+                "layer {}: its index is said to take {} bytes, more than an index can",
+                n + 1,
+                info.index[1]
+            )));
+        }
         let member = layer.read_range(info.index[0], info.index[1])?;
-        let ix = fmt::read_index(&member).map_err(|source| ConvertError::Layer {
-            layer: n + 1,
-            digest: layer.digest.clone(),
-            source,
+        let ix = fmt::read_pinned_index(&member, &info.index_digest).map_err(|source| {
+            ConvertError::Layer {
+                layer: n + 1,
+                digest: layer.digest.clone(),
+                source,
+            }
         })?;
         indexes.push(ix);
         access.push(Access::Ranges(layer.clone()));
@@ -784,6 +805,7 @@ pub fn rebuild(src: &SourceImage, blobs: &Path) -> Result<Converted, ConvertErro
                 diff_id: id,
                 index_offset: info.index[0],
                 index_len: info.index[1],
+                index_digest: info.index_digest.clone(),
                 ..LayerOutput::default()
             }
         };
@@ -819,4 +841,119 @@ fn relabel(src: &SourceImage, outs: &[LayerOutput]) -> Result<Vec<u8>, ConvertEr
         serde_json::to_string(&infos).unwrap_or_default().into(),
     );
     Ok(serde_json::to_vec(&cfg).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::ImageRef;
+    use crate::source::testutil::{OciLayout, TempDir, config_json, named};
+
+    /// A one-layer riscv64 image converted into a friscy image in `dir`.
+    fn friscy_image(dir: &Path) -> SourceImage {
+        let src = OciLayout::new(dir.join("src"));
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in [("etc/motd", &b"hello\n"[..]), ("bin/tool", b"\x7fELF tool")] {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o755);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            b.append_data(&mut h, name, data).unwrap();
+        }
+        let tar = b.into_inner().unwrap();
+        let diff = sha256_of(&tar);
+        let m = src.image(
+            &config_json("riscv64", "/bin/tool", &[diff]),
+            &[(crate::media::OCI_LAYER_TAR, tar)],
+        );
+        src.write_index(vec![named(m, "v1")]);
+        let r: ImageRef = format!("oci:{}:v1", src.dir.display()).parse().unwrap();
+        let source = crate::open_image(&r).unwrap();
+        convert_to_layout(&source, &dir.join("out"), "v1", &mut Quiet).unwrap();
+        let r: ImageRef = format!("oci:{}:v1", dir.join("out").display())
+            .parse()
+            .unwrap();
+        crate::open_image(&r).unwrap()
+    }
+
+    /// A gzip member of `tar_bytes` exactly `len` bytes long (padded with
+    /// a gzip comment), as a registry that substitutes bytes would make.
+    fn member_of_len(tar_bytes: &[u8], len: usize) -> Vec<u8> {
+        let gz = |comment: Option<Vec<u8>>| {
+            let mut b = flate2::GzBuilder::new().mtime(0);
+            if let Some(c) = comment {
+                b = b.comment(c);
+            }
+            let mut enc = b.write(Vec::new(), flate2::Compression::best());
+            enc.write_all(tar_bytes).unwrap();
+            enc.finish().unwrap()
+        };
+        let short = gz(None).len();
+        // FCOMMENT adds the comment and its NUL
+        let pad = len - short - 1;
+        let mut enc = flate2::GzBuilder::new()
+            .mtime(0)
+            .comment(vec![b'x'; pad])
+            .write(Vec::new(), flate2::Compression::best());
+        enc.write_all(tar_bytes).unwrap();
+        let m = enc.finish().unwrap();
+        assert_eq!(m.len(), len);
+        m
+    }
+
+    #[test]
+    fn an_index_substituted_in_the_blob_is_refused() {
+        let dir = TempDir::new();
+        let img = friscy_image(dir.path());
+        let infos = layer_infos(&img).unwrap();
+        let (indexes, _) = open_friscy(&img, &mut |_| {}).unwrap();
+        // the same tree, with the tool made setuid root
+        let mut evil = indexes[0].clone();
+        for e in &mut evil.entries {
+            if e.path == b"bin/tool" {
+                e.mode = 0o4755;
+            }
+        }
+        let mut tar = Vec::new();
+        let mut h = tar::Header::new_ustar();
+        h.set_path(fmt::INDEX_PATH).unwrap();
+        let body = evil.encode();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.extend_from_slice(h.as_bytes());
+        tar.extend_from_slice(&body);
+        tar.resize(512 + body.len().next_multiple_of(512), 0);
+        let [offset, len] = infos[0].index;
+        let member = member_of_len(&tar, len as usize);
+        assert_eq!(fmt::read_index(&member).unwrap(), evil);
+        // the registry (here, the layout) serves the substituted bytes
+        // under the layer's name
+        let path = dir
+            .path()
+            .join("out/blobs/sha256")
+            .join(infos[0].digest.trim_start_matches("sha256:"));
+        let mut blob = std::fs::read(&path).unwrap();
+        blob[offset as usize..(offset + len) as usize].copy_from_slice(&member);
+        std::fs::write(&path, &blob).unwrap();
+        let err = open_friscy(&img, &mut |_| {}).err().expect("refused");
+        assert!(err.to_string().contains("not sha256:"), "{err}");
+        assert!(err.to_string().contains(&infos[0].index_digest), "{err}");
+    }
+
+    #[test]
+    fn configs_pin_every_index() {
+        let dir = TempDir::new();
+        let img = friscy_image(dir.path());
+        let infos = layer_infos(&img).unwrap();
+        assert!(
+            crate::registry::is_digest(&infos[0].index_digest),
+            "{infos:?}"
+        );
+        let l = &img.layers[0];
+        let member = l.read_range(infos[0].index[0], infos[0].index[1]).unwrap();
+        assert_eq!(sha256_of(&member), infos[0].index_digest);
+    }
 }

@@ -262,6 +262,7 @@ fn describe(image: &str, src: &SourceImage) -> Result<Value> {
                 "size": l.size,
                 "url": format!("blobs/{}", l.digest),
                 "index": i.index,
+                "index_digest": i.index_digest,
             })
         })
         .collect();

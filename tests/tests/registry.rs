@@ -54,7 +54,7 @@ fn build_push_pull_and_run_from_the_registry() {
     ]));
     let info: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(info["Architecture"], "riscv64", "{json}");
-    assert_eq!(info["Labels"]["dev.friscy.format"], "1", "{json}");
+    assert_eq!(info["Labels"]["dev.friscy.format"], "2", "{json}");
     let layout = tmp.path().join("layout");
     run_ok(Command::new("skopeo").args([
         "copy",
@@ -134,7 +134,7 @@ fn friscy_images_in_a_registry_are_read_lazily() {
     let stored: u64 = {
         let shown =
             run_ok(friscy_on_engine(host).args(["inspect", &format!("docker://{reg}/py:tools")]));
-        assert!(shown.contains("format    friscy 1"), "{shown}");
+        assert!(shown.contains("format    friscy 2"), "{shown}");
         let manifest = run_ok(Command::new("skopeo").args([
             "inspect",
             "--raw",

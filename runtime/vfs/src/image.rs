@@ -28,8 +28,9 @@ use sha2::{Digest as _, Sha256};
 use crate::layer::{Apply, Item, LayerError, LayerStats, Meta, OPAQUE, WHITEOUT, What, read_item};
 use crate::{Content, Fs, NewNode, Timespec};
 
-/// The format version this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this code writes and reads (2: the config pins each
+/// index's digest).
+pub const FORMAT_VERSION: u32 = 2;
 /// The largest chunk of file content, in bytes.
 pub const CHUNK_SIZE: usize = 1 << 20;
 /// The index's path inside the layer tar.
@@ -43,6 +44,17 @@ const INDEX_MAGIC: &[u8; 8] = b"FRISCYIX";
 const BLOCK: usize = 512;
 /// The largest index accepted when reading (hostile input bound).
 pub const MAX_INDEX_SIZE: usize = 256 << 20;
+/// The most bytes a gzip member can take for `n` bytes of tar entry (a
+/// header block, the data, padding): level 1 never does worse than stored
+/// blocks (5 bytes per 64 KiB), plus the gzip header and trailer.
+pub const fn max_member_len(n: usize) -> usize {
+    let tar = BLOCK + n.next_multiple_of(BLOCK);
+    tar + (tar / 65_535 + 1) * 5 + 64
+}
+/// The largest chunk member accepted when reading.
+pub const MAX_CHUNK_MEMBER: u64 = max_member_len(CHUNK_SIZE) as u64;
+/// The largest index member accepted when reading.
+pub const MAX_INDEX_MEMBER: u64 = max_member_len(MAX_INDEX_SIZE) as u64;
 
 /// Why a friscy layer could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +68,13 @@ pub enum ImageError {
     /// A friscy layer or index is not what this version writes.
     #[error("corrupt friscy layer: {0}")]
     Corrupt(String),
+    /// Bytes read from an image are not those its digest names.
+    #[error("{what} is {actual}, not {expected} as the image says: refused")]
+    Mismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
 }
 
 fn corrupt(why: impl Into<String>) -> ImageError {
@@ -260,13 +279,21 @@ impl Index {
         }
         let mut chunks = Vec::with_capacity(nchunks);
         for _ in 0..nchunks {
-            chunks.push(ChunkLoc {
+            let loc = ChunkLoc {
                 digest: c.digest()?,
                 offset: c.u64()?,
                 clen: c.u64()?,
                 tar_offset: c.u64()?,
                 len: c.u32()?,
-            });
+            };
+            // what a reader allocates for a chunk is bounded here, once
+            if loc.len as usize > CHUNK_SIZE || loc.clen > MAX_CHUNK_MEMBER {
+                return Err(corrupt(format!(
+                    "chunk {} is larger than a chunk can be",
+                    loc.digest.hex()
+                )));
+            }
+            chunks.push(loc);
         }
         let mut entries = Vec::with_capacity(nentries);
         for _ in 0..nentries {
@@ -409,7 +436,10 @@ impl<W: Write> BlobWriter<W> {
     /// Adds the index entry and the end of the tar, and records in
     /// `result` where the index is and the blob's size and digests.
     fn finish_layer(mut self, index: &Index, result: &mut LayerOutput) -> io::Result<()> {
-        let (offset, clen, _) = self.member(&entry_bytes(INDEX_PATH, &index.encode(), false))?;
+        let tar = entry_bytes(INDEX_PATH, &index.encode(), false);
+        let member = compress_member(&tar);
+        let (offset, clen, _) = self.put_member(&member, &tar)?;
+        result.index_digest = sha256_digest(&member);
         self.member(&[0u8; 2 * BLOCK])?;
         self.out.flush()?;
         result.index_offset = offset;
@@ -423,9 +453,13 @@ impl<W: Write> BlobWriter<W> {
     /// Adds one member; returns (compressed offset, compressed length,
     /// tar offset).
     fn member(&mut self, tar_bytes: &[u8]) -> io::Result<(u64, u64, u64)> {
-        let z = compress_member(tar_bytes);
-        self.out.write_all(&z)?;
-        self.blob.update(&z);
+        self.put_member(&compress_member(tar_bytes), tar_bytes)
+    }
+
+    /// Adds the member `z`, the compressed form of `tar_bytes`.
+    fn put_member(&mut self, z: &[u8], tar_bytes: &[u8]) -> io::Result<(u64, u64, u64)> {
+        self.out.write_all(z)?;
+        self.blob.update(z);
         self.tar.update(tar_bytes);
         let at = (self.size, z.len() as u64, self.tar_size);
         self.size += z.len() as u64;
@@ -447,9 +481,10 @@ pub struct LayerOutput {
     pub digest: String,
     pub size: u64,
     pub diff_id: String,
-    /// The index's gzip member in the blob: offset and length.
+    /// The index's gzip member in the blob: offset, length and digest.
     pub index_offset: u64,
     pub index_len: u64,
+    pub index_digest: String,
     /// Entries and regular-file bytes of the source layer.
     pub entries: u64,
     pub file_bytes: u64,
@@ -635,7 +670,8 @@ pub fn member_data(member: &[u8], max: usize) -> io::Result<Vec<u8>> {
         .ok()
         .filter(|&n| n <= max)
         .ok_or_else(|| bad("friscy member larger than expected"))?;
-    let mut out = Vec::with_capacity(size);
+    // grown as the data inflates: the header's size is the input's word
+    let mut out = Vec::new();
     z.take(size as u64).read_to_end(&mut out)?;
     if out.len() != size {
         return Err(bad("friscy member cut short"));
@@ -644,10 +680,36 @@ pub fn member_data(member: &[u8], max: usize) -> io::Result<Vec<u8>> {
 }
 
 /// Reads a layer's index from its gzip member (the range the image config
-/// records for the layer).
+/// records for the layer), unchecked: for members friscy has just written
+/// or whose digest was checked another way. See [`read_pinned_index`].
 pub fn read_index(member: &[u8]) -> Result<Index, ImageError> {
     let data = member_data(member, MAX_INDEX_SIZE)?;
     Index::decode(&data)
+}
+
+/// `sha256:<hex>` of `bytes`, as OCI digests are written.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", Digest::of(bytes).hex())
+}
+
+/// Reads a layer's index from its gzip member, which must have the digest
+/// `digest` (`sha256:<hex>`, what the image config pins): the index then
+/// names the digest of every chunk, so every byte of every file chains up
+/// to the manifest. Natively and in the page alike.
+pub fn read_pinned_index(member: &[u8], digest: &str) -> Result<Index, ImageError> {
+    let actual = sha256_digest(member);
+    if actual != digest {
+        return Err(ImageError::Mismatch {
+            what: "the layer's index".to_owned(),
+            expected: if digest.is_empty() {
+                "pinned by the config".to_owned()
+            } else {
+                digest.to_owned()
+            },
+            actual,
+        });
+    }
+    read_index(member)
 }
 
 /// A [`ChunkSource`] over whole layer blobs in memory (or any bytes that
@@ -670,6 +732,11 @@ impl ChunkSource for BlobChunks {
 pub trait ChunkSource {
     /// The bytes of `loc`, stored in layer number `layer` (lowest is 0).
     fn chunk(&self, layer: usize, loc: &ChunkLoc) -> io::Result<Vec<u8>>;
+
+    /// Told when what [`ChunkSource::chunk`] gave was refused (`why`): the
+    /// guest only sees EIO, so this is where the user hears of a corrupt
+    /// or tampered image. Says nothing by default.
+    fn refused(&self, _layer: usize, _loc: &ChunkLoc, _why: &str) {}
 }
 
 /// Every chunk of an image: where it is and how to get it.
@@ -684,12 +751,19 @@ impl Store {
             .chunks
             .get(d)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "chunk not in the image"))?;
-        let data = self.source.chunk(*layer, loc)?;
+        let data = self.source.chunk(*layer, loc).inspect_err(|e| {
+            if e.kind() == io::ErrorKind::InvalidData {
+                self.source.refused(*layer, loc, &e.to_string());
+            }
+        })?;
         if data.len() != loc.len as usize || Digest::of(&data) != *d {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("chunk {} does not match its digest", d.hex()),
-            ));
+            let why = format!(
+                "chunk {} of layer {} does not match its digest: the image is corrupt or was tampered with",
+                d.hex(),
+                layer + 1
+            );
+            self.source.refused(*layer, loc, &why);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, why));
         }
         Ok(data)
     }

@@ -8,9 +8,14 @@
 // Where the image comes from:
 //   - `image.json` beside the page (what `friscy serve` and `friscy export`
 //     provide): {name, config: {Entrypoint, Cmd, Env, WorkingDir, User},
-//     layers: [{digest, size, url, index: [offset, length]}]};
+//     layers: [{digest, size, url, index: [offset, length], index_digest}]};
 //   - `?image=REGISTRY/REPO[:TAG]`: straight from a registry that allows
 //     CORS (OCI distribution API).
+//
+// Nothing fetched is trusted unchecked: a manifest named by digest and the
+// config are checked here against their digests, each layer's index
+// against the digest the config pins (in the runtime, friscy_index), and
+// every file chunk against the digest the index names (in the runtime).
 import { Terminal } from './xterm/xterm.mjs';
 import { FitAddon } from './xterm/addon-fit.mjs';
 
@@ -133,6 +138,22 @@ async function rangeOrWhole(layer, off, len) {
 
 // ---- the image ----
 
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+async function sha256(bytes) {
+  const h = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return 'sha256:' + Array.from(h, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+// The body of `r`, which must hash to `digest`.
+async function checked(r, digest, what) {
+  const bytes = new Uint8Array(await r.arrayBuffer());
+  stats.fetched += bytes.length;
+  const got = await sha256(bytes);
+  if (got !== digest) throw new Error(`${what} is ${got}, not ${digest}: the registry sent something else`);
+  return bytes;
+}
+
 const MANIFEST_TYPES = [
   'application/vnd.oci.image.index.v1+json',
   'application/vnd.oci.image.manifest.v1+json',
@@ -148,7 +169,7 @@ function imageFromConfig(name, config, layers) {
   if (!labels['dev.friscy.format']) {
     throw new Error(`${name} is not a friscy image: convert it with \`friscy convert ${name} docker://${name}\``);
   }
-  if (labels['dev.friscy.format'] !== '1') throw new Error(`${name} is friscy image format ${labels['dev.friscy.format']}; this page reads format 1`);
+  if (labels['dev.friscy.format'] !== '2') throw new Error(`${name} is friscy image format ${labels['dev.friscy.format']}; this page reads format 2 (convert its source again with this friscy)`);
   const infos = JSON.parse(labels['dev.friscy.layers'] || '[]');
   if (infos.length !== layers.length) throw new Error(`${name}: ${layers.length} layers but ${infos.length} indexes`);
   return {
@@ -161,29 +182,45 @@ function imageFromConfig(name, config, layers) {
       if (l.digest !== infos[i].digest) {
         throw new Error(`${name}: layer ${i + 1} was recompressed (a plain \`docker push\` does that); push it with \`friscy push\``);
       }
-      return { ...l, index: infos[i].index };
+      if (!DIGEST.test(infos[i].index_digest || '')) throw new Error(`${name}: layer ${i + 1} has no index digest`);
+      return { ...l, index: infos[i].index, index_digest: infos[i].index_digest };
     }),
   };
 }
 
+// REGISTRY/REPO[:TAG][@DIGEST] as the distribution grammar has them.
+const REFERENCE = new RegExp(
+  '^((?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?|\\[[0-9a-fA-F:.]+\\](?::[0-9]{1,5})?)' +
+  '/([a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)' +
+  '(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$');
+
 async function fromRegistry(ref) {
-  const m = /^([^/]+)\/(.+?)(?::([^:/@]+))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(ref);
-  if (!m) throw new Error(`?image=${ref}: expected REGISTRY/REPO[:TAG]`);
+  const m = REFERENCE.exec(ref);
+  if (!m) throw new Error(`?image=${ref}: expected REGISTRY/REPO[:TAG] (lower-case repository; tags of letters, digits, _ . -)`);
   const [, registry, repo, tag, digest] = m;
   const local = /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(registry);
   const base = `${local ? 'http' : 'https'}://${registry}/v2/${repo}`;
   let reference = digest || tag || 'latest';
   for (let depth = 0; depth < 4; depth++) {
     const r = await http(`${base}/manifests/${reference}`, { headers: { Accept: MANIFEST_TYPES } }, `image ${ref}`);
-    const doc = await r.json();
-    stats.fetched += JSON.stringify(doc).length;
+    // a manifest asked for by digest must be that one; by tag, the
+    // registry's word is all there is (as for docker pull)
+    const raw = DIGEST.test(reference)
+      ? await checked(r, reference, `manifest ${reference}`)
+      : new Uint8Array(await r.arrayBuffer());
+    if (!DIGEST.test(reference)) stats.fetched += raw.length;
+    const doc = JSON.parse(new TextDecoder().decode(raw));
     if (doc.manifests) {
       const pick = doc.manifests.find((d) => d.platform && d.platform.os === 'linux' && d.platform.architecture === 'riscv64');
       if (!pick) throw new Error(`${ref} has no linux/riscv64 image`);
+      if (!DIGEST.test(pick.digest || '')) throw new Error(`${ref}: its index names the riscv64 image by ${JSON.stringify(pick.digest)}, not a digest`);
       reference = pick.digest;
       continue;
     }
-    const cfg = await (await http(`${base}/blobs/${doc.config.digest}`, {}, `config of ${ref}`)).json();
+    const bad = [doc.config, ...(doc.layers || [])].find((d) => !d || !DIGEST.test(d.digest || ''));
+    if (bad !== undefined) throw new Error(`${ref}: its manifest names a blob by ${JSON.stringify(bad && bad.digest)}, not a digest`);
+    const cfgBytes = await checked(await http(`${base}/blobs/${doc.config.digest}`, {}, `config of ${ref}`), doc.config.digest, `the config of ${ref}`);
+    const cfg = JSON.parse(new TextDecoder().decode(cfgBytes));
     const layers = doc.layers.map((l) => ({ digest: l.digest, size: l.size, url: `${base}/blobs/${l.digest}` }));
     return imageFromConfig(ref, cfg, layers);
   }
@@ -244,7 +281,7 @@ async function main() {
   const runtime = WebAssembly.compileStreaming(fetch('friscy_web.wasm'));
   let indexes;
   try {
-    indexes = await Promise.all(image.layers.map((l) => range(l, l.index[0], l.index[1]).then((b) => b.buffer)));
+    indexes = await Promise.all(image.layers.map((l) => range(l, l.index[0], l.index[1]).then((b) => b.slice().buffer)));
   } catch (e) {
     fail('Cannot read the image', e.message);
     return;
@@ -330,7 +367,7 @@ async function main() {
   const cfg = image.config;
   const [uid, gid] = String(cfg.User || '0:0').split(':').map((v) => (/^\d+$/.test(v || '') ? Number(v) : 0));
   worker.postMessage({
-    t: 'start', module, indexes, ctl: ctl.buffer, ring: ring.buffer, data: data.buffer,
+    t: 'start', module, indexes, digests: image.layers.map((l) => l.index_digest || ''), ctl: ctl.buffer, ring: ring.buffer, data: data.buffer,
     argv: command(cfg), workdir: cfg.WorkingDir || '/',
     env: environment(cfg.Env, uid || 0),
     uid: uid || 0, gid: gid || 0,

@@ -95,12 +95,20 @@ onmessage = async (ev) => {
   try {
     const instance = await WebAssembly.instantiate(m.module, { friscy_host: host });
     x = instance.exports; memory = x.memory;
-    for (const index of m.indexes) {
+    const enc = new TextEncoder();
+    for (const [i, index] of m.indexes.entries()) {
       const ptr = x.friscy_alloc(index.byteLength);
       bytes(ptr, index.byteLength).set(new Uint8Array(index));
-      if (x.friscy_index(ptr, index.byteLength) !== 0) { flush(); postMessage({ t: 'exit', status: 125 }); return; }
+      // the runtime checks the index against the digest the config pins
+      const digest = enc.encode(m.digests[i] || '');
+      const dptr = x.friscy_alloc(digest.length);
+      bytes(dptr, digest.length).set(digest);
+      if (x.friscy_index(ptr, index.byteLength, dptr, digest.length) !== 0) {
+        flush();
+        postMessage({ t: 'error', message: `layer ${i + 1}: its index does not match the digest the image pins (the image is corrupt or was tampered with)` });
+        return;
+      }
     }
-    const enc = new TextEncoder();
     const strs = [m.argv[0], m.workdir, ...m.argv, ...m.env].map((s) => enc.encode(s + '\0'));
     const len = strs.reduce((n, s) => n + s.length, 0);
     const ptr = x.friscy_alloc(len);

@@ -167,6 +167,10 @@ impl friscy_vfs::image::ChunkSource for WebChunks {
         }
         friscy_vfs::image::member_data(&member, loc.len as usize)
     }
+
+    fn refused(&self, _layer: usize, _loc: &friscy_vfs::image::ChunkLoc, why: &str) {
+        let _ = WebHost.write(2, format!("\r\nfriscy: {why}\r\n").as_bytes());
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -364,16 +368,29 @@ fn start(
 }
 
 /// Adds the next layer of a friscy image: `member` is the layer's index
-/// member (the byte range its config records); returns 0, or -1 with a
-/// message on fd 2.
+/// member (the byte range its config records), `digest` the digest the
+/// config pins for it (`sha256:<hex>`, `digest_len` bytes); a member with
+/// another digest is refused. Returns 0, or -1 with a message on fd 2.
 ///
 /// # Safety
-/// `member` must point at `len` readable bytes of this module's memory.
+/// `member` and `digest` must point at `len` and `digest_len` readable
+/// bytes of this module's memory.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn friscy_index(member: *const u8, len: usize) -> i32 {
-    // SAFETY: the caller guarantees the range is readable.
-    let data = unsafe { std::slice::from_raw_parts(member, len) };
-    match friscy_vfs::image::read_index(data) {
+pub unsafe extern "C" fn friscy_index(
+    member: *const u8,
+    len: usize,
+    digest: *const u8,
+    digest_len: usize,
+) -> i32 {
+    // SAFETY: the caller guarantees both ranges are readable.
+    let (data, digest) = unsafe {
+        (
+            std::slice::from_raw_parts(member, len),
+            std::slice::from_raw_parts(digest, digest_len),
+        )
+    };
+    let digest = String::from_utf8_lossy(digest);
+    match friscy_vfs::image::read_pinned_index(data, &digest) {
         Ok(ix) => {
             INDEXES.with(|cell| cell.borrow_mut().push(ix));
             0

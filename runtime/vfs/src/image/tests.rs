@@ -272,3 +272,93 @@ fn a_layer_rewritten_from_its_index_is_the_layer_written_from_its_tar() {
     let bad = rewrite_layer(&index, &mut |loc| Ok(vec![0; loc.len as usize]), Vec::new());
     assert!(bad.is_err());
 }
+
+#[test]
+fn an_index_is_read_only_with_the_digest_the_config_pins() {
+    let (blobs, outs) = convert(&layers());
+    let member = |i: usize| {
+        let o = &outs[i];
+        blobs[i][o.index_offset as usize..(o.index_offset + o.index_len) as usize].to_vec()
+    };
+    assert_eq!(outs[0].index_digest, sha256_digest(&member(0)));
+    let ix = read_pinned_index(&member(0), &outs[0].index_digest).unwrap();
+    assert_eq!(ix, read_index(&member(0)).unwrap());
+    // another layer's index (a valid one, so only the digest can tell)
+    // in its place is refused, and so is an index with no digest pinned
+    for pin in [outs[0].index_digest.as_str(), ""] {
+        let err = read_pinned_index(&member(1), pin).unwrap_err();
+        assert!(matches!(err, ImageError::Mismatch { .. }), "{err}");
+    }
+}
+
+#[test]
+fn chunk_locations_are_bounded_before_anything_is_allocated() {
+    let (blobs, outs) = convert(&layers());
+    let o = &outs[0];
+    let m = &blobs[0][o.index_offset as usize..(o.index_offset + o.index_len) as usize];
+    let ix = read_index(m).unwrap();
+    for (len, clen) in [
+        (CHUNK_SIZE as u32 + 1, 100),
+        (10, MAX_CHUNK_MEMBER + 1),
+        (10, u64::MAX),
+    ] {
+        let mut bad = ix.clone();
+        bad.chunks[0].len = len;
+        bad.chunks[0].clen = clen;
+        let err = Index::decode(&bad.encode()).unwrap_err();
+        assert!(err.to_string().contains("larger than a chunk"), "{err}");
+    }
+    // a member whose tar header claims more than it holds: an error, and
+    // nothing the size of the claim is set aside for it
+    let claim = 200 << 20;
+    let mut tar = header("friscy/index", claim, false).to_vec();
+    tar.extend_from_slice(&[1u8; 512]);
+    let err = member_data(&compress_member(&tar), MAX_INDEX_SIZE).unwrap_err();
+    assert!(err.to_string().contains("cut short"), "{err}");
+    // the largest member a full chunk makes fits the bound
+    let noise: Vec<u8> = (0..CHUNK_SIZE as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let z = compress_member(&entry_bytes("friscy/c/x", &noise, false));
+    assert!(
+        z.len() as u64 <= MAX_CHUNK_MEMBER,
+        "{} > {MAX_CHUNK_MEMBER}",
+        z.len()
+    );
+}
+
+#[test]
+fn a_refused_chunk_is_reported_to_the_source() {
+    struct Tampered(BlobChunks, std::rc::Rc<std::cell::RefCell<Vec<String>>>);
+    impl ChunkSource for Tampered {
+        fn chunk(&self, layer: usize, loc: &ChunkLoc) -> io::Result<Vec<u8>> {
+            let mut data = self.0.chunk(layer, loc)?;
+            data[0] ^= 1;
+            Ok(data)
+        }
+        fn refused(&self, _layer: usize, _loc: &ChunkLoc, why: &str) {
+            self.1.borrow_mut().push(why.to_owned());
+        }
+    }
+    let (blobs, outs) = convert(&layers());
+    let indexes: Vec<Index> = blobs
+        .iter()
+        .zip(&outs)
+        .map(|(b, o)| {
+            read_index(&b[o.index_offset as usize..(o.index_offset + o.index_len) as usize])
+                .unwrap()
+        })
+        .collect();
+    let heard = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut fs = Fs::new();
+    fs.apply_friscy_layers(
+        &indexes,
+        Box::new(Tampered(BlobChunks(blobs), heard.clone())),
+    )
+    .unwrap();
+    let ino = fs.resolve(ROOT, b"etc/copy", true).unwrap();
+    assert_eq!(fs.read(ino, 0, &mut [0u8; 16]), Err(crate::errno::EIO));
+    let heard = heard.borrow();
+    assert_eq!(heard.len(), 1, "{heard:?}");
+    assert!(heard[0].contains("does not match its digest"), "{heard:?}");
+}
