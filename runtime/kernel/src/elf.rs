@@ -54,22 +54,25 @@ pub struct Elf<'a> {
     pub phdrs: Vec<Phdr>,
 }
 
-fn u16_at(d: &[u8], off: usize) -> Result<u16, ElfError> {
-    d.get(off..off + 2)
-        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+/// `N` bytes of `d` at `off`, if they are all inside it (no offset from
+/// the file can overflow here).
+fn bytes_at<const N: usize>(d: &[u8], off: usize) -> Result<[u8; N], ElfError> {
+    off.checked_add(N)
+        .and_then(|end| d.get(off..end))
+        .and_then(|b| b.try_into().ok())
         .ok_or(ElfError::Malformed("header"))
+}
+
+fn u16_at(d: &[u8], off: usize) -> Result<u16, ElfError> {
+    bytes_at(d, off).map(u16::from_le_bytes)
 }
 
 fn u32_at(d: &[u8], off: usize) -> Result<u32, ElfError> {
-    d.get(off..off + 4)
-        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-        .ok_or(ElfError::Malformed("header"))
+    bytes_at(d, off).map(u32::from_le_bytes)
 }
 
 fn u64_at(d: &[u8], off: usize) -> Result<u64, ElfError> {
-    d.get(off..off + 8)
-        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-        .ok_or(ElfError::Malformed("header"))
+    bytes_at(d, off).map(u64::from_le_bytes)
 }
 
 /// Highest user address + 1 (Sv39, as Linux riscv64 uses by default).
@@ -107,7 +110,10 @@ impl<'a> Elf<'a> {
                 .ok()
                 .and_then(|o| o.checked_add(i * PHDR_SIZE))
                 .ok_or(ElfError::Malformed("program header offset"))?;
-            if off + PHDR_SIZE > data.len() {
+            if off
+                .checked_add(PHDR_SIZE)
+                .is_none_or(|end| end > data.len())
+            {
                 return Err(ElfError::Malformed(
                     "program headers past the end of the file",
                 ));
@@ -127,6 +133,11 @@ impl<'a> Elf<'a> {
                 let end = ph.offset.checked_add(ph.filesz);
                 if end.is_none_or(|e| e > data.len() as u64) {
                     return Err(ElfError::Malformed("segment past the end of the file"));
+                }
+                // a segment that cannot fit below TASK_SIZE at any base:
+                // refused here, so no address sum below can overflow
+                if ph.vaddr.checked_add(ph.memsz).is_none_or(|e| e > TASK_SIZE) {
+                    return Err(ElfError::BadAddress(ph.vaddr));
                 }
             }
             phdrs.push(ph);
@@ -258,11 +269,11 @@ pub fn load(elf: &Elf<'_>, mem: &mut Memory, bias: u64) -> Result<Loaded, ElfErr
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A minimal valid static ELF: one RX segment holding `ecall`.
-    fn tiny_elf() -> Vec<u8> {
+    pub(crate) fn tiny_elf() -> Vec<u8> {
         let mut f = vec![0u8; 64 + 56 + 4];
         f[..4].copy_from_slice(b"\x7fELF");
         f[4] = 2; // 64-bit
@@ -313,6 +324,38 @@ mod tests {
                 let _ = load(&elf, &mut mem, 0);
             }
         }
+    }
+
+    /// Headers whose sums overflow: errors, never a panic (the test
+    /// profile checks overflow, so a wrapping sum fails here).
+    #[test]
+    fn overflowing_headers_are_errors() {
+        let good = tiny_elf();
+        let set =
+            |f: &mut Vec<u8>, at: usize, v: u64| f[at..at + 8].copy_from_slice(&v.to_le_bytes());
+        // program headers at the very end of the address space
+        let mut f = good.clone();
+        set(&mut f, 32, u64::MAX - 8);
+        assert!(matches!(Elf::parse(&f), Err(ElfError::Malformed(_))));
+        // a segment whose end wraps, or lies past the user address space
+        for (vaddr, memsz) in [
+            (u64::MAX - 0xfff, 0x1000),
+            (u64::MAX - 0xfff, 0x200),
+            (0x1000, u64::MAX),
+            (TASK_SIZE, 124),
+        ] {
+            let mut f = good.clone();
+            set(&mut f, 64 + 16, vaddr);
+            set(&mut f, 64 + 40, memsz);
+            assert!(
+                matches!(Elf::parse(&f), Err(ElfError::BadAddress(_))),
+                "{vaddr:#x}+{memsz:#x}"
+            );
+        }
+        // a segment's file range that wraps
+        let mut f = good.clone();
+        set(&mut f, 64 + 8, u64::MAX - 4);
+        assert!(matches!(Elf::parse(&f), Err(ElfError::Malformed(_))));
     }
 
     #[test]

@@ -266,7 +266,10 @@ fn build(
     let elf = Elf::parse(image)?;
     let mut mem = Memory::new();
     let bias = if elf.is_dyn() {
-        ET_DYN_BASE - elf.span().0
+        let lo = elf.span().0;
+        ET_DYN_BASE
+            .checked_sub(lo)
+            .ok_or(ElfError::BadAddress(lo))?
     } else {
         0
     };
@@ -285,9 +288,10 @@ fn build(
             let at = mem
                 .find_free_below(MMAP_TOP, len, loaded.end.saturating_add(1 << 30))
                 .ok_or(LoadError::Errno(errno::ENOMEM))?;
-            let il = elf::load(&ie, &mut mem, at - lo)?;
-            interp_at = Some(at - lo);
-            (il.entry, at - lo)
+            let ibias = at.checked_sub(lo).ok_or(ElfError::BadAddress(lo))?;
+            let il = elf::load(&ie, &mut mem, ibias)?;
+            interp_at = Some(ibias);
+            (il.entry, ibias)
         }
         None => (loaded.entry, 0),
     };
@@ -394,7 +398,45 @@ fn build_stack(
 
 #[cfg(test)]
 mod tests {
-    use super::shebang;
+    use super::*;
+
+    /// Position-independent programs whose addresses do not fit where
+    /// they would be placed: errors, not a wrapped base.
+    #[test]
+    fn misplaced_dynamic_programs_are_errors() {
+        let mut f = crate::elf::tests::tiny_elf();
+        f[16] = 3; // ET_DYN
+        // the lowest segment above where PIE programs are placed
+        let vaddr = ET_DYN_BASE + 0x10_0000;
+        f[64 + 16..64 + 24].copy_from_slice(&vaddr.to_le_bytes());
+        let images = Images {
+            exe: b"/x",
+            interp: None,
+        };
+        let err = build(&f, &images, b"/x", &[b"/x".to_vec()], &[], [0; 16])
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, LoadError::Elf(ElfError::BadAddress(_))),
+            "{err}"
+        );
+        // an interpreter whose segments lie above anywhere it could go
+        let exe = crate::elf::tests::tiny_elf();
+        let mut interp = f.clone();
+        let high = TASK_SIZE - 0x10000;
+        interp[64 + 16..64 + 24].copy_from_slice(&high.to_le_bytes());
+        let images = Images {
+            exe: b"/x",
+            interp: Some((&interp, b"/lib/ld.so")),
+        };
+        let err = build(&exe, &images, b"/x", &[b"/x".to_vec()], &[], [0; 16])
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, LoadError::Elf(ElfError::BadAddress(_))),
+            "{err}"
+        );
+    }
 
     #[test]
     fn shebang_lines() {
