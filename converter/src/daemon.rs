@@ -40,8 +40,10 @@ pub fn remove(reference: &str) {
 }
 
 /// Where images saved from the engine are kept, by image ID.
-fn cache_dir() -> PathBuf {
-    crate::cache_dir().join("engine")
+fn cache_dir() -> Result<PathBuf, SourceError> {
+    crate::cache_dir()
+        .map(|d| d.join("engine"))
+        .map_err(|e| engine_error(e.to_string()))
 }
 
 /// The engine's image ID for `reference`, if it has the image.
@@ -92,13 +94,28 @@ pub fn open_daemon(reference: &str, written: &str) -> Result<SourceImage, Source
              is DOCKER_HOST right?)"
         ))
     })?;
-    let dir = cache_dir();
+    let dir = cache_dir()?;
     fs::create_dir_all(&dir).map_err(|source| SourceError::Io {
         path: dir.clone(),
         source,
     })?;
-    let file = dir.join(format!("{}.tar", id.trim_start_matches("sha256:")));
-    if !file.exists() {
+    let hex = crate::source::digest::sha256_hex(&id, "the engine's image ID")?;
+    let file = dir.join(format!("{hex}.tar"));
+    if file.exists() {
+        // a saved copy is used only if it is still the image the engine
+        // names: its config is the image ID (whose layers the config's
+        // diff ids pin, checked as they are read)
+        match crate::source::open_docker_archive_file(&file, written) {
+            Ok(mut img) if img.config_digest.as_deref() == Some(id.as_str()) => {
+                img.reference = written.to_owned();
+                return Ok(img);
+            }
+            _ => {
+                let _ = fs::remove_file(&file);
+            }
+        }
+    }
+    {
         let tmp = dir.join(format!(".save-{}.tar", std::process::id()));
         let saved = run(
             docker()
@@ -131,7 +148,7 @@ pub fn load(
     layer_digests: &[String],
     tag: &str,
 ) -> Result<(), SourceError> {
-    let dir = cache_dir();
+    let dir = cache_dir()?;
     fs::create_dir_all(&dir).map_err(|source| SourceError::Io {
         path: dir.clone(),
         source,

@@ -498,8 +498,22 @@ impl fmt::ChunkSource for ImageChunks {
 }
 
 /// Where whole friscy layer tars are cached (by diff id).
-fn tar_cache() -> PathBuf {
-    crate::cache_dir().join("layers")
+fn tar_cache() -> Result<PathBuf, ConvertError> {
+    crate::cache_dir()
+        .map(|d| d.join("layers"))
+        .map_err(|e| ConvertError::Invalid(e.to_string()))
+}
+
+/// Whether the file at `path` hashes to `digest` (a cached file is used
+/// only if it is still what its name says).
+fn file_has_digest(path: &Path, digest: &str) -> bool {
+    use sha2::{Digest as _, Sha256};
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    let mut hasher = Sha256::new();
+    io::copy(&mut f, &mut hasher).is_ok()
+        && format!("sha256:{}", fmt::Digest(hasher.finalize().into()).hex()) == digest
 }
 
 /// The diff ids a config lists.
@@ -528,9 +542,12 @@ fn whole_layer(
         .strip_prefix("sha256:")
         .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
         .ok_or_else(|| ConvertError::Invalid(format!("layer {n}: bad diff id {diff_id:?}")))?;
-    let dir = tar_cache();
+    let dir = tar_cache()?;
     fs::create_dir_all(&dir).map_err(io_at(&dir))?;
     let path = dir.join(format!("{hex}.tar"));
+    if path.exists() && !file_has_digest(&path, diff_id) {
+        let _ = fs::remove_file(&path);
+    }
     if !path.exists() {
         let tmp = dir.join(format!(".{hex}-{}.tmp", std::process::id()));
         let mut input = layer.open()?;

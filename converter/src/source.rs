@@ -211,6 +211,18 @@ fn read_limited(reader: impl Read, path: &Path, what: &str) -> Result<Vec<u8>, S
     Ok(bytes)
 }
 
+/// Gives each layer the diff id the config lists for it, when the config
+/// lists one per layer (each a sha256 digest): [`Layer::open`] then checks
+/// the uncompressed stream against it.
+fn pin_diff_ids(layers: &mut [Layer], diff_ids: &[String]) {
+    if layers.len() != diff_ids.len() || !diff_ids.iter().all(|d| crate::registry::is_digest(d)) {
+        return;
+    }
+    for (layer, id) in layers.iter_mut().zip(diff_ids) {
+        layer.diff_id = Some(id.clone());
+    }
+}
+
 /// Parses JSON, naming the document in the error.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, SourceError> {
     serde_json::from_slice(bytes).map_err(|source| SourceError::Json {

@@ -397,7 +397,7 @@ impl Scratch {
     pub fn new(what: &str) -> Result<Scratch> {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = friscy_converter::cache_dir().join("tmp");
+        let tmp = friscy_converter::cache_dir()?.join("tmp");
         if n == 0 {
             sweep_scratch(&tmp);
         }

@@ -156,8 +156,10 @@ pub fn open_docker_archive(
                 member: member.path,
                 offset: member.offset,
             },
+            diff_id: None,
         });
     }
+    super::pin_diff_ids(&mut layers, &parsed.diff_ids);
 
     Ok(SourceImage {
         reference: reference.to_owned(),

@@ -28,6 +28,12 @@ pub struct Layer {
     pub size: u64,
     /// Where the blob is.
     pub(crate) location: Location,
+    /// The digest of the uncompressed tar, as the image's config lists it
+    /// (`rootfs.diff_ids`), when it does: [`Layer::open`] checks the
+    /// stream against it too, so a layer chains up to the config even
+    /// where nothing else names its blob (a `docker save` archive's
+    /// `manifest.json` is not content-addressed).
+    pub diff_id: Option<String>,
 }
 
 /// Where a layer blob is stored.
@@ -105,6 +111,7 @@ impl Layer {
         Ok(Box::new(LayerStream {
             decoded,
             digest: self.digest.clone(),
+            diff: self.diff_id.clone().map(|d| (Sha256::new(), d)),
         }))
     }
 
@@ -359,6 +366,8 @@ enum Decoded {
 struct LayerStream {
     decoded: Decoded,
     digest: String,
+    /// The hash of what was decoded so far, and the diff id it must end as.
+    diff: Option<(Sha256, String)>,
 }
 
 impl LayerStream {
@@ -403,7 +412,7 @@ impl Read for LayerStream {
                 // The decompressed stream has ended; make sure the blob has
                 // too, so that its digest and size get checked.
                 match io::copy(self.raw(), &mut io::sink()) {
-                    Ok(0) => Ok(0),
+                    Ok(0) => self.check_diff_id(),
                     Ok(extra) => Err(self.annotate(io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!("{extra} bytes of trailing data after the compressed stream"),
@@ -411,8 +420,34 @@ impl Read for LayerStream {
                     Err(e) => Err(self.annotate(e)),
                 }
             }
-            Ok(n) => Ok(n),
+            Ok(n) => {
+                if let Some((hash, _)) = &mut self.diff {
+                    hash.update(buf.get(..n).unwrap_or_default());
+                }
+                Ok(n)
+            }
             Err(e) => Err(self.annotate(e)),
         }
+    }
+}
+
+impl LayerStream {
+    /// At the end: the uncompressed stream must hash to the diff id (once;
+    /// later reads at the end give 0 again).
+    fn check_diff_id(&mut self) -> io::Result<usize> {
+        let Some((hash, expected)) = self.diff.take() else {
+            return Ok(0);
+        };
+        let actual = format_digest(&hash.finalize());
+        if actual == expected {
+            return Ok(0);
+        }
+        let err = SourceError::DigestMismatch {
+            what: format!("the uncompressed tar of layer {}", self.digest),
+            expected,
+            actual,
+        };
+        self.diff = None;
+        Err(err.into_io())
     }
 }

@@ -159,12 +159,13 @@ pub fn open_oci(
     let config_what = format!("config {}", config_desc.digest);
     let parsed = parse_config(&config_bytes, &config_what)?;
 
-    let layers = manifest
+    let mut layers = manifest
         .layers
         .unwrap_or_default()
         .iter()
         .map(|desc| layer_from_descriptor(dir, desc, &manifest_what))
         .collect::<Result<Vec<_>, _>>()?;
+    super::pin_diff_ids(&mut layers, &parsed.diff_ids);
 
     Ok(SourceImage {
         reference: reference.to_owned(),
@@ -378,6 +379,7 @@ fn layer_from_descriptor(
         media_type,
         size: desc.size,
         location: Location::File(path),
+        diff_id: None,
     })
 }
 

@@ -89,8 +89,10 @@ pub fn open_registry(target: &RegistryRef, written: &str) -> Result<SourceImage,
                 media_type,
                 size: desc.size,
                 location: Location::Remote(Remote(client.clone())),
+                diff_id: None,
             });
         }
+        super::pin_diff_ids(&mut layers, &parsed.diff_ids);
         return Ok(SourceImage {
             reference: written.to_owned(),
             platform: parsed.platform,

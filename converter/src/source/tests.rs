@@ -658,6 +658,38 @@ fn docker_archive_oci_style_with_gzip_layer() {
     }
 }
 
+/// An archive's `manifest.json` is not content-addressed: a layer member
+/// that is self-consistent (named by its own digest) but is not the layer
+/// the config lists must still be refused, by its diff id.
+#[test]
+fn docker_archive_layers_chain_up_to_the_config() {
+    let tmp = TempDir::new();
+    let tar = tar_of(&[("hello", b"world")]);
+    let other = tar_of(&[("hello", b"evil!")]);
+    let config = config_json("riscv64", "hi", &[sha256_of(&tar)]);
+    let blob = |bytes: &[u8]| format!("blobs/sha256/{}", &sha256_of(bytes)["sha256:".len()..]);
+    for layer in [gzip(&other), other.clone()] {
+        let manifest = serde_json::to_vec(&json!([
+            {"Config": blob(&config), "RepoTags": ["x:1"], "Layers": [blob(&layer)]},
+        ]))
+        .unwrap();
+        let archive = archive_of(&[
+            Member::File("manifest.json", manifest),
+            Member::File(&blob(&config), config.clone()),
+            Member::File(&blob(&layer), layer.clone()),
+        ]);
+        let file = tmp.path().join("swapped.tar");
+        std::fs::write(&file, archive).unwrap();
+        let image = open(&format!("docker-archive:{}", file.display())).unwrap();
+        assert_eq!(image.layers[0].diff_id, Some(sha256_of(&tar)));
+        let err = read_layer(&image.layers[0]).unwrap_err();
+        assert!(
+            matches!(&err, SourceError::DigestMismatch { what, .. } if what.contains("uncompressed")),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn docker_archive_hostile_paths_are_refused() {
     let tmp = TempDir::new();
