@@ -841,30 +841,13 @@ impl Client {
         len: u64,
     ) -> Result<Vec<u8>, RegistryError> {
         let what = format!("blob {digest} bytes {offset}+{len}");
-        let digest = self.checked(digest, &what)?;
-        if len == 0 {
-            return Ok(Vec::new());
-        }
-        let range = format!("bytes={}-{}", offset, offset + len - 1);
-        let r = self.send(
-            "GET",
-            &format!("{}/blobs/{digest}", self.base),
-            &[("Range", &range)],
-            Body::None,
-            &what,
-        )?;
-        let whole = r.status() == 200;
-        let mut reader = Metered::new(r.into_reader());
         let mut out = Vec::new();
-        let io_err = |source| RegistryError::Io {
-            what: what.clone(),
-            source,
-        };
-        if whole {
-            // the server ignored the range: skip to it
-            io::copy(&mut (&mut reader).take(offset), &mut io::sink()).map_err(io_err)?;
-        }
-        reader.take(len).read_to_end(&mut out).map_err(io_err)?;
+        self.blob_range_reader(digest, offset, len)?
+            .read_to_end(&mut out)
+            .map_err(|source| RegistryError::Io {
+                what: what.clone(),
+                source,
+            })?;
         if out.len() as u64 != len {
             return Err(RegistryError::Invalid {
                 registry: self.registry(),
@@ -873,6 +856,59 @@ impl Client {
             });
         }
         Ok(out)
+    }
+
+    /// A stream of at most `len` bytes of a blob from `offset` (an HTTP
+    /// range request; a server that ignores the range is skipped ahead).
+    pub fn blob_range_reader(
+        &self,
+        digest: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Box<dyn Read + Send + Sync>, RegistryError> {
+        let what = format!("blob {digest} bytes {offset}+{len}");
+        let digest = self.checked(digest, &what)?;
+        let Some(last) = offset.checked_add(len).and_then(|e| e.checked_sub(1)) else {
+            return Ok(Box::new(io::empty()));
+        };
+        let range = format!("bytes={offset}-{last}");
+        let r = self.send(
+            "GET",
+            &format!("{}/blobs/{digest}", self.base),
+            &[("Range", &range)],
+            Body::None,
+            &what,
+        )?;
+        let whole = r.status() == 200;
+        if !whole {
+            // a part must be the part asked for
+            let start = r
+                .header("content-range")
+                .and_then(|c| c.trim().strip_prefix("bytes "))
+                .and_then(|c| c.split('-').next())
+                .and_then(|a| a.trim().parse::<u64>().ok());
+            if start != Some(offset) {
+                return Err(RegistryError::Invalid {
+                    registry: self.registry(),
+                    what,
+                    message: format!(
+                        "answered with Content-Range {:?}",
+                        r.header("content-range").unwrap_or("")
+                    ),
+                });
+            }
+        }
+        let mut reader = Metered::new(r.into_reader());
+        if whole {
+            // the server ignored the range: skip to it
+            io::copy(&mut (&mut reader).take(offset), &mut io::sink()).map_err(|source| {
+                RegistryError::Io {
+                    what: what.clone(),
+                    source,
+                }
+            })?;
+        }
+        Ok(Box::new(reader.take(len)))
     }
 
     /// Whether the repository has the blob.

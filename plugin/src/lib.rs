@@ -181,6 +181,12 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1")]
         listen: String,
+        /// Serve requests for this host name too (repeatable; `*` for
+        /// any). Only IP addresses and localhost are served otherwise, so
+        /// that another site cannot read the image by pointing its own
+        /// name at this machine (DNS rebinding).
+        #[arg(long = "allow-host", value_name = "NAME")]
+        allow_host: Vec<String>,
     },
     /// Write the page, the runtime and IMAGE as a static site into DIR.
     ///
@@ -319,7 +325,8 @@ pub fn run(cli: Cli, globals: &docker::GlobalFlags) -> Result<ExitCode> {
             image,
             port,
             listen,
-        } => serve::serve(&image, &listen, port),
+            allow_host,
+        } => serve::serve(&image, &listen, port, &allow_host),
         Command::Export { image, dir } => serve::export(&image, &dir),
         Command::Push { image, dest } => convert::push(&image, dest.as_deref()),
         Command::Frontend {

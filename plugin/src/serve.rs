@@ -281,26 +281,71 @@ fn describe(image: &str, src: &SourceImage) -> Result<Value> {
     }))
 }
 
-/// Parses `bytes=A-B` (one range, either end open) against `size`.
-fn parse_range(h: &str, size: u64) -> Option<(u64, u64)> {
-    let spec = h.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') || size == 0 {
-        return None;
-    }
-    let (a, b) = spec.split_once('-')?;
-    let (start, end) = if a.is_empty() {
-        let n: u64 = b.parse().ok()?;
-        (size.saturating_sub(n), size - 1)
-    } else {
-        let s: u64 = a.parse().ok()?;
-        let e: u64 = if b.is_empty() {
-            size - 1
-        } else {
-            b.parse().ok()?
-        };
-        (s, e.min(size - 1))
+/// What a request's `Range` asks of a representation of `size` bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum Ranged {
+    /// The whole thing: no Range, or one to ignore (RFC 9110 §14.2: a
+    /// malformed one, another unit, several ranges, or an `If-Range` that
+    /// does not match).
+    Whole,
+    /// Bytes `start..=end`.
+    Part(u64, u64),
+    /// A well-formed range that selects nothing: 416.
+    Unsatisfiable,
+}
+
+/// Reads `Range` (and `If-Range`, against `etag`) for a representation of
+/// `size` bytes. Written here rather than taken from a crate because the
+/// Range crates answer a malformed or multi-range header with 416, where
+/// the RFC says to ignore it; serving one range is all the page needs.
+fn ranged(range: Option<&str>, if_range: Option<&str>, etag: &str, size: u64) -> Ranged {
+    let Some(range) = range else {
+        return Ranged::Whole;
     };
-    (start <= end && start < size).then_some((start, end))
+    // If-Range holds a validator: only our (strong) entity tag matches; a
+    // date never does, as nothing here has a Last-Modified
+    if if_range.is_some_and(|v| v.trim() != etag) {
+        return Ranged::Whole;
+    }
+    let Some((unit, set)) = range.trim().split_once('=') else {
+        return Ranged::Whole;
+    };
+    if !unit.trim().eq_ignore_ascii_case("bytes") || set.contains(',') {
+        return Ranged::Whole;
+    }
+    let Some((first, last)) = set.trim().split_once('-') else {
+        return Ranged::Whole;
+    };
+    let number = |t: &str| -> Option<u64> {
+        let t = t.trim();
+        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // a number too large for u64 is still a number: past any end
+        Some(t.parse::<u64>().unwrap_or(u64::MAX))
+    };
+    match (first.trim().is_empty(), number(first), number(last)) {
+        // bytes=-N: the last N bytes
+        (true, _, Some(n)) => {
+            if n == 0 || size == 0 {
+                Ranged::Unsatisfiable
+            } else {
+                Ranged::Part(size.saturating_sub(n), size - 1)
+            }
+        }
+        // bytes=A- and bytes=A-B
+        (false, Some(a), b) if last.trim().is_empty() || b.is_some() => {
+            let b = b.unwrap_or(u64::MAX);
+            if b < a {
+                Ranged::Whole
+            } else if a >= size {
+                Ranged::Unsatisfiable
+            } else {
+                Ranged::Part(a, b.min(size - 1))
+            }
+        }
+        _ => Ranged::Whole,
+    }
 }
 
 struct Site {
@@ -309,22 +354,37 @@ struct Site {
     image: SourceImage,
 }
 
+/// A response with the isolation headers.
 fn respond(status: u16, body: Vec<u8>, headers: &[(&str, &str)]) -> Response {
+    with_headers(Response::new(status, body), headers)
+}
+
+/// `r` with the isolation headers and `headers`.
+fn with_headers(r: Response, headers: &[(&str, &str)]) -> Response {
     ISOLATION_HEADERS
         .iter()
         .chain(headers)
-        .fold(Response::new(status, body), |r, (k, v)| r.header(k, v))
+        .fold(r, |r, (k, v)| r.header(k, v))
+}
+
+/// A file of the page, streamed.
+fn asset(file: &Path, ty: &str) -> Response {
+    let len = match std::fs::metadata(file) {
+        Ok(m) => m.len(),
+        Err(e) => return respond(500, format!("{e}\n").into_bytes(), &[]),
+    };
+    let file = file.to_owned();
+    let open: crate::http::Opener = Box::new(move || {
+        std::fs::File::open(&file).map(|f| Box::new(f) as Box<dyn std::io::Read + Send>)
+    });
+    with_headers(
+        Response::stream(200, len, open),
+        &[("Content-Type", ty), ("Cache-Control", "no-cache")],
+    )
 }
 
 fn handle(site: &Site, req: &Request) -> Response {
-    let path = req.path();
-    if req.method != "GET" && req.method != "HEAD" {
-        return respond(
-            405,
-            b"only GET and HEAD\n".to_vec(),
-            &[("Allow", "GET, HEAD")],
-        );
-    }
+    let path = req.path.as_str();
     if path == "/image.json" {
         return respond(
             200,
@@ -336,49 +396,52 @@ fn handle(site: &Site, req: &Request) -> Response {
         );
     }
     if let Some((_, file, ty)) = site.assets.0.iter().find(|(p, _, _)| *p == path) {
-        return match std::fs::read(file) {
-            Ok(b) => respond(
-                200,
-                b,
-                &[("Content-Type", ty), ("Cache-Control", "no-cache")],
-            ),
-            Err(e) => respond(500, format!("{e}\n").into_bytes(), &[]),
-        };
+        return asset(file, ty);
     }
     if let Some(digest) = path.strip_prefix("/blobs/") {
         let Some(layer) = site.image.layers.iter().find(|l| l.digest == digest) else {
             return respond(404, b"no such blob\n".to_vec(), &[]);
         };
-        let (status, start, end) = match req.header("Range").map(|r| parse_range(r, layer.size)) {
-            Some(Some((s, e))) => (206, s, e),
-            Some(None) => {
-                let cr = format!("bytes */{}", layer.size);
+        // a blob's digest names its bytes for good: a strong validator
+        let etag = format!("\"{}\"", layer.digest);
+        let range = (req.method == hyper::Method::GET)
+            .then(|| req.header("Range"))
+            .flatten();
+        let size = layer.size;
+        let (status, start, len) = match ranged(range, req.header("If-Range"), &etag, size) {
+            Ranged::Whole => (200, 0, size),
+            Ranged::Part(start, end) => (206, start, end - start + 1),
+            Ranged::Unsatisfiable => {
+                let cr = format!("bytes */{size}");
                 return respond(416, Vec::new(), &[("Content-Range", &cr)]);
             }
-            None => (200, 0, layer.size.saturating_sub(1)),
         };
-        let len = if layer.size == 0 { 0 } else { end - start + 1 };
-        return match layer.read_range(start, len) {
-            Ok(b) => {
-                let cr = format!("bytes {start}-{end}/{}", layer.size);
-                let mut h = vec![
-                    ("Content-Type", "application/octet-stream"),
-                    ("Accept-Ranges", "bytes"),
-                    ("Cache-Control", "public, max-age=31536000, immutable"),
-                ];
-                if status == 206 {
-                    h.push(("Content-Range", &cr));
-                }
-                respond(status, b, &h)
-            }
-            Err(e) => respond(502, format!("{e}\n").into_bytes(), &[]),
-        };
+        let source = layer.clone();
+        let open: crate::http::Opener = Box::new(move || {
+            source
+                .open_range(start, len)
+                .map(|r| r as Box<dyn std::io::Read + Send>)
+                .map_err(std::io::Error::other)
+        });
+        let mut h = vec![
+            ("Content-Type", "application/octet-stream"),
+            ("Accept-Ranges", "bytes"),
+            ("Cache-Control", "public, max-age=31536000, immutable"),
+            ("ETag", etag.as_str()),
+        ];
+        let cr = format!("bytes {start}-{}/{size}", (start + len).saturating_sub(1));
+        if status == 206 {
+            h.push(("Content-Range", &cr));
+        }
+        return with_headers(Response::stream(status, len, open), &h);
     }
     respond(404, b"not found\n".to_vec(), &[])
 }
 
-/// `friscy serve IMAGE`: serves until interrupted.
-pub fn serve(image: &str, listen: &str, port: u16) -> Result<ExitCode> {
+/// `friscy serve IMAGE`: serves until interrupted. Requests naming a host
+/// other than an IP address, localhost or one of `allow_hosts` are
+/// refused (DNS rebinding).
+pub fn serve(image: &str, listen: &str, port: u16, allow_hosts: &[String]) -> Result<ExitCode> {
     let assets = assets()?;
     let scratch = crate::Scratch::new("serve")?;
     let src = prepare(image, &scratch.0)?;
@@ -401,7 +464,16 @@ pub fn serve(image: &str, listen: &str, port: u16) -> Result<ExitCode> {
         image_json,
         image: src,
     };
-    crate::http::serve(listener, Arc::new(move |req: &Request| handle(&site, req)));
+    let hosts = crate::http::Hosts {
+        allowed: allow_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+    };
+    crate::http::serve(
+        listener,
+        hosts,
+        crate::http::Limits::default(),
+        Arc::new(move |req: &Request| handle(&site, req)),
+    )
+    .context("serving failed")?;
     drop(scratch);
     Ok(ExitCode::SUCCESS)
 }
@@ -460,14 +532,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 9)));
-        assert_eq!(parse_range("bytes=90-", 100), Some((90, 99)));
-        assert_eq!(parse_range("bytes=-10", 100), Some((90, 99)));
-        assert_eq!(parse_range("bytes=95-200", 100), Some((95, 99)));
-        assert_eq!(parse_range("bytes=100-101", 100), None);
-        assert_eq!(parse_range("bytes=5-1", 100), None);
-        assert_eq!(parse_range("bytes=0-1,4-5", 100), None);
-        assert_eq!(parse_range("items=0-1", 100), None);
+    fn ranges_follow_rfc_9110() {
+        let r = |h: &str, size| ranged(Some(h), None, "\"e\"", size);
+        assert_eq!(r("bytes=0-9", 100), Ranged::Part(0, 9));
+        assert_eq!(r("bytes=90-", 100), Ranged::Part(90, 99));
+        assert_eq!(r("bytes=-10", 100), Ranged::Part(90, 99));
+        assert_eq!(r("bytes=-1000", 100), Ranged::Part(0, 99));
+        assert_eq!(r("bytes=95-200", 100), Ranged::Part(95, 99));
+        assert_eq!(r("Bytes = 1-2", 100), Ranged::Part(1, 2));
+        assert_eq!(
+            r("bytes=0-99999999999999999999999", 100),
+            Ranged::Part(0, 99)
+        );
+        // well-formed, but nothing in it: 416
+        assert_eq!(r("bytes=100-101", 100), Ranged::Unsatisfiable);
+        assert_eq!(r("bytes=-0", 100), Ranged::Unsatisfiable);
+        assert_eq!(r("bytes=0-", 0), Ranged::Unsatisfiable);
+        assert_eq!(
+            r("bytes=99999999999999999999999-", 100),
+            Ranged::Unsatisfiable
+        );
+        // malformed, several ranges, another unit: ignored (the whole)
+        for h in [
+            "bytes=5-1",
+            "bytes=0-1,4-5",
+            "items=0-1",
+            "bytes=",
+            "bytes=-",
+            "bytes=a-b",
+            "bytes=1-2-3",
+            "bytes=+1-2",
+            "bytes 0-1",
+            "",
+        ] {
+            assert_eq!(r(h, 100), Ranged::Whole, "{h:?}");
+        }
+        assert_eq!(ranged(None, None, "\"e\"", 100), Ranged::Whole);
+        // If-Range: our tag keeps the range, anything else drops it
+        assert_eq!(
+            ranged(Some("bytes=0-1"), Some("\"e\""), "\"e\"", 100),
+            Ranged::Part(0, 1)
+        );
+        for v in ["\"other\"", "W/\"e\"", "Tue, 01 Dec 2026 00:00:00 GMT"] {
+            assert_eq!(
+                ranged(Some("bytes=0-1"), Some(v), "\"e\"", 100),
+                Ranged::Whole,
+                "{v}"
+            );
+        }
     }
 }

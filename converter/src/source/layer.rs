@@ -125,8 +125,32 @@ impl Layer {
     }
 
     /// `len` bytes of the blob as stored, from `offset` (no digest check:
-    /// the caller checks what it reads).
+    /// the caller checks what it reads). Memory grows with the bytes that
+    /// arrive, not with what `len` claims.
     pub fn read_range(&self, offset: u64, len: u64) -> Result<Vec<u8>, SourceError> {
+        let mut out = Vec::new();
+        self.open_range(offset, len)?
+            .read_to_end(&mut out)
+            .map_err(|e| self.error_from_io(e))?;
+        if out.len() as u64 != len {
+            return Err(SourceError::LayerRead {
+                digest: self.digest.clone(),
+                source: io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("{} of {len} bytes at {offset}", out.len()),
+                ),
+            });
+        }
+        Ok(out)
+    }
+
+    /// A stream of `len` bytes of the blob as stored, from `offset` (no
+    /// digest check), for serving it on.
+    pub fn open_range(
+        &self,
+        offset: u64,
+        len: u64,
+    ) -> Result<Box<dyn Read + Send + Sync>, SourceError> {
         let end = offset.checked_add(len).filter(|&e| e <= self.size);
         let Some(_) = end else {
             return Err(SourceError::Invalid {
@@ -136,29 +160,28 @@ impl Layer {
         };
         let (path, start) = match &self.location {
             Location::Remote(r) => {
-                return r.0.blob_range(&self.digest, offset, len).map_err(|e| {
-                    SourceError::LayerRead {
+                return r
+                    .0
+                    .blob_range_reader(&self.digest, offset, len)
+                    .map_err(|e| SourceError::LayerRead {
                         digest: self.digest.clone(),
                         source: io::Error::other(e.to_string()),
-                    }
-                });
+                    });
             }
             Location::File(path) => (path, offset),
             Location::ArchiveMember {
                 archive,
                 offset: base,
                 ..
-            } => (archive, base + offset),
-        };
-        let io_err = |source| SourceError::Io {
-            path: path.clone(),
-            source,
+            } => (archive, base.saturating_add(offset)),
         };
         let mut file = open_file(path)?;
-        file.seek(SeekFrom::Start(start)).map_err(io_err)?;
-        let mut out = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
-        file.read_exact(&mut out).map_err(io_err)?;
-        Ok(out)
+        file.seek(SeekFrom::Start(start))
+            .map_err(|source| SourceError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Box::new(file.take(len)))
     }
 
     /// A description of where the blob is, for messages.
