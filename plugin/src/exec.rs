@@ -70,6 +70,10 @@ pub fn finish(kernel: &mut Kernel, stats: bool, what: &str) -> Termination {
         let detail = match fatal {
             Fatal::Fault { addr, pc } => format!("bad memory access at {addr:#x}, pc {pc:#x}"),
             Fatal::Illegal { raw, pc } => format!("illegal instruction {raw:#010x} at pc {pc:#x}"),
+            Fatal::OutOfMemory { limit } => format!(
+                "out of memory (the limit is {})",
+                friscy_kernel::budget::describe(limit)
+            ),
         };
         eprintln!("friscy: {what} killed by signal {signal}: {detail}");
     }

@@ -10,6 +10,7 @@ pub mod exec;
 pub mod frontend;
 pub mod http;
 pub mod install;
+pub mod memory;
 pub mod run;
 pub mod serve;
 
@@ -50,6 +51,10 @@ pub enum Command {
         /// How the interpreter dispatches instructions (for measurements).
         #[arg(long, value_enum, default_value_t = DispatchArg::Threaded, hide = true)]
         dispatch: DispatchArg,
+        /// Memory limit (512m, 2g; 0: none) [default: half of this
+        /// machine's memory], as for `friscy run`.
+        #[arg(short = 'm', long = "memory", value_name = "SIZE", value_parser = memory::parse)]
+        memory: Option<memory::Limit>,
         /// The riscv64 ELF executable (statically linked).
         program: PathBuf,
         /// Arguments for the program.
@@ -93,6 +98,12 @@ pub enum Command {
         /// Print instructions retired, run time and MIPS to stderr at exit.
         #[arg(long)]
         stats: bool,
+        /// Memory limit (512m, 2g; 0: none) for the container's processes
+        /// and the files it holds in memory [default: half of this
+        /// machine's memory]. Past it a process is killed as by the OOM
+        /// killer (exit status 137), a write fails with ENOSPC.
+        #[arg(short = 'm', long = "memory", value_name = "SIZE", value_parser = memory::parse)]
+        memory: Option<memory::Limit>,
         /// The image.
         image: String,
         /// Command and arguments (replace the image's Cmd).
@@ -279,9 +290,11 @@ pub fn run(cli: Cli, globals: &docker::GlobalFlags) -> Result<ExitCode> {
             trace,
             stats,
             dispatch,
+            memory,
             program,
             args,
         } => {
+            memory::apply(memory::resolve(memory))?;
             let dispatch = match dispatch {
                 DispatchArg::Threaded => friscy_machine::Dispatch::Threaded,
                 DispatchArg::Loop => friscy_machine::Dispatch::Loop,
@@ -305,6 +318,7 @@ pub fn run(cli: Cli, globals: &docker::GlobalFlags) -> Result<ExitCode> {
             tty,
             trace,
             stats,
+            memory,
             image,
             command,
         } => run::run(&run::RunOptions {
@@ -318,6 +332,7 @@ pub fn run(cli: Cli, globals: &docker::GlobalFlags) -> Result<ExitCode> {
             tty,
             trace,
             stats,
+            memory: memory::resolve(memory),
         }),
         Command::Convert { source, dest } => convert::convert(&source, &dest),
         Command::Inspect { image } => convert::inspect(&image),

@@ -20,6 +20,8 @@ pub struct RunOptions {
     pub tty: bool,
     pub trace: bool,
     pub stats: bool,
+    /// The memory limit in bytes (`None`: none).
+    pub memory: Option<u64>,
 }
 
 /// What the first process runs, from the image config and the options.
@@ -170,8 +172,21 @@ pub fn build_fs(image: &str) -> Result<(Fs, RunConfig)> {
         let mut stream = layer
             .open()
             .with_context(|| format!("cannot open layer {} ({})", i + 1, layer.digest))?;
-        fs.apply_layer(&mut stream)
-            .with_context(|| format!("layer {} ({}) is not a valid layer", i + 1, layer.digest))?;
+        if let Err(e) = fs.apply_layer(&mut stream) {
+            if let friscy_vfs::LayerError::Io(io) = &e
+                && io.kind() == std::io::ErrorKind::OutOfMemory
+            {
+                bail!(
+                    "the files of {image} need more memory than the limit of {} (friscy run -m sets it)",
+                    friscy_kernel::budget::describe(
+                        friscy_kernel::budget::limit().unwrap_or(u64::MAX)
+                    )
+                );
+            }
+            return Err(e).with_context(|| {
+                format!("layer {} ({}) is not a valid layer", i + 1, layer.digest)
+            });
+        }
         // The digest is checked at the end of the stream: read what the tar
         // reader left (end-of-archive padding).
         std::io::copy(&mut stream, &mut std::io::sink())
@@ -256,6 +271,8 @@ pub fn run(opts: &RunOptions) -> Result<ExitCode> {
     if opts.tty && !rustix::termios::isatty(rustix::stdio::stdin()) {
         bail!("the input device is not a TTY: -t needs friscy's standard input to be a terminal");
     }
+    // set first: the image's files count against it as they are read
+    crate::memory::apply(opts.memory)?;
     let (mut fs, cfg) = build_fs(&opts.image)?;
     let p = process(&mut fs, &cfg, opts)?;
     let (argv, env, workdir, creds) = (p.argv, p.env, p.workdir, p.creds);

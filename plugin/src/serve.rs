@@ -228,7 +228,11 @@ fn startup_ranges(src: &SourceImage) -> Result<Vec<[u64; 3]>> {
         p.workdir.as_bytes(),
         &p.creds,
     )?;
+    // the image is untrusted: its start-up runs under the default limit
+    let before = friscy_kernel::budget::limit();
+    friscy_kernel::budget::set_limit(Some(crate::memory::default_limit()));
     let _ = kernel.run_to_input(PROFILE_LIMIT_NS);
+    friscy_kernel::budget::set_limit(before);
     let list = seen
         .borrow()
         .iter()

@@ -401,6 +401,7 @@ pub mod mm {
     pub const MAP_PRIVATE: u64 = 0x02;
     pub const MAP_FIXED: u64 = 0x10;
     pub const MAP_ANONYMOUS: u64 = 0x20;
+    pub const MAP_NORESERVE: u64 = 0x4000;
     pub const MAP_TYPE: u64 = 0x0f;
     pub const MAP_SHARED_VALIDATE: u64 = 0x03;
     pub const MREMAP_MAYMOVE: u64 = 1;

@@ -37,6 +37,8 @@ pub mod tty;
 
 use abi::{errno, nr, sig};
 use fd::{Description, FdTable, Object};
+/// The memory budget every container runs under (`friscy run -m`).
+pub use friscy_budget as budget;
 use friscy_machine::{Dispatch, Exit, FaultCause, PAGE_SIZE};
 use friscy_vfs::{Fs, Ino, NewNode, ROOT, Timespec};
 pub use host::{Clock, Host, HostStat};
@@ -62,8 +64,14 @@ type SysResult = Result<u64, i64>;
 /// guest): the task blocks with the [`Wait`] the handler stored.
 const BLOCK: i64 = -1;
 
-fn efault<T>(_: T) -> i64 {
-    errno::EFAULT
+/// The errno for a guest memory access a system call could not make:
+/// ENOMEM when the memory limit stopped it, EFAULT for a bad address.
+fn efault(f: friscy_machine::MemFault) -> i64 {
+    if f.cause == FaultCause::OutOfMemory {
+        errno::ENOMEM
+    } else {
+        errno::EFAULT
+    }
 }
 
 /// Who runs the first process.
@@ -77,8 +85,18 @@ pub struct Creds {
 /// What the machine did that killed a process, for the person running it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fatal {
-    Fault { addr: u64, pc: u64 },
-    Illegal { raw: u32, pc: u64 },
+    Fault {
+        addr: u64,
+        pc: u64,
+    },
+    Illegal {
+        raw: u32,
+        pc: u64,
+    },
+    /// A page was needed past the memory limit (the OOM kill).
+    OutOfMemory {
+        limit: u64,
+    },
 }
 
 pub struct Kernel {
@@ -584,13 +602,16 @@ impl Kernel {
         match exit {
             Exit::Budget => {}
             Exit::Ecall => self.syscall(tid),
+            Exit::Fault(f) if f.cause == FaultCause::OutOfMemory => self.out_of_memory(tid),
             Exit::Fault(f) => {
                 let pc = t.hart.pc;
                 self.last_fatal = Some(Fatal::Fault { addr: f.addr, pc });
                 let (signo, code) = match f.cause {
                     FaultCause::Misaligned => (sig::SIGBUS, sig::BUS_ADRALN),
                     FaultCause::Unmapped => (sig::SIGSEGV, sig::SEGV_MAPERR),
-                    FaultCause::Protection => (sig::SIGSEGV, sig::SEGV_ACCERR),
+                    FaultCause::Protection | FaultCause::OutOfMemory => {
+                        (sig::SIGSEGV, sig::SEGV_ACCERR)
+                    }
                 };
                 self.force_signal(
                     tid,
@@ -628,6 +649,31 @@ impl Kernel {
                 );
             }
         }
+    }
+
+    /// The OOM kill: the task that needed a page past the memory limit is
+    /// sent SIGKILL, as a cgroup's OOM killer kills a container's process
+    /// (so the exit status is 137), and the person running it is told.
+    fn out_of_memory(&mut self, tid: Pid) {
+        let limit = friscy_budget::limit().unwrap_or(u64::MAX);
+        self.last_fatal = Some(Fatal::OutOfMemory { limit });
+        let pid = self.tasks.get(&tid).map_or(0, |t| t.pid);
+        let comm = self.procs.get(&pid).map(|p| {
+            let n = p.comm.iter().position(|&b| b == 0).unwrap_or(p.comm.len());
+            String::from_utf8_lossy(&p.comm[..n]).into_owned()
+        });
+        self.host.log(&format!(
+            "out of memory: process {pid} ({}) needed more than the container's memory limit of {}; killed (friscy run -m sets the limit)",
+            comm.unwrap_or_default(),
+            friscy_budget::describe(limit)
+        ));
+        self.force_signal(
+            tid,
+            SigInfo {
+                signo: sig::SIGKILL,
+                ..SigInfo::default()
+            },
+        );
     }
 
     pub(crate) fn task(&mut self) -> &mut Task {
@@ -1092,9 +1138,9 @@ impl Kernel {
         let mut b = [0u8; 112];
         let up = (self.host.now(Clock::Monotonic) / 1_000_000_000) as u64;
         b[0..8].copy_from_slice(&up.to_le_bytes());
-        let total: u64 = 4 << 30;
+        let (total, free) = procfs::memory();
         b[32..40].copy_from_slice(&total.to_le_bytes());
-        b[40..48].copy_from_slice(&(total / 2).to_le_bytes());
+        b[40..48].copy_from_slice(&free.to_le_bytes());
         b[80..82].copy_from_slice(&(self.procs.len() as u16).to_le_bytes());
         b[104..108].copy_from_slice(&1u32.to_le_bytes());
         self.write_mem(addr, &b)?;

@@ -7,8 +7,19 @@ use crate::task::{Pid, State};
 use crate::{Clock, Kernel};
 use friscy_vfs::{Fs, Ino, NewNode, ROOT};
 
-/// What the machine reports in /proc/meminfo (and sysinfo).
+/// What the machine reports as its memory in /proc/meminfo and sysinfo
+/// when no memory limit is set.
 pub const MEM_TOTAL_KB: u64 = 4 << 20;
+
+/// Memory (total, free) in bytes as the guest sees it: the container's
+/// memory limit and the room under it (as LXCFS shows a container its
+/// cgroup's limit), else [`MEM_TOTAL_KB`] with half of it free.
+pub(crate) fn memory() -> (u64, u64) {
+    match friscy_budget::limit() {
+        Some(limit) => (limit, friscy_budget::room()),
+        None => (MEM_TOTAL_KB << 10, MEM_TOTAL_KB << 9),
+    }
+}
 
 /// Removes everything under `dir`.
 fn clear(fs: &mut Fs, dir: Ino) {
@@ -102,11 +113,10 @@ impl Kernel {
             format!("{me}/task/{}", self.cur).as_bytes(),
         );
         file(&mut fs, proc_dir, "cpuinfo", CPUINFO.as_bytes());
-        let total = MEM_TOTAL_KB;
+        let (total, free) = memory();
+        let (total, free) = (total >> 10, free >> 10);
         let meminfo = format!(
-            "MemTotal:       {total:8} kB\nMemFree:        {:8} kB\nMemAvailable:   {:8} kB\nBuffers:               0 kB\nCached:                0 kB\nSwapCached:            0 kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\nShmem:                 0 kB\n",
-            total / 2,
-            total / 2
+            "MemTotal:       {total:8} kB\nMemFree:        {free:8} kB\nMemAvailable:   {free:8} kB\nBuffers:               0 kB\nCached:                0 kB\nSwapCached:            0 kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\nShmem:                 0 kB\n",
         );
         file(&mut fs, proc_dir, "meminfo", meminfo.as_bytes());
         file(&mut fs, proc_dir, "mounts", MOUNTS.as_bytes());

@@ -103,6 +103,9 @@ impl Kernel {
         })
     }
 
+    /// brk: the heap grows up to the next mapping; a growth larger than the
+    /// whole memory limit fails at once, as Linux's overcommit heuristic
+    /// fails one larger than all memory.
     fn brk(&mut self, want: u64) -> u64 {
         let mm = self.mm();
         let mut mm = mm.borrow_mut();
@@ -115,6 +118,9 @@ impl Kernel {
         };
         if new_top > old_top {
             let len = new_top - old_top;
+            if exceeds_limit(len) {
+                return mm.brk;
+            }
             // The heap may not run into another mapping.
             if new_top > MMAP_TOP || mm.mem.find_free(old_top, len, new_top) != Some(old_top) {
                 return mm.brk;
@@ -166,6 +172,9 @@ impl Kernel {
         }
         let len = page_up(len).ok_or(errno::ENOMEM)?;
         let perm = prot_to_perm(prot);
+        if prot & mm::PROT_WRITE != 0 && flags & mm::MAP_NORESERVE == 0 && exceeds_limit(len) {
+            return Err(errno::ENOMEM);
+        }
         if flags & mm::MAP_ANONYMOUS != 0 {
             if kind != mm::MAP_PRIVATE
                 && self.mm().borrow().mem.shared_len().saturating_add(len) > MAX_SHARED_ANON
@@ -428,4 +437,12 @@ impl Kernel {
             self.host().log(msg);
         }
     }
+}
+
+/// Whether one writable mapping of `len` bytes could never fit the memory
+/// limit (`friscy run -m`): refused with ENOMEM at once, as Linux's
+/// overcommit heuristic refuses one larger than all memory. Smaller ones
+/// succeed and are charged page by page as they are touched.
+fn exceeds_limit(len: u64) -> bool {
+    friscy_budget::limit().is_some_and(|limit| len > limit)
 }

@@ -113,9 +113,17 @@ fn new_chunk() -> NonNull<u8> {
 }
 
 /// A zero-filled frame of PAGE_SIZE bytes, aligned to PAGE_SIZE, owned by
-/// the caller until it is given back with [`release`].
+/// the caller until it is given back with [`release`]; charged to the
+/// thread's memory budget whatever its limit.
 pub(crate) fn alloc() -> NonNull<u8> {
+    friscy_budget::charge(FRAME as u64);
     POOL.with(|p| p.borrow_mut().take())
+}
+
+/// As [`alloc`], but `None` when the frame would take the thread past its
+/// memory budget's limit.
+pub(crate) fn try_alloc() -> Option<NonNull<u8>> {
+    friscy_budget::try_charge(FRAME as u64).then(|| POOL.with(|p| p.borrow_mut().take()))
 }
 
 /// Gives a frame from [`alloc`] back to this thread's pool.
@@ -124,6 +132,7 @@ pub(crate) fn alloc() -> NonNull<u8> {
 /// not reused.
 pub(crate) fn release(frame: NonNull<u8>) {
     let _ = POOL.try_with(|p| p.borrow_mut().free.push(frame));
+    friscy_budget::release(FRAME as u64);
 }
 
 #[cfg(test)]

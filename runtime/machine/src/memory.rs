@@ -66,6 +66,10 @@ pub enum FaultCause {
     Protection,
     /// An atomic access that is not naturally aligned (SIGBUS, BUS_ADRALN).
     Misaligned,
+    /// The page it needs would take the thread past its memory budget
+    /// (`friscy_budget`): the kernel's OOM kill, or ENOMEM for a system
+    /// call.
+    OutOfMemory,
 }
 
 /// A failed guest memory access.
@@ -86,16 +90,22 @@ impl PageBuf {
         Rc::new(PageBuf(frames::alloc()))
     }
 
+    /// A zeroed page, if the memory budget has room for it.
+    fn try_zeroed() -> Option<Rc<PageBuf>> {
+        frames::try_alloc().map(|f| Rc::new(PageBuf(f)))
+    }
+
     fn ptr(&self) -> *mut u8 {
         self.0.as_ptr()
     }
 
-    fn copy(&self) -> Rc<PageBuf> {
-        let new = PageBuf::zeroed();
+    /// A copy of the page, if the memory budget has room for it.
+    fn try_copy(&self) -> Option<Rc<PageBuf>> {
+        let new = PageBuf::try_zeroed()?;
         // SAFETY: both pointers address distinct live pages of PAGE_SIZE
         // bytes; nothing else accesses them during the copy (single thread).
         unsafe { std::ptr::copy_nonoverlapping(self.ptr(), new.ptr(), PAGE_SIZE as usize) };
-        new
+        Some(new)
     }
 }
 
@@ -642,11 +652,9 @@ impl Memory {
             }
             return Ok(base);
         }
-        let page = self.pages.entry(vpn).or_insert_with(PageBuf::zeroed);
-        if Rc::strong_count(page) > 1 && !region.shared {
-            *page = page.copy();
-        }
-        let base = page.ptr();
+        let base = self
+            .writable_page(vpn, region.shared)
+            .ok_or(fault(FaultCause::OutOfMemory))?;
         // The page may have moved (first touch or copy): refresh reads too.
         self.tlb_read[tlb_index(vpn)] = if region.perm.contains(Perm::R) {
             TlbEntry { vpn, base }
@@ -659,6 +667,20 @@ impl Memory {
         }
         self.tlb_write[tlb_index(vpn)] = TlbEntry { vpn, base };
         Ok(base)
+    }
+
+    /// The page `vpn`, made this address space's own to write (allocated
+    /// on first touch, copied if a fork shares it and the region is not
+    /// MAP_SHARED); `None` when the memory budget has no room for that.
+    fn writable_page(&mut self, vpn: u64, shared: bool) -> Option<*mut u8> {
+        let page = match self.pages.entry(vpn) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(PageBuf::try_zeroed()?),
+        };
+        if Rc::strong_count(page) > 1 && !shared {
+            *page = page.try_copy()?;
+        }
+        Some(page.ptr())
     }
 
     #[inline(never)]
@@ -755,11 +777,11 @@ impl Memory {
                 });
             };
             let vpn = a >> PAGE_SHIFT;
-            let page = self.pages.entry(vpn).or_insert_with(PageBuf::zeroed);
-            if Rc::strong_count(page) > 1 && !region.shared {
-                *page = page.copy();
-            }
-            let base = page.ptr();
+            let base = self.writable_page(vpn, region.shared).ok_or(MemFault {
+                addr: a,
+                access: Access::Store,
+                cause: FaultCause::OutOfMemory,
+            })?;
             if self.code_pages.remove(&vpn) {
                 self.code_dirty = true;
             }
@@ -1011,5 +1033,50 @@ mod move_tests {
         assert!(m.read_u64(0x1000_0000).is_err());
         assert_eq!(m.read_u64(0x200_0000_0000).unwrap(), 7);
         assert_eq!(m.read_u64(0x200_0000_0000 + (1 << 39)).unwrap(), 9);
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    /// Pages are charged to the thread's memory budget as they are
+    /// touched and copied, and a page past the limit is a fault naming
+    /// it, not a host allocation.
+    #[test]
+    fn pages_past_the_memory_limit_fault() {
+        std::thread::spawn(|| {
+            let mut m = Memory::new();
+            let base = friscy_budget::used();
+            friscy_budget::set_limit(Some(base + 8 * PAGE_SIZE));
+            m.map(0x10000, 64 * PAGE_SIZE, Perm::RW);
+            // reads of untouched pages cost nothing
+            for i in 0..64 {
+                assert_eq!(m.read_u64(0x10000 + i * PAGE_SIZE).unwrap(), 0);
+            }
+            for i in 0..8 {
+                m.write_u64(0x10000 + i * PAGE_SIZE, i).unwrap();
+            }
+            let f = m.write_u64(0x10000 + 8 * PAGE_SIZE, 1).unwrap_err();
+            assert_eq!(f.cause, FaultCause::OutOfMemory);
+            assert_eq!(f.addr, 0x10000 + 8 * PAGE_SIZE);
+            // a multi-page write is refused before any of it is written
+            let f = m
+                .write_bytes(0x10000 + 7 * PAGE_SIZE, &[9u8; 8192])
+                .unwrap_err();
+            assert_eq!(f.cause, FaultCause::OutOfMemory);
+            // a fork shares its pages; the first write to one copies it
+            let mut child = m.fork();
+            let f = child.write_u64(0x10000, 5).unwrap_err();
+            assert_eq!(f.cause, FaultCause::OutOfMemory);
+            drop(child);
+            // unmapping gives the room back
+            m.unmap(0x10000, 4 * PAGE_SIZE);
+            m.write_u64(0x10000 + 8 * PAGE_SIZE, 1).unwrap();
+            drop(m);
+            assert_eq!(friscy_budget::used(), 0);
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -6,6 +6,11 @@
 //! or past the end of a short chunk) read as zeros. Holes therefore cost
 //! nothing, and `truncate` to a large size is free. No chunk ever holds bytes
 //! at or beyond the logical size.
+//!
+//! The bytes chunks hold are charged to the thread's memory budget
+//! (`friscy_budget`, the container's memory limit) for as long as they are
+//! held: a write that would go past the limit fails with ENOSPC, as on a
+//! full tmpfs, and a layer whose files do not fit is refused.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -18,10 +23,40 @@ pub(crate) const CHUNK: usize = 64 * 1024;
 const CHUNK_U64: u64 = CHUNK as u64;
 
 /// The bytes of one regular file.
-#[derive(Default, Debug, Clone)]
+#[derive(Default, Debug)]
 pub(crate) struct Chunks {
     size: u64,
     map: BTreeMap<u64, Vec<u8>>,
+    /// Bytes the chunks hold, charged to the memory budget.
+    held: u64,
+}
+
+impl Clone for Chunks {
+    fn clone(&self) -> Chunks {
+        friscy_budget::charge(self.held);
+        Chunks {
+            size: self.size,
+            map: self.map.clone(),
+            held: self.held,
+        }
+    }
+}
+
+impl Drop for Chunks {
+    fn drop(&mut self) {
+        friscy_budget::release(self.held);
+    }
+}
+
+/// The error for bytes that do not fit the memory limit.
+fn over_budget() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::OutOfMemory,
+        format!(
+            "the files need more than the memory limit of {}",
+            friscy_budget::describe(friscy_budget::limit().unwrap_or(u64::MAX))
+        ),
+    )
 }
 
 /// Splits a file offset into (chunk index, offset inside the chunk).
@@ -45,7 +80,9 @@ impl Chunks {
             .sum()
     }
 
-    /// Builds file contents from a byte vector; all-zero chunks become holes.
+    /// Builds file contents from a byte vector; all-zero chunks become
+    /// holes. The bytes kept are charged whatever the limit (the caller
+    /// checks for room first: the vector exists already).
     pub(crate) fn from_vec(data: Vec<u8>) -> Chunks {
         let size = data.len() as u64;
         let mut map = BTreeMap::new();
@@ -53,14 +90,16 @@ impl Chunks {
             if data.iter().any(|&b| b != 0) {
                 map.insert(0, data);
             }
-            return Chunks { size, map };
-        }
-        for (idx, piece) in (0u64..).zip(data.chunks(CHUNK)) {
-            if piece.iter().any(|&b| b != 0) {
-                map.insert(idx, piece.to_vec());
+        } else {
+            for (idx, piece) in (0u64..).zip(data.chunks(CHUNK)) {
+                if piece.iter().any(|&b| b != 0) {
+                    map.insert(idx, piece.to_vec());
+                }
             }
         }
-        Chunks { size, map }
+        let held = map.values().map(|c| c.len() as u64).sum();
+        friscy_budget::charge(held);
+        Chunks { size, map, held }
     }
 
     /// Reads a whole stream into chunks, at most `limit` bytes; all-zero
@@ -92,6 +131,10 @@ impl Chunks {
                 ));
             }
             if buf[..filled].iter().any(|&b| b != 0) {
+                if !friscy_budget::try_charge(filled as u64) {
+                    return Err(over_budget());
+                }
+                out.held += filled as u64;
                 out.map.insert(idx, buf[..filled].to_vec());
             }
             out.size = new_size;
@@ -151,9 +194,21 @@ impl Chunks {
             let chunk = self.map.entry(idx).or_default();
             let need = within + take;
             if chunk.len() < need {
-                chunk
-                    .try_reserve_exact(need - chunk.len())
-                    .map_err(|_| ENOSPC)?;
+                let grow = (need - chunk.len()) as u64;
+                if !friscy_budget::try_charge(grow) {
+                    // a write that was partly done says how much it did
+                    let done = data.len() - rest.len();
+                    if chunk.is_empty() {
+                        self.map.remove(&idx);
+                    }
+                    self.size = self.size.max(offset + done as u64);
+                    return if done > 0 { Ok(done) } else { Err(ENOSPC) };
+                }
+                if chunk.try_reserve_exact(need - chunk.len()).is_err() {
+                    friscy_budget::release(grow);
+                    return Err(ENOSPC);
+                }
+                self.held += grow;
                 chunk.resize(need, 0);
             }
             chunk[within..need].copy_from_slice(&rest[..take]);
@@ -173,12 +228,21 @@ impl Chunks {
             let (idx, within) = split(len);
             // Drop every chunk that starts at or after `len`.
             let first_gone = if within == 0 { idx } else { idx + 1 };
-            drop(self.map.split_off(&first_gone));
+            let mut freed: u64 = self
+                .map
+                .split_off(&first_gone)
+                .values()
+                .map(|c| c.len() as u64)
+                .sum();
             if within != 0
                 && let Some(chunk) = self.map.get_mut(&idx)
+                && chunk.len() > within
             {
+                freed += (chunk.len() - within) as u64;
                 chunk.truncate(within);
             }
+            self.held -= freed;
+            friscy_budget::release(freed);
         }
         self.size = len;
         Ok(())
@@ -240,6 +304,41 @@ mod tests {
         assert_eq!(c.size(), MAX_FILE_SIZE);
         assert_eq!(c.truncate(MAX_FILE_SIZE + 1), Err(EFBIG));
         assert_eq!(c.write(0, b""), Ok(0));
+    }
+
+    /// File bytes are charged to the thread's memory budget while held:
+    /// past its limit a write stops (ENOSPC when nothing fit), a stream
+    /// is refused, and dropping or truncating gives the room back.
+    #[test]
+    fn file_bytes_count_against_the_memory_limit() {
+        std::thread::spawn(|| {
+            friscy_budget::set_limit(Some(3 * CHUNK_U64));
+            let mut c = Chunks::default();
+            assert_eq!(c.write(0, &vec![1u8; 2 * CHUNK]), Ok(2 * CHUNK));
+            assert_eq!(friscy_budget::used(), 2 * CHUNK_U64);
+            // a write that only partly fits says how much it wrote
+            assert_eq!(c.write(2 * CHUNK_U64, &vec![2u8; 2 * CHUNK]), Ok(CHUNK));
+            assert_eq!(c.size(), 3 * CHUNK_U64);
+            assert_eq!(c.write(3 * CHUNK_U64, b"x"), Err(ENOSPC));
+            // overwriting held bytes needs no room; holes cost nothing
+            assert_eq!(c.write(10, b"abc"), Ok(3));
+            let mut d = c.clone();
+            assert_eq!(friscy_budget::used(), 6 * CHUNK_U64);
+            d.truncate(0).unwrap();
+            assert_eq!(friscy_budget::used(), 3 * CHUNK_U64);
+            c.truncate(CHUNK_U64 + 5).unwrap();
+            assert_eq!(friscy_budget::used(), CHUNK_U64 + 5);
+            // a stream of non-zero bytes larger than the room: refused
+            let bomb = vec![7u8; 4 * CHUNK];
+            let err = Chunks::from_reader(&bomb[..], u64::MAX).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::OutOfMemory);
+            assert!(err.to_string().contains("memory limit"), "{err}");
+            assert_eq!(friscy_budget::used(), CHUNK_U64 + 5);
+            drop((c, d));
+            assert_eq!(friscy_budget::used(), 0);
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

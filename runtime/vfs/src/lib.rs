@@ -75,6 +75,8 @@ pub mod errno {
     pub const ENOENT: i64 = 2;
     /// I/O error.
     pub const EIO: i64 = 5;
+    /// Out of memory (a lazy file larger than the room under the limit).
+    pub const ENOMEM: i64 = 12;
     /// Bad file descriptor.
     pub const EBADF: i64 = 9;
     /// Permission denied.
@@ -944,6 +946,10 @@ impl Fs {
             _ => return Err(EINVAL),
         };
         if let Some(content) = lazy {
+            // the whole file comes into memory: it must fit under the limit
+            if content.size() > friscy_budget::room() {
+                return Err(errno::ENOMEM);
+            }
             let bytes = content.load().map_err(|_| EIO)?;
             if bytes.len() as u64 > MAX_FILE_SIZE {
                 return Err(EFBIG);

@@ -21,6 +21,9 @@ import { FitAddon } from './xterm/addon-fit.mjs';
 
 const IN_HEAD = 0, IN_TAIL = 1, EVENT = 2, ROWS = 3, COLS = 4, FETCH = 5, FETCH_LEN = 6;
 const CACHE = 'friscy-blobs-v1';
+// The container's memory limit in MiB (`?memory=MiB`; 0: none): wasm32
+// memory ends at 4 GiB, and a tab should leave the browser room.
+const DEFAULT_MEMORY_MIB = 2048;
 
 const $ = (id) => document.getElementById(id);
 const stats = { fetched: 0, cached: 0, start: performance.now(), firstOutput: null, exited: null };
@@ -365,10 +368,13 @@ async function main() {
   };
   worker.onerror = (e) => fail('The runtime failed', e.message);
   const cfg = image.config;
+  const asked = new URLSearchParams(location.search).get('memory');
+  const memoryMib = /^\d+$/.test(asked || '') ? Math.min(Number(asked), 4095) : DEFAULT_MEMORY_MIB;
+  window.friscy.memoryMib = memoryMib;
   const [uid, gid] = String(cfg.User || '0:0').split(':').map((v) => (/^\d+$/.test(v || '') ? Number(v) : 0));
   worker.postMessage({
     t: 'start', module, indexes, digests: image.layers.map((l) => l.index_digest || ''), ctl: ctl.buffer, ring: ring.buffer, data: data.buffer,
-    argv: command(cfg), workdir: cfg.WorkingDir || '/',
+    argv: command(cfg), workdir: cfg.WorkingDir || '/', memoryMib,
     env: environment(cfg.Env, uid || 0),
     uid: uid || 0, gid: gid || 0,
   });

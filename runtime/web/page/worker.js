@@ -95,6 +95,7 @@ onmessage = async (ev) => {
   try {
     const instance = await WebAssembly.instantiate(m.module, { friscy_host: host });
     x = instance.exports; memory = x.memory;
+    x.friscy_memory_limit(m.memoryMib);
     const enc = new TextEncoder();
     for (const [i, index] of m.indexes.entries()) {
       const ptr = x.friscy_alloc(index.byteLength);

@@ -436,6 +436,14 @@ pub unsafe extern "C" fn friscy_boot(
     start(kernel, args, argc, envc, &creds)
 }
 
+/// Sets the memory limit, in MiB (0: none), for what the container holds:
+/// its processes' pages and its files in memory. Past it a process is
+/// killed as by the OOM killer, with a message on fd 2 naming the limit.
+#[unsafe(no_mangle)]
+pub extern "C" fn friscy_memory_limit(mib: u32) {
+    friscy_kernel::budget::set_limit((mib > 0).then(|| u64::from(mib) << 20));
+}
+
 /// Runs the loaded program to its end; returns its exit status (128+N when
 /// killed by signal N), or -1 if nothing is loaded.
 #[unsafe(no_mangle)]

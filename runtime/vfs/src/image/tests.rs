@@ -362,3 +362,44 @@ fn a_refused_chunk_is_reported_to_the_source() {
     assert_eq!(heard.len(), 1, "{heard:?}");
     assert!(heard[0].contains("does not match its digest"), "{heard:?}");
 }
+
+/// A small image whose index names one stored chunk a million times (a
+/// file of a terabyte from a megabyte): reading it is ENOMEM under a
+/// memory limit, not an attempt to hold it.
+#[test]
+fn a_file_larger_than_the_room_is_enomem() {
+    std::thread::spawn(|| {
+        let (blobs, outs) = convert(&layers());
+        let o = &outs[0];
+        let m = &blobs[0][o.index_offset as usize..(o.index_offset + o.index_len) as usize];
+        let mut ix = read_index(m).unwrap();
+        let big = ix
+            .chunks
+            .iter()
+            .find(|c| c.len as usize == CHUNK_SIZE)
+            .copied()
+            .unwrap();
+        ix.entries.push(Entry {
+            path: b"bomb".to_vec(),
+            kind: Kind::File {
+                size: u64::from(big.len) * 1_000_000,
+                chunks: vec![big.digest; 1_000_000],
+            },
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: Timespec { sec: 0, nsec: 0 },
+        });
+        let mut fs = Fs::new();
+        fs.apply_friscy_layers(&[ix], Box::new(BlobChunks(vec![blobs[0].clone()])))
+            .unwrap();
+        friscy_budget::set_limit(Some(friscy_budget::used() + (64 << 20)));
+        let ino = fs.resolve(ROOT, b"bomb", true).unwrap();
+        assert_eq!(fs.read(ino, 0, &mut [0u8; 16]), Err(crate::errno::ENOMEM));
+        // a file that fits is read
+        let ino = fs.resolve(ROOT, b"etc/passwd", true).unwrap();
+        assert!(fs.read(ino, 0, &mut [0u8; 16]).is_ok());
+    })
+    .join()
+    .unwrap();
+}
