@@ -5,6 +5,8 @@
 //! Debian packages (`scripts/fixture`), and real services (`scripts/services`)
 //! that each test starts on 127.0.0.1 and stops by PID.
 
+pub mod standin;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
