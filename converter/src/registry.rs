@@ -417,16 +417,28 @@ pub fn credentials_for(registry: &str) -> Option<Credentials> {
 /// The credentials a Docker config document holds for `registry`: from
 /// its credential helper, else its `auths` entry.
 pub fn credentials_in(config: &[u8], registry: &str) -> Option<Credentials> {
+    credentials_with(config, registry, &from_helper)
+}
+
+/// As [`credentials_in`], asking credential helpers through `helper`
+/// (helper name, server): for tests and fuzzing, which must not run
+/// programs.
+pub fn credentials_with(
+    config: &[u8],
+    registry: &str,
+    helper: &dyn Fn(&str, &str) -> Option<Credentials>,
+) -> Option<Credentials> {
     let cfg: DockerConfig = serde_json::from_slice(config).ok()?;
     let key = if registry == DOCKER_HUB {
         DOCKER_HUB_AUTH_KEY.to_owned()
     } else {
         registry.to_owned()
     };
-    if let Some(helper) = cfg.cred_helpers.get(&key).or(cfg.creds_store.as_ref()) {
-        if let Some(c) = from_helper(helper, &key) {
-            return Some(c);
-        }
+    if let Some(name) = cfg.cred_helpers.get(&key).or(cfg.creds_store.as_ref())
+        && is_helper_name(name)
+        && let Some(c) = helper(name, &key)
+    {
+        return Some(c);
     }
     let entry = cfg.auths.iter().find_map(|(k, v)| {
         let k = k
@@ -457,6 +469,17 @@ pub fn credentials_in(config: &[u8], registry: &str) -> Option<Credentials> {
         username: entry.username.clone()?,
         password: entry.password.clone()?,
     })
+}
+
+/// A credential helper's name: it becomes a program name looked up in
+/// PATH (`docker-credential-NAME`), so no path separators or anything
+/// that is not a plain word.
+fn is_helper_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && !name.starts_with('.')
 }
 
 /// Asks `docker-credential-HELPER get` (the protocol docker uses).
@@ -1134,6 +1157,29 @@ mod tests {
         );
         assert!(credentials_in(cfg.as_bytes(), "other.example").is_none());
         assert!(credentials_in(b"not json", "x").is_none());
+        // helpers are asked by name; a name that is a path is not run
+        let asked = std::cell::RefCell::new(Vec::new());
+        let helper = |name: &str, _: &str| {
+            asked.borrow_mut().push(name.to_owned());
+            Some(Credentials {
+                username: "h".into(),
+                password: "p".into(),
+            })
+        };
+        for (store, runs) in [
+            ("pass", true),
+            ("../../tmp/x", false),
+            ("/bin/sh", false),
+            ("", false),
+        ] {
+            asked.borrow_mut().clear();
+            let cfg = format!(
+                r#"{{"credsStore":"{store}","auths":{{"r.example":{{"username":"u","password":"w"}}}}}}"#
+            );
+            let c = credentials_with(cfg.as_bytes(), "r.example", &helper).unwrap();
+            assert_eq!(asked.borrow().len(), usize::from(runs), "{store}");
+            assert_eq!(c.username, if runs { "h" } else { "u" });
+        }
     }
 
     #[test]

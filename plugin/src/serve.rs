@@ -287,7 +287,7 @@ fn describe(image: &str, src: &SourceImage) -> Result<Value> {
 
 /// What a request's `Range` asks of a representation of `size` bytes.
 #[derive(Debug, PartialEq, Eq)]
-enum Ranged {
+pub enum Ranged {
     /// The whole thing: no Range, or one to ignore (RFC 9110 §14.2: a
     /// malformed one, another unit, several ranges, or an `If-Range` that
     /// does not match).
@@ -302,7 +302,7 @@ enum Ranged {
 /// `size` bytes. Written here rather than taken from a crate because the
 /// Range crates answer a malformed or multi-range header with 416, where
 /// the RFC says to ignore it; serving one range is all the page needs.
-fn ranged(range: Option<&str>, if_range: Option<&str>, etag: &str, size: u64) -> Ranged {
+pub fn ranged(range: Option<&str>, if_range: Option<&str>, etag: &str, size: u64) -> Ranged {
     let Some(range) = range else {
         return Ranged::Whole;
     };

@@ -5,6 +5,7 @@
 //! Debian packages (`scripts/fixture`), and real services (`scripts/services`)
 //! that each test starts on 127.0.0.1 and stops by PID.
 
+pub mod fuzz;
 pub mod standin;
 
 use std::path::{Path, PathBuf};

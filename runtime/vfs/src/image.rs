@@ -42,6 +42,9 @@ pub const CHUNK_DIR: &str = "friscy/c/";
 const LEVEL: u32 = 1;
 const INDEX_MAGIC: &[u8; 8] = b"FRISCYIX";
 const BLOCK: usize = 512;
+/// The most bytes after a layer tar's end blocks that are taken as its
+/// padding (tar writers pad to a record of 10 KiB; some to more).
+const MAX_TRAILER: usize = 1 << 20;
 /// The largest index accepted when reading (hostile input bound).
 pub const MAX_INDEX_SIZE: usize = 256 << 20;
 /// The most bytes a gzip member can take for `n` bytes of tar entry (a
@@ -630,17 +633,34 @@ pub fn recompress<R: Read, W: Write>(mut tar: R, out: W) -> io::Result<(String, 
             Err(e) => return Err(e),
         }
         if block.iter().all(|&b| b == 0) {
-            // end of archive: these zero blocks and whatever follows
+            // end of archive: these zero blocks and whatever follows (a
+            // few blocks of padding; not a second archive)
             let mut rest = block.to_vec();
-            tar.read_to_end(&mut rest)?;
+            (&mut tar).take(MAX_TRAILER as u64).read_to_end(&mut rest)?;
+            if tar.read(&mut [0u8; 1])? != 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "more than padding after the end of the tar",
+                ));
+            }
             w.member(&rest)?;
             break;
         }
         let size = tar::Header::from_byte_slice(&block)
             .entry_size()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        let data_len = usize::try_from(size.next_multiple_of(BLOCK as u64))
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "tar entry too large"))?;
+        // a friscy layer's entries are chunks and its index: nothing larger
+        // is read into memory
+        let data_len = size
+            .checked_next_multiple_of(BLOCK as u64)
+            .filter(|&n| n <= MAX_INDEX_SIZE as u64)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("a tar entry of {size} bytes: larger than a friscy layer holds"),
+                )
+            })?;
         let mut bytes = block.to_vec();
         (&mut tar).take(data_len as u64).read_to_end(&mut bytes)?;
         if bytes.len() != BLOCK + data_len {
