@@ -4,7 +4,7 @@
 // from the cache. Prints one JSON line of figures; exits non-zero with a
 // message on the first failure. A screenshot of the terminal is written.
 //
-//   node tests/browser/session.mjs URL SCREENSHOT.png [--quick | --startup | --expect-error TEXT]
+//   node tests/browser/session.mjs URL SCREENSHOT.png [--quick | --startup | --expect-error TEXT | --expect-terminal TEXT]
 //   (--startup: only the first prompt, cold and then after a reload)
 import { chromium } from 'playwright-core';
 
@@ -12,6 +12,7 @@ const [url, shot, mode] = process.argv.slice(2);
 if (!url || !shot) { console.error('usage: node session.mjs URL SCREENSHOT.png [--quick]'); process.exit(2); }
 const quick = mode === '--quick';
 const expectError = mode === '--expect-error' ? process.argv[5] : null;
+const expectTerminal = mode === '--expect-terminal' ? process.argv[5] : null;
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -33,7 +34,12 @@ const text = (page) => page.evaluate(() => {
   const t = window.friscy && window.friscy.term;
   if (!t) return '';
   const b = t.buffer.active, out = [];
-  for (let i = 0; i < b.length; i++) out.push(b.getLine(i).translateToString(true));
+  // a line the terminal wrapped continues the one before it
+  for (let i = 0; i < b.length; i++) {
+    const line = b.getLine(i);
+    if (line.isWrapped && out.length) out[out.length - 1] += line.translateToString(true);
+    else out.push(line.translateToString(true));
+  }
   while (out.length && out[out.length - 1] === '') out.pop();
   return out.join('\n');
 });
@@ -91,6 +97,16 @@ if (expectError) {
     if (Date.now() > end) await fail(page, `no error shown (expected ${expectError})`);
     await page.waitForTimeout(100);
   }
+}
+if (expectTerminal) {
+  // the text must show on the terminal, and the page must never have
+  // used the bytes it refused
+  await page.goto(url);
+  const t = await waitFor(page, (t) => t.includes(expectTerminal), `"${expectTerminal}" on the terminal`, 30000);
+  await page.screenshot({ path: shot });
+  console.log(JSON.stringify({ terminal: t }));
+  await browser.close();
+  process.exit(0);
 }
 const cold = await visit(page);
 if (mode === '--startup') {

@@ -420,7 +420,7 @@ fn seed_index() -> Vec<u8> {
             c.offset = next;
             next += bytes.len() as u64;
         }
-        member = compress_member(&crate::fuzz::tar_entry("friscy/index", &moved.encode()));
+        member = compress_member(&crate::tar_entry("friscy/index", &moved.encode()));
         if member.len() == at {
             break;
         }
@@ -430,22 +430,6 @@ fn seed_index() -> Vec<u8> {
     for c in chunks {
         out.extend(c);
     }
-    out
-}
-
-/// One tar entry (header, data, padding).
-fn tar_entry(name: &str, data: &[u8]) -> Vec<u8> {
-    let mut h = tar::Header::new_ustar();
-    h.set_path(name).expect("short path");
-    h.set_size(data.len() as u64);
-    h.set_mode(0o644);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(0);
-    h.set_cksum();
-    let mut out = h.as_bytes().to_vec();
-    out.extend_from_slice(data);
-    out.resize(512 + data.len().next_multiple_of(512), 0);
     out
 }
 

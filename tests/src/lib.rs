@@ -236,3 +236,45 @@ impl Drop for Services {
             .status();
     }
 }
+
+/// One tar entry (a ustar header, the data, padding to a block) named
+/// `name`, owned by root, mode 0644, time 0.
+pub fn tar_entry(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut h = tar::Header::new_ustar();
+    h.set_path(name).expect("a short path");
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    out.extend_from_slice(data);
+    out.resize(512 + data.len().next_multiple_of(512), 0);
+    out
+}
+
+/// A gzip member of `tar_bytes` exactly `len` bytes long (a gzip comment
+/// pads it), if one fits: what a registry, CDN or cache that substitutes
+/// bytes in place, keeping every offset, would serve.
+pub fn member_of_len(tar_bytes: &[u8], len: usize) -> Option<Vec<u8>> {
+    use std::io::Write as _;
+    let gz = |level: u32, comment: Option<usize>| {
+        let mut b = flate2::GzBuilder::new().mtime(0);
+        if let Some(n) = comment {
+            b = b.comment(vec![b'x'; n]);
+        }
+        let mut enc = b.write(Vec::new(), flate2::Compression::new(level));
+        enc.write_all(tar_bytes).expect("to a vector");
+        enc.finish().expect("to a vector")
+    };
+    // the level whose output is shortest below `len`: gzip readers take
+    // comments of a few KiB, not of any length
+    (1..=9).find_map(|level| {
+        let short = gz(level, None).len();
+        // FCOMMENT adds the comment and its NUL
+        let pad = len.checked_sub(short + 1).filter(|&p| p < 4096)?;
+        let m = gz(level, Some(pad));
+        (m.len() == len).then_some(m)
+    })
+}

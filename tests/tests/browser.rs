@@ -3,7 +3,9 @@
 //! export` on a plain static server, and against a registry (`?image=`).
 //! Screenshots of the terminal are kept in `target/test-artifacts`.
 
-use friscy_tests::{Services, TempDir, bin, fixture, run_ok, workspace_root};
+use friscy_tests::{
+    Services, TempDir, bin, fixture, member_of_len, run_ok, tar_entry, workspace_root,
+};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -114,6 +116,123 @@ fn an_export_runs_from_a_plain_static_server() {
         f["error"].as_str().unwrap().contains("SharedArrayBuffer"),
         "{f}"
     );
+}
+
+/// What a tampered copy of an exported site has substituted.
+enum Tamper {
+    /// The first layer's index: another valid index (the same tree, every
+    /// file setuid) in the same bytes.
+    Index,
+    /// The first chunk of bash: other bytes of the same length.
+    BashChunk,
+}
+
+/// A copy of the exported `site` in `dst` whose blob has `what` replaced
+/// in place (every offset kept, as a CDN or cache that lies would).
+fn tampered_copy(site: &Path, dst: &Path, what: Tamper) {
+    run_ok(Command::new("cp").arg("-a").arg(site).arg(dst));
+    let desc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dst.join("image.json")).unwrap()).unwrap();
+    let layers = desc["layers"].as_array().unwrap();
+    let member = |l: &serde_json::Value| {
+        let blob = std::fs::read(dst.join("blobs").join(l["digest"].as_str().unwrap())).unwrap();
+        let (o, n) = (
+            l["index"][0].as_u64().unwrap() as usize,
+            l["index"][1].as_u64().unwrap() as usize,
+        );
+        (
+            blob.clone(),
+            o,
+            n,
+            friscy_vfs::image::read_index(&blob[o..o + n]).unwrap(),
+        )
+    };
+    let (layer, blob, at, len, new) = match what {
+        Tamper::Index => {
+            let (blob, o, n, mut ix) = member(&layers[0]);
+            for e in &mut ix.entries {
+                e.mode |= 0o4000;
+            }
+            let m = member_of_len(&tar_entry("friscy/index", &ix.encode()), n).unwrap();
+            (&layers[0], blob, o, n, m)
+        }
+        Tamper::BashChunk => {
+            let indexes: Vec<_> = layers.iter().map(member).collect();
+            let first = indexes
+                .iter()
+                .flat_map(|(_, _, _, ix)| &ix.entries)
+                .find_map(|e| match &e.kind {
+                    friscy_vfs::image::Kind::File { chunks, .. }
+                        if e.path.ends_with(b"bin/bash") && !chunks.is_empty() =>
+                    {
+                        Some(chunks[0])
+                    }
+                    _ => None,
+                })
+                .expect("bash in the image");
+            let (n, loc) = indexes
+                .iter()
+                .enumerate()
+                .find_map(|(n, (_, _, _, ix))| {
+                    ix.chunks
+                        .iter()
+                        .find(|c| c.digest == first)
+                        .map(|c| (n, *c))
+                })
+                .expect("the layer that stores it");
+            let blob = indexes[n].0.clone();
+            let (o, l) = (loc.offset as usize, loc.clen as usize);
+            let mut data =
+                friscy_vfs::image::member_data(&blob[o..o + l], loc.len as usize).unwrap();
+            data[64..72].copy_from_slice(b"TAMPERED");
+            // and a stretch of zeros, so that the member comes out no
+            // longer than the one it replaces
+            let end = data.len().min(12288);
+            data[4096.min(end)..end].fill(0);
+            let name = format!("friscy/c/{}", loc.digest.hex());
+            let m = member_of_len(&tar_entry(&name, &data), l).unwrap();
+            (&layers[n], blob, o, l, m)
+        }
+    };
+    let mut blob = blob;
+    blob[at..at + len].copy_from_slice(&new);
+    std::fs::write(
+        dst.join("blobs").join(layer["digest"].as_str().unwrap()),
+        blob,
+    )
+    .unwrap();
+}
+
+/// The page checks what it fetches: an index or a chunk that is not what
+/// the image's digests say is an error on screen, never a wrong file.
+#[test]
+fn the_page_refuses_bytes_that_are_not_the_image_s() {
+    let tmp = TempDir::new("tamper");
+    let site = tmp.path().join("site");
+    let image = format!("oci:{}:base", fixture("base").display());
+    run_ok(
+        Command::new(bin("friscy"))
+            .arg("export")
+            .arg(&image)
+            .arg(&site),
+    );
+    let index = tmp.path().join("index");
+    tampered_copy(&site, &index, Tamper::Index);
+    let server = static_server(&index, true);
+    session(
+        &server.1,
+        "browser-tampered-index.png",
+        &["--expect-error", "does not match the digest the image pins"],
+    );
+    let chunk = tmp.path().join("chunk");
+    tampered_copy(&site, &chunk, Tamper::BashChunk);
+    let server = static_server(&chunk, true);
+    let f = session(
+        &server.1,
+        "browser-tampered-chunk.png",
+        &["--expect-terminal", "does not match its digest"],
+    );
+    assert!(!f["terminal"].as_str().unwrap().contains("TAMPERED"), "{f}");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use friscy_tests::standin::{Route, Send, StandIn, digest_of};
-use friscy_tests::{TempDir, bin, fixture, output_text, run, run_ok};
+use friscy_tests::{TempDir, bin, fixture, member_of_len, output_text, run, run_ok, tar_entry};
 use serde_json::{Value, json};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -127,40 +127,6 @@ fn layer_infos(cfg: &Value) -> Vec<Value> {
         .as_str()
         .unwrap();
     serde_json::from_str(raw).unwrap()
-}
-
-/// A gzip member of `tar_bytes` exactly `len` bytes long (a comment pads
-/// it): what a registry that substitutes bytes in place would serve.
-fn member_of_len(tar_bytes: &[u8], len: usize) -> Option<Vec<u8>> {
-    let gz = |comment: Option<usize>| {
-        let mut b = flate2::GzBuilder::new().mtime(0);
-        if let Some(n) = comment {
-            b = b.comment(vec![b'x'; n]);
-        }
-        let mut enc = b.write(Vec::new(), flate2::Compression::best());
-        enc.write_all(tar_bytes).unwrap();
-        enc.finish().unwrap()
-    };
-    let short = gz(None).len();
-    let pad = len.checked_sub(short + 1)?;
-    let m = gz(Some(pad));
-    (m.len() == len).then_some(m)
-}
-
-/// One tar entry (header, data, padding) named `name`.
-fn tar_entry(name: &str, data: &[u8]) -> Vec<u8> {
-    let mut h = tar::Header::new_ustar();
-    h.set_path(name).unwrap();
-    h.set_size(data.len() as u64);
-    h.set_mode(0o644);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(0);
-    h.set_cksum();
-    let mut out = h.as_bytes().to_vec();
-    out.extend_from_slice(data);
-    out.resize(512 + data.len().next_multiple_of(512), 0);
-    out
 }
 
 #[test]
