@@ -537,13 +537,22 @@ fn whole_layer(
     layer: &crate::source::Layer,
     diff_id: &str,
 ) -> Result<(fmt::Index, Access), ConvertError> {
+    whole_layer_in(&tar_cache()?, n, layer, diff_id)
+}
+
+/// [`whole_layer`], caching in `dir`.
+fn whole_layer_in(
+    dir: &Path,
+    n: usize,
+    layer: &crate::source::Layer,
+    diff_id: &str,
+) -> Result<(fmt::Index, Access), ConvertError> {
     use sha2::{Digest as _, Sha256};
     let hex = diff_id
         .strip_prefix("sha256:")
         .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
         .ok_or_else(|| ConvertError::Invalid(format!("layer {n}: bad diff id {diff_id:?}")))?;
-    let dir = tar_cache()?;
-    fs::create_dir_all(&dir).map_err(io_at(&dir))?;
+    fs::create_dir_all(dir).map_err(io_at(dir))?;
     let path = dir.join(format!("{hex}.tar"));
     if path.exists() && !file_has_digest(&path, diff_id) {
         let _ = fs::remove_file(&path);
@@ -958,6 +967,25 @@ mod tests {
         let err = open_friscy(&img, &mut |_| {}).err().expect("refused");
         assert!(err.to_string().contains("not sha256:"), "{err}");
         assert!(err.to_string().contains(&infos[0].index_digest), "{err}");
+    }
+
+    /// A whole layer kept in the cache is used only while it hashes to its
+    /// diff id: a cached file that changed is fetched again.
+    #[test]
+    fn a_cached_layer_is_used_only_while_it_is_what_its_name_says() {
+        let dir = TempDir::new();
+        let img = friscy_image(dir.path());
+        let id = diff_ids(&img)[0].clone();
+        let cache = dir.path().join("cache");
+        let (want, _) = whole_layer_in(&cache, 1, &img.layers[0], &id).unwrap();
+        let cached = cache.join(format!("{}.tar", id.trim_start_matches("sha256:")));
+        assert!(cached.is_file());
+        for junk in [&b"not a tar"[..], &[0u8; 1024][..]] {
+            std::fs::write(&cached, junk).unwrap();
+            let (got, _) = whole_layer_in(&cache, 1, &img.layers[0], &id).unwrap();
+            assert_eq!(got, want);
+            assert_eq!(sha256_of(&std::fs::read(&cached).unwrap()), id);
+        }
     }
 
     #[test]

@@ -100,6 +100,31 @@ fn build_push_pull_and_run_from_the_registry() {
     let uploads = pushed.lines().filter(|l| l.ends_with(": Pushed")).count();
     assert_eq!(uploads, 1, "only the new layer: {pushed}");
 
+    // a saved copy of an engine image in friscy's cache is used only while
+    // it is the image the engine names: another image's archive in its
+    // place is noticed, and the image saved again
+    let cache = tmp.path().join("cache");
+    let from_engine = |r: &str| {
+        let out = run(friscy_on_engine(&host)
+            .env("XDG_CACHE_HOME", &cache)
+            .args(["run", &format!("docker-daemon:{r}")]));
+        output_text(&out)
+    };
+    assert_eq!(from_engine(&one).0, "built one\nriscv64\n");
+    assert_eq!(from_engine(&two).0, "nothing two\nriscv64\n");
+    let mut saved = |r: &str| {
+        let out = run_ok(
+            svc.docker()
+                .args(["image", "inspect", "--format", "{{.Id}}", r]),
+        );
+        let id = out.trim().trim_start_matches("sha256:").to_owned();
+        cache.join("friscy/engine").join(format!("{id}.tar"))
+    };
+    let (from, to) = (saved(&two), saved(&one));
+    std::fs::copy(from, to).unwrap();
+    let (so, se) = from_engine(&one);
+    assert_eq!(so, "built one\nriscv64\n", "{se}");
+
     // a broken Dockerfile fails with its step's error
     std::fs::write(
         ctx.join("Dockerfile"),

@@ -76,7 +76,7 @@ fn read_exec(k: &Kernel, path: &[u8]) -> Result<Vec<u8>, LoadError> {
     if st.kind != FileType::Reg || st.mode & 0o111 == 0 {
         return Err(LoadError::Errno(errno::EACCES));
     }
-    if st.size > MAX_IMAGE {
+    if st.size > MAX_IMAGE || st.size > friscy_budget::room() {
         return Err(LoadError::Errno(errno::ENOMEM));
     }
     let mut data = vec![0u8; st.size as usize];
@@ -196,6 +196,9 @@ fn read_exec_interp(k: &Kernel, path: &[u8]) -> Result<Vec<u8>, LoadError> {
     let st = fs.stat(ino).map_err(LoadError::Errno)?;
     if st.kind != FileType::Reg || st.size > MAX_IMAGE {
         return Err(LoadError::Errno(errno::ENOEXEC));
+    }
+    if st.size > friscy_budget::room() {
+        return Err(LoadError::Errno(errno::ENOMEM));
     }
     let mut data = vec![0u8; st.size as usize];
     let n = fs.read(ino, 0, &mut data).map_err(LoadError::Errno)?;
