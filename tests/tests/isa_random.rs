@@ -342,27 +342,22 @@ fn describe(a: &[u8], b: &[u8]) -> String {
     out
 }
 
-#[test]
-fn random_streams_match_qemu() {
-    let count = env_u64("FRISCY_RANDOM_PROGRAMS", 150);
+/// Runs a batch of random programs with `run` and with qemu: every one
+/// must print the same registers, fcsr and memory and exit the same way.
+fn batch(what: &str, count: u64, run: &dyn Fn(&std::path::Path) -> std::process::Output) {
     let base = env_u64("FRISCY_RANDOM_SEED", 0x000f_0000_5eed_0000);
     let len = env_u64("FRISCY_RANDOM_LENGTH", 400) as usize;
     let tmp = TempDir::new("rand");
-    let friscy = bin("friscy");
     let mut failures = Vec::new();
     for k in 0..count {
         let seed = base + k;
         let elf = build(tmp.path(), seed, len);
         let q = Command::new("qemu-riscv64").arg(&elf).output().unwrap();
-        let f = Command::new(&friscy)
-            .arg("exec")
-            .arg(&elf)
-            .output()
-            .unwrap();
+        let f = run(&elf);
         if q.stdout != f.stdout || q.status.code() != f.status.code() {
             failures.push(format!(
                 "seed {seed:#x} (replay: FRISCY_RANDOM_SEED={seed:#x} FRISCY_RANDOM_PROGRAMS=1): \
-                 status qemu {:?} friscy {:?}\n{}{}",
+                 status qemu {:?} {what} {:?}\n{}{}",
                 q.status.code(),
                 f.status.code(),
                 describe(&q.stdout, &f.stdout),
@@ -383,8 +378,41 @@ fn random_streams_match_qemu() {
     }
     assert!(
         failures.is_empty(),
-        "{} of {count} random programs differ:\n{}",
+        "{} of {count} random programs differ ({what}):\n{}",
         failures.len(),
         failures[..failures.len().min(10)].join("\n")
+    );
+}
+
+#[test]
+fn random_streams_match_qemu() {
+    let friscy = bin("friscy");
+    batch("friscy", env_u64("FRISCY_RANDOM_PROGRAMS", 150), &|elf| {
+        Command::new(&friscy).arg("exec").arg(elf).output().unwrap()
+    });
+}
+
+/// The same streams with every block translated to wasm (friscy's wasm32
+/// build under node, `FRISCY_TRANSLATE=force`): the translation tier gives
+/// qemu's answers too, or leaves what it does not translate to the
+/// interpreter.
+#[test]
+fn random_streams_match_qemu_when_translated() {
+    let wasm = friscy_tests::workspace_root()
+        .join("target/wasm32-unknown-unknown/release/friscy_web.wasm");
+    let wasm = std::env::var_os("FRISCY_WASM").map_or(wasm, std::path::PathBuf::from);
+    let runner = friscy_tests::workspace_root().join("runtime/web/node/run.mjs");
+    batch(
+        "friscy wasm, translated",
+        env_u64("FRISCY_RANDOM_PROGRAMS", 60),
+        &|elf| {
+            Command::new("node")
+                .arg(&runner)
+                .arg(elf)
+                .env("FRISCY_WASM", &wasm)
+                .env("FRISCY_TRANSLATE", "force")
+                .output()
+                .unwrap()
+        },
     );
 }

@@ -32,25 +32,52 @@ fn with_stdin(mut cmd: Command, input: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// Runs `program args` natively and under node; both must agree.
+/// Runs `program args` natively, under node on the interpreter, and under
+/// node with every block translated to wasm first (docs/aot.md); all three
+/// must agree on stdout, exit status and, between the two wasm runs,
+/// instructions retired. Returns stdout.
 fn same(program: &Path, args: &[&str], input: &[u8]) -> String {
     let mut native = Command::new(bin("friscy"));
     native.arg("exec").arg(program).args(args);
-    let mut node = Command::new("node");
-    node.arg(workspace_root().join("runtime/web/node/run.mjs"))
-        .arg(program)
-        .args(args)
-        .env("FRISCY_WASM", wasm_module());
     let n = with_stdin(native, input);
-    let w = with_stdin(node, input);
-    assert_eq!(
-        String::from_utf8_lossy(&n.stdout),
-        String::from_utf8_lossy(&w.stdout),
-        "stdout differs for {} {args:?}; wasm stderr: {}",
-        program.display(),
-        String::from_utf8_lossy(&w.stderr)
-    );
-    assert_eq!(n.status.code(), w.status.code(), "exit status differs");
+    let mut retired = Vec::new();
+    for tier in ["off", "force"] {
+        let mut node = Command::new("node");
+        node.arg(workspace_root().join("runtime/web/node/run.mjs"))
+            .arg("--stats")
+            .arg(program)
+            .args(args)
+            .env("FRISCY_WASM", wasm_module())
+            .env("FRISCY_TRANSLATE", tier);
+        let w = with_stdin(node, input);
+        let stderr = String::from_utf8_lossy(&w.stderr);
+        assert_eq!(
+            String::from_utf8_lossy(&n.stdout),
+            String::from_utf8_lossy(&w.stdout),
+            "stdout differs for {} {args:?} (wasm, translation {tier}); wasm stderr: {stderr}",
+            program.display(),
+        );
+        assert_eq!(
+            n.status.code(),
+            w.status.code(),
+            "exit status differs (wasm, translation {tier}); {stderr}"
+        );
+        let stat = |name: &str| -> u64 {
+            stderr
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in {stderr}"))
+        };
+        let (all, translated) = (stat("instret"), stat("translated-instret"));
+        if tier == "force" && all > 100_000 {
+            assert!(
+                translated * 2 > all,
+                "only {translated} of {all} instructions ran translated"
+            );
+        }
+        retired.push(all);
+    }
+    assert_eq!(retired[0], retired[1], "instructions retired differ");
     String::from_utf8(n.stdout).unwrap()
 }
 
@@ -77,6 +104,9 @@ fn isa_programs_agree() {
         ("fp_convert.c", "rv64gc"),
         ("bitmanip.c", "rv64gc_zba_zbb_zbs"),
         ("zifencei.c", "rv64gc"),
+        ("zicsr.c", "rv64gc"),
+        ("fp_fma.c", "rv64gc"),
+        ("fp_misc.c", "rv64gc"),
     ] {
         let elf = compile(&tmp, source, march);
         let out = same(&elf, &[], b"");

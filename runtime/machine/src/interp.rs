@@ -105,6 +105,8 @@ pub struct CodeCache {
     blocks: Vec<Box<Block>>,
     map: HashMap<u64, u32>,
     fast: Box<[(u64, u32); CACHE_SIZE]>,
+    /// Translated regions, tried before each block (crate::aot).
+    regions: crate::aot::Regions,
 }
 
 impl Default for CodeCache {
@@ -133,6 +135,7 @@ impl CodeCache {
             blocks: Vec::new(),
             map: HashMap::new(),
             fast: Box::new([(u64::MAX, 0); CACHE_SIZE]),
+            regions: crate::aot::Regions::default(),
         }
     }
 
@@ -153,6 +156,7 @@ impl CodeCache {
         self.blocks.clear();
         self.map.clear();
         self.fast.fill((u64::MAX, 0));
+        self.regions.clear();
     }
 
     /// Number of decoded blocks (for statistics).
@@ -191,12 +195,43 @@ impl CodeCache {
 
     /// Runs `hart` for about `budget` instructions (whole blocks).
     pub fn run(&mut self, hart: &mut Hart, mem: &mut Memory, budget: u64) -> Exit {
+        use crate::aot::Ran;
+        use friscy_aot::abi::Exit as Tx;
         let mut pc = hart.pc;
         let mut left = budget as i64;
+        // the block at pc is the interpreter's (translated code left it)
+        let mut interpret = false;
+        let translate = crate::aot::active();
         loop {
             if left <= 0 {
                 hart.pc = pc;
                 return Exit::Budget;
+            }
+            if translate && !std::mem::take(&mut interpret) {
+                hart.pc = pc;
+                match self.regions.run(hart, mem, left) {
+                    Ran::Interpret => {}
+                    Ran::Returned { executed, exit } => {
+                        hart.instret += executed;
+                        left -= executed as i64;
+                        pc = hart.pc;
+                        match exit {
+                            Tx::Continue => {}
+                            Tx::Budget => return Exit::Budget,
+                            Tx::Interpret | Tx::Fault => interpret = true,
+                            Tx::CodeWritten => {
+                                if mem.take_code_dirty() {
+                                    self.drop_code(mem);
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    Ran::Fault { executed, fault } => {
+                        hart.instret += executed;
+                        return Exit::Fault(fault);
+                    }
+                }
             }
             let bi = match self.find(pc, mem) {
                 Ok(b) => b,

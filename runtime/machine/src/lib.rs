@@ -5,6 +5,7 @@
 //!
 //! Builds for `wasm32-unknown-unknown` as well as natively.
 
+pub mod aot;
 pub mod fp;
 mod frames;
 pub mod hart;

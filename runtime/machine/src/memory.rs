@@ -170,14 +170,23 @@ struct Region {
     shared: bool,
 }
 
+/// The layout translated code reads (`friscy_aot::abi`: the page number
+/// at 0, the host address at `TLB_BASE`).
 #[derive(Clone, Copy)]
-struct TlbEntry {
+#[repr(C)]
+pub(crate) struct TlbEntry {
     vpn: u64,
     base: *mut u8,
 }
 
 const TLB_BITS: u32 = 9;
 const TLB_SIZE: usize = 1 << TLB_BITS;
+const _: () = assert!(TLB_SIZE == friscy_aot::abi::TLB_SIZE as usize);
+#[cfg(target_arch = "wasm32")]
+const _: () = {
+    assert!(std::mem::size_of::<TlbEntry>() == friscy_aot::abi::TLB_ENTRY as usize);
+    assert!(std::mem::offset_of!(TlbEntry, base) == friscy_aot::abi::TLB_BASE as usize);
+};
 const INVALID_VPN: u64 = u64::MAX;
 const EMPTY: TlbEntry = TlbEntry {
     vpn: INVALID_VPN,
@@ -830,6 +839,11 @@ impl Memory {
 
     /// Whether a store hit a page holding decoded code since the last call
     /// (or code pages were unmapped or lost X); clears the flag.
+    /// Where the read and write TLBs are (for translated code).
+    pub(crate) fn tlb_addresses(&self) -> (*const TlbEntry, *const TlbEntry) {
+        (self.tlb_read.as_ptr(), self.tlb_write.as_ptr())
+    }
+
     pub fn take_code_dirty(&mut self) -> bool {
         std::mem::take(&mut self.code_dirty)
     }

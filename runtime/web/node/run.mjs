@@ -12,6 +12,9 @@
 // Build the module first:
 //   cargo build --release --target wasm32-unknown-unknown -p friscy-web
 // (FRISCY_WASM overrides where the module is read from.)
+//
+// FRISCY_TRANSLATE=force translates every block to wasm the first time it
+// runs (docs/aot.md); --stats then also says how much ran translated.
 import { readFileSync, writeSync, readSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { randomFillSync, createHash } from 'node:crypto';
@@ -75,11 +78,31 @@ const host = {
   window_size() { return 0; },
   // friscy images are read by the page, not here
   fetch() { return -5n; },
+  // translated code: instantiated against this module's memory and
+  // helpers, entered through its function table
+  link(ptr, len) {
+    try {
+      const code = new WebAssembly.Module(bytes(ptr, len).slice());
+      const linked = new WebAssembly.Instance(code, {
+        env: { memory, load: x.friscy_aot_load, store: x.friscy_aot_store },
+      });
+      const table = x.__indirect_function_table;
+      const slot = table.grow(1);
+      table.set(slot, linked.exports.run);
+      return slot;
+    } catch (e) {
+      process.stderr.write(`friscy: cannot link translated code: ${e.message}\n`);
+      return -1;
+    }
+  },
 };
 
 const { instance } = await WebAssembly.instantiate(wasm, { friscy_host: host });
 const x = instance.exports;
 memory = x.memory;
+const translate = process.env.FRISCY_TRANSLATE || 'off';
+if (!['off', 'force'].includes(translate)) fail(`FRISCY_TRANSLATE=${translate}: off or force`);
+x.friscy_translate(translate === 'force' ? 1 : 0);
 
 const enc = new TextEncoder();
 const pack = (list) => {
@@ -127,7 +150,10 @@ if (oci) {
 } else {
   const program = args[0];
   const elf = readFileSync(program);
-  const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
+  // the program gets node's environment, less friscy's own settings
+  const env = Object.entries(process.env)
+    .filter(([k]) => !k.startsWith('FRISCY_'))
+    .map(([k, v]) => `${k}=${v}`);
   const [argPtr, argLen] = pack([path.resolve(program), ...args, ...env]);
   const elfPtr = x.friscy_alloc(elf.length);
   bytes(elfPtr, elf.length).set(elf);
@@ -140,6 +166,7 @@ const status = x.friscy_run();
 const secs = Number(process.hrtime.bigint() - t0) / 1e9;
 if (stats) {
   const n = x.friscy_instret();
-  process.stderr.write(`friscy-stats: instret=${n} seconds=${secs.toFixed(6)} mips=${(Number(n) / secs / 1e6).toFixed(1)}\n`);
+  process.stderr.write(`friscy-stats: instret=${n} seconds=${secs.toFixed(6)} mips=${(Number(n) / secs / 1e6).toFixed(1)}` +
+    ` translated-instret=${x.friscy_translated_instret()} regions=${x.friscy_translated_regions()}\n`);
 }
 process.exit(status);

@@ -54,6 +54,11 @@ mod imports {
         /// Reads `len` bytes at `offset` of the blob of image layer `layer`
         /// into `ptr`; bytes read or -errno.
         pub fn fetch(layer: u32, offset: f64, len: u32, ptr: *mut u8) -> i64;
+        /// Instantiates the translated module of `len` bytes at `ptr`
+        /// against this module's memory and `friscy_aot_load`/`_store`,
+        /// puts its `run` in this module's function table; returns the
+        /// slot, or -1.
+        pub fn link(ptr: *const u8, len: usize) -> i32;
     }
 }
 
@@ -143,6 +148,104 @@ impl Host for WebHost {
         let v = unsafe { imports::window_size() };
         (v != 0).then_some(((v >> 16) as u16, v as u16))
     }
+}
+
+/// Links translated code through the embedder (see `imports::link`) and
+/// calls it through this module's function table.
+struct WebLinker;
+
+#[cfg(target_arch = "wasm32")]
+impl friscy_machine::aot::Linker for WebLinker {
+    fn link(&mut self, wasm: &[u8]) -> Option<friscy_machine::aot::Linked> {
+        // SAFETY: the import reads `wasm.len()` bytes at `wasm.as_ptr()`,
+        // a live borrowed slice.
+        let slot = unsafe { imports::link(wasm.as_ptr(), wasm.len()) };
+        u32::try_from(slot).ok().map(friscy_machine::aot::Linked)
+    }
+
+    fn call(
+        &mut self,
+        f: friscy_machine::aot::Linked,
+        state: &mut friscy_machine::aot::State,
+    ) -> i32 {
+        type Run = extern "C" fn(*mut friscy_machine::aot::State) -> i32;
+        // SAFETY: in wasm32 a function pointer is a slot of the module's
+        // function table; the embedder put there (by `link`) the exported
+        // `run(i32) -> i32` of a module friscy-aot made, whose type is
+        // this one, and the slot is never reused.
+        let run = unsafe { std::mem::transmute::<usize, Run>(f.0 as usize) };
+        run(std::ptr::from_mut(state))
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl friscy_machine::aot::Linker for WebLinker {
+    fn link(&mut self, _wasm: &[u8]) -> Option<friscy_machine::aot::Linked> {
+        None
+    }
+    fn call(
+        &mut self,
+        _f: friscy_machine::aot::Linked,
+        _state: &mut friscy_machine::aot::State,
+    ) -> i32 {
+        friscy_aot::abi::Exit::Interpret as i32
+    }
+}
+
+/// Chooses when code is translated: 0 never (the interpreter runs
+/// everything), 1 every block the first time it runs. Returns 0, or -1
+/// for an unknown mode.
+#[unsafe(no_mangle)]
+pub extern "C" fn friscy_translate(mode: u32) -> i32 {
+    let mode = match mode {
+        0 => friscy_machine::aot::Mode::Off,
+        1 => friscy_machine::aot::Mode::Force,
+        _ => return -1,
+    };
+    friscy_machine::aot::configure(mode, Some(Box::new(WebLinker)));
+    0
+}
+
+/// Translated code's load helper (`friscy_aot::abi::IMPORT_LOAD`).
+///
+/// # Safety
+/// `state` must be the state block friscy passed to the translated code
+/// that calls this.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn friscy_aot_load(
+    state: *mut friscy_machine::aot::State,
+    addr: u64,
+    size: u32,
+) -> u64 {
+    // SAFETY: the caller passes the live state block it was given.
+    friscy_machine::aot::load(unsafe { &mut *state }, addr, size)
+}
+
+/// Translated code's store helper (`friscy_aot::abi::IMPORT_STORE`).
+///
+/// # Safety
+/// As for [`friscy_aot_load`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn friscy_aot_store(
+    state: *mut friscy_machine::aot::State,
+    addr: u64,
+    value: u64,
+    size: u32,
+) {
+    // SAFETY: the caller passes the live state block it was given.
+    friscy_machine::aot::store(unsafe { &mut *state }, addr, value, size)
+}
+
+/// Guest instructions retired in translated code so far.
+#[unsafe(no_mangle)]
+pub extern "C" fn friscy_translated_instret() -> u64 {
+    friscy_machine::aot::stats().instret
+}
+
+/// Regions translated so far.
+#[unsafe(no_mangle)]
+pub extern "C" fn friscy_translated_regions() -> u64 {
+    friscy_machine::aot::stats().regions
 }
 
 /// Chunks of a friscy image, fetched by the embedder (range reads of the

@@ -1,0 +1,943 @@
+//! Emitting a region as a wasm module (see the crate docs and
+//! `crate::abi`).
+//!
+//! The function is a loop around a `br_table` over the region's blocks:
+//!
+//! ```text
+//! block $out                 ;; the epilogue follows it
+//!   loop $next
+//!     block $bN-1 … block $b0
+//!       br_table $b0 … $bN-1 (local.get $block)
+//!     end  ;; block 0's code, ending in a branch to $next or $out
+//!     …
+//!   end
+//! end
+//! ;; write back the registers the region writes, the count; return $exit
+//! ```
+
+use friscy_isa::{Inst, Op};
+use wasm_encoder::{
+    BlockType, CodeSection, EntityType, ExportKind, ExportSection, Function, FunctionSection,
+    ImportSection, InstructionSink, MemArg, MemoryType, Module, TypeSection, ValType,
+};
+
+use crate::abi::{self, Exit};
+use crate::region::{Block, Region, Term};
+
+/// Whether `op` is translated.
+pub fn supported(op: Op) -> bool {
+    use Op::*;
+    matches!(
+        op,
+        Lui | Auipc
+            | Jal
+            | Jalr
+            | Beq
+            | Bne
+            | Blt
+            | Bge
+            | Bltu
+            | Bgeu
+            | Lb
+            | Lh
+            | Lw
+            | Ld
+            | Lbu
+            | Lhu
+            | Lwu
+            | Sb
+            | Sh
+            | Sw
+            | Sd
+            | Addi
+            | Slti
+            | Sltiu
+            | Xori
+            | Ori
+            | Andi
+            | Slli
+            | Srli
+            | Srai
+            | Add
+            | Sub
+            | Sll
+            | Slt
+            | Sltu
+            | Xor
+            | Srl
+            | Sra
+            | Or
+            | And
+            | Addiw
+            | Slliw
+            | Srliw
+            | Sraiw
+            | Addw
+            | Subw
+            | Sllw
+            | Srlw
+            | Sraw
+            | Fence
+            | Mul
+            | Mulh
+            | Mulhsu
+            | Mulhu
+            | Div
+            | Divu
+            | Rem
+            | Remu
+            | Mulw
+            | Divw
+            | Divuw
+            | Remw
+            | Remuw
+            | Sh1add
+            | Sh2add
+            | Sh3add
+            | AddUw
+            | Sh1addUw
+            | Sh2addUw
+            | Sh3addUw
+            | SlliUw
+            | Andn
+            | Orn
+            | Xnor
+            | Clz
+            | Ctz
+            | Cpop
+            | Clzw
+            | Ctzw
+            | Cpopw
+            | Max
+            | Maxu
+            | Min
+            | Minu
+            | SextB
+            | SextH
+            | ZextH
+            | Rol
+            | Ror
+            | Rolw
+            | Rorw
+            | Rori
+            | Roriw
+            | Rev8
+            | Bclr
+            | Bext
+            | Binv
+            | Bset
+            | Bclri
+            | Bexti
+            | Binvi
+            | Bseti
+            | CzeroEqz
+            | CzeroNez
+    )
+}
+
+// Function indices: the two imported helpers, then `run`.
+const F_LOAD: u32 = 0;
+const F_STORE: u32 = 1;
+const F_RUN: u32 = 2;
+
+// Locals: the parameter, x1..x31, then these.
+const L_STATE: u32 = 0;
+const L_BLOCK: u32 = 32;
+const L_EXIT: u32 = 33;
+const L_TLBR: u32 = 34;
+const L_TLBW: u32 = 35;
+const L_E: u32 = 36;
+const L_OFF: u32 = 37;
+const L_BUDGET: u32 = 38;
+const L_EXEC: u32 = 39;
+const L_ADDR: u32 = 40;
+const L_VPN: u32 = 41;
+const L_T1: u32 = 42;
+const L_T2: u32 = 43;
+const L_T3: u32 = 44;
+const L_T4: u32 = 45;
+
+const PAGE: i32 = 1 << abi::PAGE_SHIFT;
+
+fn mem(offset: u32, align: u32) -> MemArg {
+    MemArg {
+        offset: u64::from(offset),
+        align,
+        memory_index: 0,
+    }
+}
+
+/// The module for `region`.
+pub fn module(region: &Region) -> Vec<u8> {
+    let mut m = Module::new();
+    let mut types = TypeSection::new();
+    types
+        .ty()
+        .function([ValType::I32, ValType::I64, ValType::I32], [ValType::I64]);
+    types
+        .ty()
+        .function([ValType::I32, ValType::I64, ValType::I64, ValType::I32], []);
+    types.ty().function([ValType::I32], [ValType::I32]);
+    m.section(&types);
+    let mut imports = ImportSection::new();
+    imports.import(
+        abi::IMPORT_MODULE,
+        abi::IMPORT_MEMORY,
+        EntityType::Memory(MemoryType {
+            minimum: 0,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        }),
+    );
+    imports.import(
+        abi::IMPORT_MODULE,
+        abi::IMPORT_LOAD,
+        EntityType::Function(0),
+    );
+    imports.import(
+        abi::IMPORT_MODULE,
+        abi::IMPORT_STORE,
+        EntityType::Function(1),
+    );
+    m.section(&imports);
+    let mut funcs = FunctionSection::new();
+    funcs.function(2);
+    m.section(&funcs);
+    let mut exports = ExportSection::new();
+    exports.export(abi::EXPORT_RUN, ExportKind::Func, F_RUN);
+    m.section(&exports);
+    let mut code = CodeSection::new();
+    code.function(&run_function(region));
+    m.section(&code);
+    m.finish()
+}
+
+/// Which registers the region reads and writes.
+fn registers(region: &Region) -> ([bool; 32], [bool; 32]) {
+    let mut read = [false; 32];
+    let mut written = [false; 32];
+    for b in &region.blocks {
+        for (_, i) in &b.insts {
+            read[usize::from(i.rs1 & 31)] = true;
+            read[usize::from(i.rs2 & 31)] = true;
+            written[usize::from(i.rd & 31)] = true;
+        }
+    }
+    read[0] = false;
+    written[0] = false;
+    (read, written)
+}
+
+fn run_function(region: &Region) -> Function {
+    let mut f = Function::new([(31, ValType::I64), (6, ValType::I32), (8, ValType::I64)]);
+    let (read, written) = registers(region);
+    let mut s = f.instructions();
+    // the registers the region uses, the TLBs, the budget
+    for r in 1..32u32 {
+        if read[r as usize] || written[r as usize] {
+            s.local_get(L_STATE)
+                .i32_load(mem(abi::REGS, 2))
+                .i64_load(mem(r * 8, 3))
+                .local_set(r);
+        }
+    }
+    s.local_get(L_STATE)
+        .i32_load(mem(abi::TLB_READ, 2))
+        .local_set(L_TLBR)
+        .local_get(L_STATE)
+        .i32_load(mem(abi::TLB_WRITE, 2))
+        .local_set(L_TLBW)
+        .local_get(L_STATE)
+        .i64_load(mem(abi::BUDGET, 3))
+        .local_set(L_BUDGET);
+    let n = region.blocks.len() as u32;
+    s.block(BlockType::Empty).loop_(BlockType::Empty);
+    for _ in 0..n {
+        s.block(BlockType::Empty);
+    }
+    s.local_get(L_BLOCK).br_table(0..n, 0).end();
+    for (k, b) in region.blocks.iter().enumerate() {
+        let mut e = Emitter {
+            s: &mut s,
+            region,
+            // labels between a block's code and the loop: the blocks of
+            // the later ones
+            to_next: n - 1 - k as u32,
+            extra: 0,
+        };
+        e.block(b);
+        if (k as u32) < n - 1 {
+            s.end();
+        }
+    }
+    // the last block's code ends the loop and the outer block
+    s.end().end();
+    // the epilogue
+    for r in 1..32u32 {
+        if written[r as usize] {
+            s.local_get(L_STATE)
+                .i32_load(mem(abi::REGS, 2))
+                .local_get(r)
+                .i64_store(mem(r * 8, 3));
+        }
+    }
+    s.local_get(L_STATE)
+        .local_get(L_EXEC)
+        .i64_store(mem(abi::EXECUTED, 3))
+        .local_get(L_EXIT)
+        .end();
+    f
+}
+
+struct Emitter<'a, 'b> {
+    s: &'a mut InstructionSink<'b>,
+    region: &'a Region,
+    /// Labels from the block's code out to the loop.
+    to_next: u32,
+    /// Labels opened inside the block's code so far.
+    extra: u32,
+}
+
+impl Emitter<'_, '_> {
+    fn br_next(&mut self) {
+        self.s.br(self.to_next + self.extra);
+    }
+
+    fn br_out(&mut self) {
+        self.s.br(self.to_next + self.extra + 1);
+    }
+
+    /// Leaves the region with `exit`, going on at `pc`, `done` more
+    /// instructions retired.
+    fn leave(&mut self, exit: Exit, pc: u64, done: usize) {
+        self.retire(done);
+        self.s
+            .local_get(L_STATE)
+            .i64_const(pc as i64)
+            .i64_store(mem(abi::PC, 3))
+            .i32_const(exit as i32)
+            .local_set(L_EXIT);
+        self.br_out();
+    }
+
+    fn retire(&mut self, done: usize) {
+        if done > 0 {
+            self.s
+                .local_get(L_EXEC)
+                .i64_const(done as i64)
+                .i64_add()
+                .local_set(L_EXEC);
+        }
+    }
+
+    /// Goes to the block at `target` (in the region) or leaves for it.
+    fn goto(&mut self, target: u64, done: usize) {
+        match self.region.block_at(target) {
+            Some(k) => {
+                self.retire(done);
+                self.s.i32_const(k as i32).local_set(L_BLOCK);
+                self.br_next();
+            }
+            None => self.leave(Exit::Continue, target, done),
+        }
+    }
+
+    fn block(&mut self, b: &Block) {
+        let n = b.insts.len();
+        // the budget: checked before the block, charged for all of it
+        self.s
+            .local_get(L_BUDGET)
+            .i64_const(0)
+            .i64_le_s()
+            .if_(BlockType::Empty);
+        self.extra += 1;
+        self.leave(Exit::Budget, b.start, 0);
+        self.extra -= 1;
+        self.s
+            .end()
+            .local_get(L_BUDGET)
+            .i64_const(n as i64)
+            .i64_sub()
+            .local_set(L_BUDGET);
+        for (i, (pc, inst)) in b.insts.iter().enumerate() {
+            let next = pc.wrapping_add(u64::from(inst.len));
+            let last = i + 1 == n;
+            match inst.op {
+                Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu if last => {
+                    let Term::Branch { taken, fall } = b.term else {
+                        unreachable!("a block that ends in a branch has a branch end")
+                    };
+                    self.get(inst.rs1);
+                    self.get(inst.rs2);
+                    match inst.op {
+                        Op::Beq => self.s.i64_eq(),
+                        Op::Bne => self.s.i64_ne(),
+                        Op::Blt => self.s.i64_lt_s(),
+                        Op::Bge => self.s.i64_ge_s(),
+                        Op::Bltu => self.s.i64_lt_u(),
+                        _ => self.s.i64_ge_u(),
+                    };
+                    self.s.if_(BlockType::Empty);
+                    self.extra += 1;
+                    self.goto(taken, n);
+                    self.s.else_();
+                    self.goto(fall, n);
+                    self.extra -= 1;
+                    self.s.end();
+                    return;
+                }
+                Op::Jal if last => {
+                    self.set_const(inst.rd, next);
+                    let Term::Jump { target } = b.term else {
+                        unreachable!("a block that ends in jal has a jump end")
+                    };
+                    self.goto(target, n);
+                    return;
+                }
+                Op::Jalr if last => {
+                    // the target first: rd may be rs1
+                    self.get(inst.rs1);
+                    self.s
+                        .i64_const(inst.imm)
+                        .i64_add()
+                        .i64_const(!1)
+                        .i64_and()
+                        .local_set(L_T1);
+                    self.set_const(inst.rd, next);
+                    self.retire(n);
+                    self.s
+                        .local_get(L_STATE)
+                        .local_get(L_T1)
+                        .i64_store(mem(abi::PC, 3))
+                        .i32_const(Exit::Continue as i32)
+                        .local_set(L_EXIT);
+                    self.br_out();
+                    return;
+                }
+                Op::Lb | Op::Lh | Op::Lw | Op::Ld | Op::Lbu | Op::Lhu | Op::Lwu => {
+                    self.load(inst, *pc, i);
+                }
+                Op::Sb | Op::Sh | Op::Sw | Op::Sd => self.store(inst, *pc, next, i),
+                _ => self.alu(inst, *pc),
+            }
+        }
+        match b.term {
+            Term::Jump { target } => self.goto(target, n),
+            Term::Interpret { pc } => self.leave(Exit::Interpret, pc, n),
+            Term::Branch { .. } | Term::Indirect => {
+                unreachable!("branch and indirect ends are the block's last instruction")
+            }
+        }
+    }
+
+    /// Pushes register `r` (x0 reads zero).
+    fn get(&mut self, r: u8) {
+        if r & 31 == 0 {
+            self.s.i64_const(0);
+        } else {
+            self.s.local_get(u32::from(r & 31));
+        }
+    }
+
+    /// Pops into register `r` (a write to x0 is dropped).
+    fn set(&mut self, r: u8) {
+        if r & 31 == 0 {
+            self.s.drop();
+        } else {
+            self.s.local_set(u32::from(r & 31));
+        }
+    }
+
+    fn set_const(&mut self, r: u8, v: u64) {
+        if r & 31 != 0 {
+            self.s.i64_const(v as i64).local_set(u32::from(r & 31));
+        }
+    }
+
+    /// Computes the address `rs1 + imm` into `L_ADDR` and the TLB entry
+    /// for it into `L_E`; leaves "the entry serves a `size`-byte access"
+    /// on the stack.
+    fn tlb(&mut self, inst: &Inst, tlb: u32, size: i32) {
+        self.get(inst.rs1);
+        self.s
+            .i64_const(inst.imm)
+            .i64_add()
+            .local_tee(L_ADDR)
+            .i64_const(i64::from(abi::PAGE_SHIFT))
+            .i64_shr_u()
+            .local_tee(L_VPN)
+            .i32_wrap_i64()
+            .i32_const((abi::TLB_SIZE - 1) as i32)
+            .i32_and()
+            .i32_const(abi::TLB_ENTRY.trailing_zeros() as i32)
+            .i32_shl()
+            .local_get(tlb)
+            .i32_add()
+            .local_tee(L_E)
+            .i64_load(mem(0, 3))
+            .local_get(L_VPN)
+            .i64_eq()
+            .local_get(L_ADDR)
+            .i32_wrap_i64()
+            .i32_const(PAGE - 1)
+            .i32_and()
+            .local_tee(L_OFF)
+            .i32_const(PAGE - size)
+            .i32_le_u()
+            .i32_and();
+    }
+
+    /// Pushes the host address of the access found by [`Emitter::tlb`].
+    fn host(&mut self) {
+        self.s
+            .local_get(L_E)
+            .i32_load(mem(abi::TLB_BASE, 2))
+            .local_get(L_OFF)
+            .i32_add();
+    }
+
+    /// If the last helper call failed, leaves the region.
+    fn check_status(&mut self, pc: u64, next: u64, i: usize) {
+        self.s
+            .local_get(L_STATE)
+            .i32_load(mem(abi::STATUS, 2))
+            .local_tee(L_E)
+            .if_(BlockType::Empty);
+        self.extra += 1;
+        self.s
+            .local_get(L_E)
+            .i32_const(abi::STATUS_FAULT)
+            .i32_eq()
+            .if_(BlockType::Empty);
+        self.extra += 1;
+        self.leave(Exit::Fault, pc, i);
+        self.s.else_();
+        // the store went through, into a page that holds code
+        self.leave(Exit::CodeWritten, next, i + 1);
+        self.extra -= 2;
+        self.s.end().end();
+    }
+
+    fn load(&mut self, inst: &Inst, pc: u64, i: usize) {
+        let size: i32 = match inst.op {
+            Op::Lb | Op::Lbu => 1,
+            Op::Lh | Op::Lhu => 2,
+            Op::Lw | Op::Lwu => 4,
+            _ => 8,
+        };
+        self.tlb(inst, L_TLBR, size);
+        self.s.if_(BlockType::Result(ValType::I64));
+        self.host();
+        match size {
+            1 => self.s.i64_load8_u(mem(0, 0)),
+            2 => self.s.i64_load16_u(mem(0, 0)),
+            4 => self.s.i64_load32_u(mem(0, 0)),
+            _ => self.s.i64_load(mem(0, 0)),
+        };
+        self.s.else_();
+        self.extra += 1;
+        self.s
+            .local_get(L_STATE)
+            .local_get(L_ADDR)
+            .i32_const(size)
+            .call(F_LOAD)
+            .local_set(L_T1);
+        self.check_status(pc, pc, i);
+        self.s.local_get(L_T1);
+        self.extra -= 1;
+        self.s.end();
+        match inst.op {
+            Op::Lb => self.s.i64_extend8_s(),
+            Op::Lh => self.s.i64_extend16_s(),
+            Op::Lw => self.s.i64_extend32_s(),
+            _ => &mut *self.s,
+        };
+        self.set(inst.rd);
+    }
+
+    fn store(&mut self, inst: &Inst, pc: u64, next: u64, i: usize) {
+        let size: i32 = match inst.op {
+            Op::Sb => 1,
+            Op::Sh => 2,
+            Op::Sw => 4,
+            _ => 8,
+        };
+        self.tlb(inst, L_TLBW, size);
+        self.s.if_(BlockType::Empty);
+        self.host();
+        self.get(inst.rs2);
+        match size {
+            1 => self.s.i64_store8(mem(0, 0)),
+            2 => self.s.i64_store16(mem(0, 0)),
+            4 => self.s.i64_store32(mem(0, 0)),
+            _ => self.s.i64_store(mem(0, 0)),
+        };
+        self.s.else_();
+        self.extra += 1;
+        self.s.local_get(L_STATE).local_get(L_ADDR);
+        self.get(inst.rs2);
+        self.s.i32_const(size).call(F_STORE);
+        self.check_status(pc, next, i);
+        self.extra -= 1;
+        self.s.end();
+    }
+
+    /// `a op b` into rd for the register-register form (`b` from rs2) or
+    /// the immediate form.
+    fn alu(&mut self, inst: &Inst, pc: u64) {
+        use Op::*;
+        let imm = inst.imm;
+        let s = &mut *self;
+        match inst.op {
+            Lui => {
+                s.s.i64_const(imm);
+                s.set(inst.rd);
+            }
+            Auipc => {
+                s.s.i64_const(pc.wrapping_add(imm as u64) as i64);
+                s.set(inst.rd);
+            }
+            Fence => {}
+            Addi | Slti | Sltiu | Xori | Ori | Andi | Slli | Srli | Srai | Rori | Bclri | Bexti
+            | Binvi | Bseti => {
+                s.get(inst.rs1);
+                s.s.i64_const(imm);
+                s.binary(inst.op);
+                s.set(inst.rd);
+            }
+            Addiw | Slliw | Srliw | Sraiw | Roriw => {
+                s.get(inst.rs1);
+                s.s.i32_wrap_i64().i32_const(imm as i32);
+                match inst.op {
+                    Addiw => s.s.i32_add(),
+                    Slliw => s.s.i32_shl(),
+                    Srliw => s.s.i32_shr_u(),
+                    Sraiw => s.s.i32_shr_s(),
+                    _ => s.s.i32_rotr(),
+                };
+                s.s.i64_extend_i32_s();
+                s.set(inst.rd);
+            }
+            SlliUw => {
+                s.get(inst.rs1);
+                s.s.i64_const(0xffff_ffff)
+                    .i64_and()
+                    .i64_const(imm)
+                    .i64_shl();
+                s.set(inst.rd);
+            }
+            Addw | Subw | Sllw | Srlw | Sraw | Mulw | Rolw | Rorw => {
+                s.get(inst.rs1);
+                s.s.i32_wrap_i64();
+                s.get(inst.rs2);
+                s.s.i32_wrap_i64();
+                match inst.op {
+                    Addw => s.s.i32_add(),
+                    Subw => s.s.i32_sub(),
+                    Sllw => s.s.i32_shl(),
+                    Srlw => s.s.i32_shr_u(),
+                    Sraw => s.s.i32_shr_s(),
+                    Mulw => s.s.i32_mul(),
+                    Rolw => s.s.i32_rotl(),
+                    _ => s.s.i32_rotr(),
+                };
+                s.s.i64_extend_i32_s();
+                s.set(inst.rd);
+            }
+            Clz | Ctz | Cpop | SextB | SextH | ZextH | Rev8 => {
+                s.get(inst.rs1);
+                match inst.op {
+                    Clz => s.s.i64_clz(),
+                    Ctz => s.s.i64_ctz(),
+                    Cpop => s.s.i64_popcnt(),
+                    SextB => s.s.i64_extend8_s(),
+                    SextH => s.s.i64_extend16_s(),
+                    ZextH => s.s.i64_const(0xffff).i64_and(),
+                    _ => {
+                        s.rev8();
+                        &mut *s.s
+                    }
+                };
+                s.set(inst.rd);
+            }
+            Clzw | Ctzw | Cpopw => {
+                s.get(inst.rs1);
+                s.s.i32_wrap_i64();
+                match inst.op {
+                    Clzw => s.s.i32_clz(),
+                    Ctzw => s.s.i32_ctz(),
+                    _ => s.s.i32_popcnt(),
+                };
+                s.s.i64_extend_i32_u();
+                s.set(inst.rd);
+            }
+            Div | Divu | Rem | Remu => s.divide(inst, false),
+            Divw | Divuw | Remw | Remuw => s.divide(inst, true),
+            Mulh | Mulhsu | Mulhu => s.mul_high(inst),
+            _ => {
+                s.get(inst.rs1);
+                s.get(inst.rs2);
+                s.binary(inst.op);
+                s.set(inst.rd);
+            }
+        }
+    }
+
+    /// `a op b` on the stack, 64-bit, for ops whose immediate and register
+    /// forms differ only in where `b` comes from.
+    fn binary(&mut self, op: Op) {
+        use Op::*;
+        let s = &mut *self.s;
+        match op {
+            Add | Addi => s.i64_add(),
+            Sub => s.i64_sub(),
+            Xor | Xori => s.i64_xor(),
+            Or | Ori => s.i64_or(),
+            And | Andi => s.i64_and(),
+            Sll | Slli => s.i64_shl(),
+            Srl | Srli => s.i64_shr_u(),
+            Sra | Srai => s.i64_shr_s(),
+            Slt | Slti => s.i64_lt_s().i64_extend_i32_u(),
+            Sltu | Sltiu => s.i64_lt_u().i64_extend_i32_u(),
+            Mul => s.i64_mul(),
+            Rol => s.i64_rotl(),
+            Ror | Rori => s.i64_rotr(),
+            Andn => s.i64_const(-1).i64_xor().i64_and(),
+            Orn => s.i64_const(-1).i64_xor().i64_or(),
+            Xnor => s.i64_xor().i64_const(-1).i64_xor(),
+            Sh1add | Sh2add | Sh3add => {
+                let k = match op {
+                    Sh1add => 1,
+                    Sh2add => 2,
+                    _ => 3,
+                };
+                // (a << k) + b: b is on top
+                s.local_set(L_T2)
+                    .i64_const(k)
+                    .i64_shl()
+                    .local_get(L_T2)
+                    .i64_add()
+            }
+            AddUw | Sh1addUw | Sh2addUw | Sh3addUw => {
+                let k = match op {
+                    AddUw => 0,
+                    Sh1addUw => 1,
+                    Sh2addUw => 2,
+                    _ => 3,
+                };
+                s.local_set(L_T2)
+                    .i64_const(0xffff_ffff)
+                    .i64_and()
+                    .i64_const(k)
+                    .i64_shl()
+                    .local_get(L_T2)
+                    .i64_add()
+            }
+            Max | Min | Maxu | Minu => {
+                s.local_set(L_T2).local_tee(L_T1).local_get(L_T2);
+                s.local_get(L_T1).local_get(L_T2);
+                match op {
+                    Max => s.i64_gt_s(),
+                    Min => s.i64_lt_s(),
+                    Maxu => s.i64_gt_u(),
+                    _ => s.i64_lt_u(),
+                };
+                s.select()
+            }
+            Bclr | Bclri => s
+                .i64_const(63)
+                .i64_and()
+                .local_set(L_T2)
+                .i64_const(1)
+                .local_get(L_T2)
+                .i64_shl()
+                .i64_const(-1)
+                .i64_xor()
+                .i64_and(),
+            Bset | Bseti => s
+                .i64_const(63)
+                .i64_and()
+                .local_set(L_T2)
+                .i64_const(1)
+                .local_get(L_T2)
+                .i64_shl()
+                .i64_or(),
+            Binv | Binvi => s
+                .i64_const(63)
+                .i64_and()
+                .local_set(L_T2)
+                .i64_const(1)
+                .local_get(L_T2)
+                .i64_shl()
+                .i64_xor(),
+            Bext | Bexti => s.i64_shr_u().i64_const(1).i64_and(),
+            CzeroEqz | CzeroNez => {
+                // rd = (rs2 == 0) == (op is eqz) ? 0 : rs1
+                s.local_set(L_T2)
+                    .local_set(L_T1)
+                    .i64_const(0)
+                    .local_get(L_T1);
+                s.local_get(L_T2).i64_eqz();
+                if op == CzeroNez {
+                    s.i32_eqz();
+                }
+                // select(0, rs1, cond): cond ? 0 : rs1
+                s.select()
+            }
+            other => unreachable!("{other:?} is not a binary op here"),
+        };
+    }
+
+    /// Reverses the bytes of the i64 on the stack.
+    fn rev8(&mut self) {
+        let s = &mut *self.s;
+        // swap bytes, then 16-bit halves, then 32-bit halves
+        for (mask, shift) in [(0x00ff_00ff_00ff_00ff_u64, 8), (0x0000_ffff_0000_ffff, 16)] {
+            s.local_tee(L_T2)
+                .i64_const(shift)
+                .i64_shr_u()
+                .i64_const(mask as i64)
+                .i64_and()
+                .local_get(L_T2)
+                .i64_const(mask as i64)
+                .i64_and()
+                .i64_const(shift)
+                .i64_shl()
+                .i64_or();
+        }
+        s.i64_const(32).i64_rotl();
+    }
+
+    /// Division and remainder with RISC-V's answers for a zero divisor and
+    /// for overflow (wasm would trap on both).
+    fn divide(&mut self, inst: &Inst, word: bool) {
+        use Op::*;
+        let s = &mut *self;
+        // a in T1, b in T2 (as i64; words sign- or zero-extended)
+        let signed = matches!(inst.op, Div | Rem | Divw | Remw);
+        for (r, l) in [(inst.rs1, L_T1), (inst.rs2, L_T2)] {
+            s.get(r);
+            if word {
+                s.s.i32_wrap_i64();
+                if signed {
+                    s.s.i64_extend_i32_s();
+                } else {
+                    s.s.i64_extend_i32_u();
+                }
+            }
+            s.s.local_set(l);
+        }
+        let is_div = matches!(inst.op, Div | Divu | Divw | Divuw);
+        // b == 0: quotient all ones, remainder a
+        s.s.local_get(L_T2)
+            .i64_eqz()
+            .if_(BlockType::Result(ValType::I64));
+        if is_div {
+            s.s.i64_const(-1);
+        } else {
+            s.s.local_get(L_T1);
+        }
+        s.s.else_();
+        if signed && !word {
+            // MIN / -1 = MIN, MIN % -1 = 0 (div_s would trap)
+            s.s.local_get(L_T1)
+                .i64_const(i64::MIN)
+                .i64_eq()
+                .local_get(L_T2)
+                .i64_const(-1)
+                .i64_eq()
+                .i32_and()
+                .if_(BlockType::Result(ValType::I64));
+            if is_div {
+                s.s.i64_const(i64::MIN);
+            } else {
+                s.s.i64_const(0);
+            }
+            s.s.else_();
+            s.s.local_get(L_T1).local_get(L_T2);
+            if is_div {
+                s.s.i64_div_s();
+            } else {
+                s.s.i64_rem_s();
+            }
+            s.s.end();
+        } else {
+            // words: 64-bit division of the extended values cannot
+            // overflow, and its low 32 bits are the 32-bit answer
+            s.s.local_get(L_T1).local_get(L_T2);
+            match (is_div, signed) {
+                (true, true) => s.s.i64_div_s(),
+                (true, false) => s.s.i64_div_u(),
+                (false, true) => s.s.i64_rem_s(),
+                (false, false) => s.s.i64_rem_u(),
+            };
+        }
+        s.s.end();
+        if word {
+            s.s.i32_wrap_i64().i64_extend_i32_s();
+        }
+        s.set(inst.rd);
+    }
+
+    /// The high 64 bits of a 128-bit product, from four 32x32 products.
+    fn mul_high(&mut self, inst: &Inst) {
+        let s = &mut *self;
+        s.get(inst.rs1);
+        s.s.local_set(L_T1);
+        s.get(inst.rs2);
+        s.s.local_set(L_T2);
+        let lo = |s: &mut InstructionSink<'_>, l: u32| {
+            s.local_get(l).i64_const(0xffff_ffff).i64_and();
+        };
+        let hi = |s: &mut InstructionSink<'_>, l: u32| {
+            s.local_get(l).i64_const(32).i64_shr_u();
+        };
+        // T3 = al*bl >> 32 + lo(al*bh) + lo(ah*bl)   (the middle column)
+        lo(s.s, L_T1);
+        lo(s.s, L_T2);
+        s.s.i64_mul().i64_const(32).i64_shr_u();
+        lo(s.s, L_T1);
+        hi(s.s, L_T2);
+        s.s.i64_mul()
+            .local_tee(L_T4)
+            .i64_const(0xffff_ffff)
+            .i64_and()
+            .i64_add();
+        hi(s.s, L_T1);
+        lo(s.s, L_T2);
+        s.s.i64_mul()
+            .local_tee(L_T3)
+            .i64_const(0xffff_ffff)
+            .i64_and()
+            .i64_add();
+        // high = ah*bh + (al*bh >> 32) + (ah*bl >> 32) + (middle >> 32)
+        s.s.i64_const(32).i64_shr_u();
+        hi(s.s, L_T1);
+        hi(s.s, L_T2);
+        s.s.i64_mul().i64_add();
+        s.s.local_get(L_T4).i64_const(32).i64_shr_u().i64_add();
+        s.s.local_get(L_T3).i64_const(32).i64_shr_u().i64_add();
+        // signed corrections: a < 0 takes b off; for mulh, b < 0 takes a
+        if matches!(inst.op, Op::Mulh | Op::Mulhsu) {
+            s.s.local_get(L_T2)
+                .i64_const(0)
+                .local_get(L_T1)
+                .i64_const(0)
+                .i64_lt_s()
+                .select()
+                .i64_sub();
+        }
+        if inst.op == Op::Mulh {
+            s.s.local_get(L_T1)
+                .i64_const(0)
+                .local_get(L_T2)
+                .i64_const(0)
+                .i64_lt_s()
+                .select()
+                .i64_sub();
+        }
+        s.set(inst.rd);
+    }
+}

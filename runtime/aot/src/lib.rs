@@ -1,0 +1,94 @@
+//! rv2wasm: riscv64 machine code translated to WebAssembly.
+//!
+//! One front end for every translation tier (docs/aot.md): it decodes with
+//! the same instruction table and decoder as the interpreter
+//! (`friscy-isa`), discovers a *region* — the blocks reachable from an
+//! entry point through direct branches and jumps, cut at indirect jumps,
+//! calls and a size limit — and emits it as one wasm function in a module
+//! of its own ([`translate`]). Inside the function the guest's integer
+//! registers live in wasm locals, blocks are reached through a `br_table`
+//! in a loop, memory is read and written through the interpreter's own
+//! software TLB (a few wasm instructions on a hit, an imported helper on a
+//! miss) and every way out — an indirect jump, a fault, the budget, an
+//! instruction this tier does not translate — writes the registers back
+//! and returns an [`abi::Exit`] code with the pc to go on at. What is not
+//! translated is never guessed at: the code exits to the interpreter at
+//! that instruction.
+
+pub mod abi;
+mod emit;
+mod region;
+
+pub use region::{Block, Region, Term};
+
+/// Reads guest code: the 16-bit parcel at `pc`, or `None` where there is no
+/// executable memory (the translator then stops before it).
+pub trait Code {
+    fn fetch_u16(&mut self, pc: u64) -> Option<u16>;
+}
+
+/// Limits on one region.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Instructions in the region, at most.
+    pub max_insts: usize,
+    /// Blocks in the region, at most.
+    pub max_blocks: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_insts: 4096,
+            max_blocks: 256,
+        }
+    }
+}
+
+/// A translated region: a wasm module whose function `run` (exported)
+/// starts at `entry`.
+#[derive(Clone, Debug)]
+pub struct Translation {
+    pub wasm: Vec<u8>,
+    pub entry: u64,
+    /// Guest instructions translated.
+    pub insts: usize,
+    /// Blocks in the region.
+    pub blocks: usize,
+    /// The guest pages (addresses >> 12) the region's code came from.
+    pub pages: Vec<u64>,
+}
+
+/// Translates the region that starts at `entry`, or `None` when its first
+/// instruction cannot be translated (or read): the caller interprets it.
+pub fn translate(code: &mut dyn Code, entry: u64, limits: Limits) -> Option<Translation> {
+    let region = region::discover(code, entry, limits)?;
+    let wasm = emit::module(&region);
+    let mut pages: Vec<u64> = region
+        .blocks
+        .iter()
+        .flat_map(|b| {
+            b.insts
+                .iter()
+                .flat_map(|(pc, inst)| [pc >> 12, (pc + u64::from(inst.len) - 1) >> 12])
+        })
+        .collect();
+    pages.sort_unstable();
+    pages.dedup();
+    Some(Translation {
+        wasm,
+        entry,
+        insts: region.blocks.iter().map(|b| b.insts.len()).sum(),
+        blocks: region.blocks.len(),
+        pages,
+    })
+}
+
+/// Whether this tier translates `op` (everything else ends a block with an
+/// exit to the interpreter at that instruction).
+pub fn translates(op: friscy_isa::Op) -> bool {
+    emit::supported(op)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,221 @@
+//! Finding a region: the blocks reachable from an entry point through
+//! direct branches and jumps.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use friscy_isa::{Inst, Op, decode};
+
+use crate::{Code, Limits};
+
+/// How a block ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Term {
+    /// A conditional branch: to `taken` or on to `fall`.
+    Branch { taken: u64, fall: u64 },
+    /// An unconditional move to `target` (a `jal`, whose link the block's
+    /// last instruction writes, or the start of the next block).
+    Jump { target: u64 },
+    /// A `jalr`: the target is computed; leave the region.
+    Indirect,
+    /// The instruction at `pc` is not translated (or cannot be read):
+    /// leave the region there, for the interpreter.
+    Interpret { pc: u64 },
+}
+
+/// A straight run of instructions and how it ends. A `Branch`, `Jump` by
+/// `jal` and `Indirect` end with the instruction that decides them (the
+/// last of `insts`).
+#[derive(Clone, Debug)]
+pub struct Block {
+    pub start: u64,
+    pub insts: Vec<(u64, Inst)>,
+    pub term: Term,
+}
+
+/// The blocks of a region; the first starts at the entry.
+#[derive(Clone, Debug)]
+pub struct Region {
+    pub blocks: Vec<Block>,
+}
+
+impl Region {
+    /// The index of the block that starts at `pc`, if the region has one.
+    pub fn block_at(&self, pc: u64) -> Option<usize> {
+        self.blocks.iter().position(|b| b.start == pc)
+    }
+}
+
+/// Reads and decodes the instruction at `pc`.
+fn fetch(code: &mut dyn Code, pc: u64) -> Option<Inst> {
+    if pc & 1 != 0 {
+        return None;
+    }
+    let lo = code.fetch_u16(pc)?;
+    let raw = if lo & 3 != 3 {
+        u32::from(lo)
+    } else {
+        u32::from(lo) | (u32::from(code.fetch_u16(pc.wrapping_add(2))?) << 16)
+    };
+    decode(raw).ok()
+}
+
+fn is_branch(op: Op) -> bool {
+    matches!(
+        op,
+        Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu
+    )
+}
+
+/// Decodes the straight run from `pc` until a control transfer, an
+/// instruction this tier does not translate, the start of a known block or
+/// `room` instructions.
+fn scan(code: &mut dyn Code, pc: u64, starts: &BTreeSet<u64>, room: usize) -> Block {
+    let mut insts = Vec::new();
+    let mut cur = pc;
+    loop {
+        if !insts.is_empty() && starts.contains(&cur) {
+            return Block {
+                start: pc,
+                insts,
+                term: Term::Jump { target: cur },
+            };
+        }
+        if insts.len() >= room {
+            return Block {
+                start: pc,
+                insts,
+                term: Term::Jump { target: cur },
+            };
+        }
+        let Some(inst) = fetch(code, cur) else {
+            return Block {
+                start: pc,
+                insts,
+                term: Term::Interpret { pc: cur },
+            };
+        };
+        if !crate::emit::supported(inst.op) {
+            return Block {
+                start: pc,
+                insts,
+                term: Term::Interpret { pc: cur },
+            };
+        }
+        let next = cur.wrapping_add(u64::from(inst.len));
+        let op = inst.op;
+        let imm = inst.imm as u64;
+        insts.push((cur, inst));
+        if is_branch(op) {
+            return Block {
+                start: pc,
+                insts,
+                term: Term::Branch {
+                    taken: cur.wrapping_add(imm),
+                    fall: next,
+                },
+            };
+        }
+        match op {
+            Op::Jal => {
+                return Block {
+                    start: pc,
+                    insts,
+                    term: Term::Jump {
+                        target: cur.wrapping_add(imm),
+                    },
+                };
+            }
+            Op::Jalr => {
+                return Block {
+                    start: pc,
+                    insts,
+                    term: Term::Indirect,
+                };
+            }
+            _ => {}
+        }
+        cur = next;
+    }
+}
+
+/// Where control goes next from `b`, within the region (calls — a `jal`
+/// that links — leave it, so that every return address is an entry of
+/// its own).
+fn successors(b: &Block) -> Vec<u64> {
+    let calls = b
+        .insts
+        .last()
+        .is_some_and(|(_, i)| i.op == Op::Jal && i.rd != 0);
+    match b.term {
+        Term::Branch { taken, fall } => vec![taken, fall],
+        Term::Jump { target } if !calls => vec![target],
+        _ => Vec::new(),
+    }
+}
+
+/// The region from `entry`; `None` when its first instruction cannot be
+/// translated.
+pub fn discover(code: &mut dyn Code, entry: u64, limits: Limits) -> Option<Region> {
+    let first = fetch(code, entry)?;
+    if !crate::emit::supported(first.op) {
+        return None;
+    }
+    let mut blocks: BTreeMap<u64, Block> = BTreeMap::new();
+    let mut starts: BTreeSet<u64> = BTreeSet::new();
+    let mut work = vec![entry];
+    let mut insts = 0usize;
+    while let Some(pc) = work.pop() {
+        if starts.contains(&pc) || blocks.len() >= limits.max_blocks {
+            continue;
+        }
+        // a target inside a known block splits it there
+        let holder = blocks
+            .range(..pc)
+            .next_back()
+            .filter(|(_, b)| b.insts.iter().any(|(p, _)| *p == pc))
+            .map(|(s, _)| *s);
+        if let Some(s) = holder {
+            let b = blocks.get_mut(&s).expect("found above");
+            let at = b
+                .insts
+                .iter()
+                .position(|(p, _)| *p == pc)
+                .expect("found above");
+            let tail = b.insts.split_off(at);
+            let term = std::mem::replace(&mut b.term, Term::Jump { target: pc });
+            starts.insert(pc);
+            blocks.insert(
+                pc,
+                Block {
+                    start: pc,
+                    insts: tail,
+                    term,
+                },
+            );
+            continue;
+        }
+        let room = limits.max_insts.saturating_sub(insts);
+        if room == 0 {
+            continue;
+        }
+        // a target that is not code (or not translated) is left to the
+        // dispatcher: no block for it
+        if pc != entry && fetch(code, pc).is_none_or(|i| !crate::emit::supported(i.op)) {
+            continue;
+        }
+        let b = scan(code, pc, &starts, room);
+        if b.insts.is_empty() {
+            continue;
+        }
+        insts += b.insts.len();
+        starts.insert(pc);
+        work.extend(successors(&b).into_iter().rev());
+        blocks.insert(pc, b);
+    }
+    let mut list: Vec<Block> = Vec::with_capacity(blocks.len());
+    if let Some(b) = blocks.remove(&entry) {
+        list.push(b);
+    }
+    list.extend(blocks.into_values());
+    Some(Region { blocks: list })
+}

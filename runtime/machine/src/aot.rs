@@ -1,0 +1,307 @@
+//! Running translated code (`friscy-aot`, docs/aot.md) from the
+//! interpreter's run loop.
+//!
+//! [`CodeCache::run`](crate::CodeCache::run) asks the thread's [`Linker`]
+//! (set by the embedder: the wasm runtime links modules through its host)
+//! for translated code at each block it is about to run. Translation
+//! happens when a block is first reached ([`Mode::Force`]: everything, for
+//! tests) and is kept per address space until its code is dropped
+//! (`fence.i`, a store into a code page, `munmap`). Translated code shares
+//! the hart's registers and the memory's TLBs through a [`State`] block
+//! laid out as `friscy_aot::abi` says, and calls back into [`load`] and
+//! [`store`] for what the TLBs do not serve.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use friscy_aot::abi;
+
+use crate::hart::Hart;
+use crate::memory::{Access, FaultCause, MemFault, Memory};
+
+/// When code is translated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Never: the interpreter runs everything.
+    #[default]
+    Off,
+    /// Every block the first time it runs (for tests and comparisons).
+    Force,
+}
+
+/// A linked region, as the linker names it (a function table slot in the
+/// wasm runtime).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Linked(pub u32);
+
+/// What makes translated modules callable in this host.
+pub trait Linker {
+    /// Instantiates `wasm` (a module `friscy_aot::translate` made) against
+    /// this runtime's memory and helpers; `None` if the host cannot.
+    fn link(&mut self, wasm: &[u8]) -> Option<Linked>;
+    /// Runs a linked region with `state`; returns its `abi::Exit` code.
+    fn call(&mut self, f: Linked, state: &mut State) -> i32;
+}
+
+thread_local! {
+    static LINKER: RefCell<Option<Box<dyn Linker>>> = const { RefCell::new(None) };
+    static MODE: std::cell::Cell<Mode> = const { std::cell::Cell::new(Mode::Off) };
+    static STATS: std::cell::Cell<Stats> = const { std::cell::Cell::new(Stats::ZERO) };
+}
+
+/// Figures for `--stats` and the page.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Regions translated and linked.
+    pub regions: u64,
+    /// Guest instructions retired in translated code.
+    pub instret: u64,
+}
+
+impl Stats {
+    const ZERO: Stats = Stats {
+        regions: 0,
+        instret: 0,
+    };
+}
+
+/// Sets how code is translated on this thread, and the linker that makes
+/// translations callable.
+pub fn configure(mode: Mode, linker: Option<Box<dyn Linker>>) {
+    MODE.with(|m| m.set(mode));
+    LINKER.with(|l| *l.borrow_mut() = linker);
+}
+
+/// The thread's figures so far.
+pub fn stats() -> Stats {
+    STATS.with(std::cell::Cell::get)
+}
+
+fn mode() -> Mode {
+    MODE.with(std::cell::Cell::get)
+}
+
+/// Whether code is translated on this thread at all.
+pub(crate) fn active() -> bool {
+    mode() != Mode::Off
+}
+
+/// The block of memory translated code and the runtime share (see
+/// `friscy_aot::abi`; the layout is checked below).
+#[repr(C)]
+pub struct State {
+    regs: u32,
+    tlb_read: u32,
+    tlb_write: u32,
+    mem: u32,
+    pub pc: u64,
+    budget: i64,
+    pub executed: u64,
+    status: i32,
+    fault_access: u8,
+    fault_cause: u8,
+    _pad: [u8; 2],
+    fault_addr: u64,
+    _rest: [u8; 8],
+}
+
+// The offsets translated code uses (wasm32 is where it runs).
+#[cfg(target_arch = "wasm32")]
+const _: () = {
+    assert!(std::mem::offset_of!(State, regs) == abi::REGS as usize);
+    assert!(std::mem::offset_of!(State, tlb_read) == abi::TLB_READ as usize);
+    assert!(std::mem::offset_of!(State, tlb_write) == abi::TLB_WRITE as usize);
+    assert!(std::mem::offset_of!(State, mem) == abi::MEM as usize);
+    assert!(std::mem::offset_of!(State, pc) == abi::PC as usize);
+    assert!(std::mem::offset_of!(State, budget) == abi::BUDGET as usize);
+    assert!(std::mem::offset_of!(State, executed) == abi::EXECUTED as usize);
+    assert!(std::mem::offset_of!(State, status) == abi::STATUS as usize);
+    assert!(std::mem::size_of::<State>() == abi::STATE_SIZE as usize);
+};
+
+/// The address of `p` as the wasm32 runtime's memory sees it (pointers
+/// are 32-bit there; elsewhere translated code is not run and the value
+/// is not used).
+fn addr<T>(p: *const T) -> u32 {
+    p as usize as u32
+}
+
+impl State {
+    /// A state for running `hart` on `mem` with `budget` instructions.
+    fn new(hart: &mut Hart, mem: &mut Memory, budget: i64) -> State {
+        let (tlb_read, tlb_write) = mem.tlb_addresses();
+        State {
+            regs: addr(hart.regs.as_ptr()),
+            tlb_read: addr(tlb_read),
+            tlb_write: addr(tlb_write),
+            mem: addr(std::ptr::from_mut(mem)),
+            pc: hart.pc,
+            budget,
+            executed: 0,
+            status: abi::STATUS_OK,
+            fault_access: 0,
+            fault_cause: 0,
+            _pad: [0; 2],
+            fault_addr: 0,
+            _rest: [0; 8],
+        }
+    }
+
+    fn memory(&mut self) -> &mut Memory {
+        // SAFETY: `mem` was set from a `&mut Memory` that outlives the
+        // call into translated code, which is the only thing that calls
+        // the helpers with this state; nothing else touches that memory
+        // object meanwhile (one thread runs a guest).
+        unsafe { &mut *(self.mem as usize as *mut Memory) }
+    }
+
+    fn fault(&mut self, f: MemFault) {
+        self.status = abi::STATUS_FAULT;
+        self.fault_addr = f.addr;
+        self.fault_access = f.access as u8;
+        self.fault_cause = f.cause as u8;
+    }
+
+    /// The fault a helper recorded.
+    fn recorded_fault(&self) -> MemFault {
+        let access = [Access::Load, Access::Store, Access::Fetch]
+            .into_iter()
+            .find(|a| *a as u8 == self.fault_access)
+            .unwrap_or(Access::Load);
+        let cause = [
+            FaultCause::Unmapped,
+            FaultCause::Protection,
+            FaultCause::Misaligned,
+            FaultCause::OutOfMemory,
+        ]
+        .into_iter()
+        .find(|c| *c as u8 == self.fault_cause)
+        .unwrap_or(FaultCause::Unmapped);
+        MemFault {
+            addr: self.fault_addr,
+            access,
+            cause,
+        }
+    }
+}
+
+/// The load helper: `size` bytes at `addr`, zero-extended (translated
+/// code sign-extends); on a fault, the state says so.
+pub fn load(state: &mut State, addr: u64, size: u32) -> u64 {
+    state.status = abi::STATUS_OK;
+    let mem = state.memory();
+    let r = match size {
+        1 => mem.read_u8(addr).map(u64::from),
+        2 => mem.read_u16(addr).map(u64::from),
+        4 => mem.read_u32(addr).map(u64::from),
+        _ => mem.read_u64(addr),
+    };
+    r.unwrap_or_else(|f| {
+        state.fault(f);
+        0
+    })
+}
+
+/// The store helper; on a fault, or a write into a page of code, the
+/// state says so.
+pub fn store(state: &mut State, addr: u64, value: u64, size: u32) {
+    state.status = abi::STATUS_OK;
+    let mem = state.memory();
+    let r = match size {
+        1 => mem.write_u8(addr, value as u8),
+        2 => mem.write_u16(addr, value as u16),
+        4 => mem.write_u32(addr, value as u32),
+        _ => mem.write_u64(addr, value),
+    };
+    match r {
+        Ok(()) if mem.code_dirty() => state.status = abi::STATUS_CODE,
+        Ok(()) => {}
+        Err(f) => state.fault(f),
+    }
+}
+
+/// Code as the translator reads it: fetches through the memory, which
+/// marks the pages as code (so that a store to them is noticed).
+struct Fetcher<'a>(&'a mut Memory);
+
+impl friscy_aot::Code for Fetcher<'_> {
+    fn fetch_u16(&mut self, pc: u64) -> Option<u16> {
+        self.0.fetch_u16(pc).ok()
+    }
+}
+
+/// Translated regions of one address space, by entry pc (`None`: the
+/// region there could not be translated; the interpreter runs it).
+#[derive(Default)]
+pub(crate) struct Regions {
+    map: HashMap<u64, Option<Linked>>,
+}
+
+/// What running translated code at a pc did.
+pub(crate) enum Ran {
+    /// Nothing is translated there: interpret the block.
+    Interpret,
+    /// It ran `executed` instructions and returned `exit` (an
+    /// `abi::Exit`), with the pc to go on at in the hart.
+    Returned { executed: u64, exit: abi::Exit },
+    /// It faulted at the hart's pc.
+    Fault { executed: u64, fault: MemFault },
+}
+
+impl Regions {
+    pub(crate) fn clear(&mut self) {
+        self.map.clear();
+    }
+
+    /// Runs the translation at `hart.pc`, translating it first if the mode
+    /// says so.
+    pub(crate) fn run(&mut self, hart: &mut Hart, mem: &mut Memory, budget: i64) -> Ran {
+        if mode() == Mode::Off {
+            return Ran::Interpret;
+        }
+        let pc = hart.pc;
+        let f = match self.map.get(&pc) {
+            Some(f) => *f,
+            None => {
+                let f = friscy_aot::translate(&mut Fetcher(mem), pc, friscy_aot::Limits::default())
+                    .and_then(|t| LINKER.with(|l| l.borrow_mut().as_mut()?.link(&t.wasm)));
+                if f.is_some() {
+                    STATS.with(|s| {
+                        let mut v = s.get();
+                        v.regions += 1;
+                        s.set(v);
+                    });
+                }
+                self.map.insert(pc, f);
+                f
+            }
+        };
+        let Some(f) = f else {
+            return Ran::Interpret;
+        };
+        let mut state = State::new(hart, mem, budget);
+        let code = LINKER.with(|l| {
+            l.borrow_mut()
+                .as_mut()
+                .map(|l| l.call(f, &mut state))
+                .unwrap_or(abi::Exit::Interpret as i32)
+        });
+        let exit = abi::Exit::from_i32(code).unwrap_or(abi::Exit::Interpret);
+        hart.pc = state.pc;
+        STATS.with(|s| {
+            let mut v = s.get();
+            v.instret += state.executed;
+            s.set(v);
+        });
+        if exit == abi::Exit::Fault {
+            return Ran::Fault {
+                executed: state.executed,
+                fault: state.recorded_fault(),
+            };
+        }
+        Ran::Returned {
+            executed: state.executed,
+            exit,
+        }
+    }
+}
