@@ -104,7 +104,12 @@ fn an_export_runs_from_a_plain_static_server() {
         "{said}"
     );
     let server = static_server(&site, true);
-    session(&server.1, "browser-export.png", &["--quick"]);
+    let f = session(&server.1, "browser-export.png", &["--quick"]);
+    assert_eq!(f["translated"].as_u64(), Some(0), "{f}");
+    // the same page with every block translated to wasm first
+    let url = format!("{}?translate=force", server.1);
+    let f = session(&url, "browser-translated.png", &["--quick"]);
+    assert!(f["translated"].as_u64().unwrap() > 1_000_000, "{f}");
     // without the headers the page says what is missing
     let bare = static_server(&site, false);
     let f = session(

@@ -356,6 +356,10 @@ async function main() {
         Atomics.store(ctl, FETCH, 3);
       }
       Atomics.notify(ctl, FETCH);
+    } else if (m.t === 'translated') {
+      // instructions retired in translated code, and regions translated
+      stats.translated = m.instret;
+      stats.regions = m.regions;
     } else if (m.t === 'started') {
       stats.started = performance.now();
     } else if (m.t === 'exit') {
@@ -371,10 +375,12 @@ async function main() {
   const asked = new URLSearchParams(location.search).get('memory');
   const memoryMib = /^\d+$/.test(asked || '') ? Math.min(Number(asked), 4095) : DEFAULT_MEMORY_MIB;
   window.friscy.memoryMib = memoryMib;
+  // ?translate=force: every block translated to wasm at its first run
+  const translate = new URLSearchParams(location.search).get('translate') || 'off';
   const [uid, gid] = String(cfg.User || '0:0').split(':').map((v) => (/^\d+$/.test(v || '') ? Number(v) : 0));
   worker.postMessage({
     t: 'start', module, indexes, digests: image.layers.map((l) => l.index_digest || ''), ctl: ctl.buffer, ring: ring.buffer, data: data.buffer,
-    argv: command(cfg), workdir: cfg.WorkingDir || '/', memoryMib,
+    argv: command(cfg), workdir: cfg.WorkingDir || '/', memoryMib, translate,
     env: environment(cfg.Env, uid || 0),
     uid: uid || 0, gid: gid || 0,
   });

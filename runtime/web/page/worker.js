@@ -21,6 +21,9 @@ const t0 = performance.now();
 let pending = [], pendingLen = 0, flushedAt = 0;
 function flush() {
   flushedAt = performance.now();
+  if (x && x.friscy_translated_instret) {
+    postMessage({ t: 'translated', instret: Number(x.friscy_translated_instret()), regions: Number(x.friscy_translated_regions()) });
+  }
   if (pendingLen === 0) return;
   const out = new Uint8Array(pendingLen);
   let off = 0;
@@ -75,6 +78,23 @@ const host = {
     const rows = Atomics.load(ctl, ROWS), cols = Atomics.load(ctl, COLS);
     return rows > 0 && cols > 0 ? ((rows << 16) | cols) >>> 0 : 0;
   },
+  // translated code (docs/aot.md): instantiated against the runtime's
+  // memory and helpers, entered through its function table
+  link(ptr, len) {
+    try {
+      const code = new WebAssembly.Module(bytes(ptr, len).slice());
+      const linked = new WebAssembly.Instance(code, {
+        env: { memory, load: x.friscy_aot_load, store: x.friscy_aot_store },
+      });
+      const table = x.__indirect_function_table;
+      const slot = table.grow(1);
+      table.set(slot, linked.exports.run);
+      return slot;
+    } catch (e) {
+      console.error(`friscy: cannot link translated code: ${e.message}`);
+      return -1;
+    }
+  },
   fetch(layer, offset, len, ptr) {
     if (len > data.length) return BigInt(-EIO);
     Atomics.store(ctl, FETCH, 1);
@@ -96,6 +116,7 @@ onmessage = async (ev) => {
     const instance = await WebAssembly.instantiate(m.module, { friscy_host: host });
     x = instance.exports; memory = x.memory;
     x.friscy_memory_limit(m.memoryMib);
+    x.friscy_translate(m.translate === 'force' ? 1 : 0);
     const enc = new TextEncoder();
     for (const [i, index] of m.indexes.entries()) {
       const ptr = x.friscy_alloc(index.byteLength);
