@@ -407,6 +407,22 @@ impl Emitter<'_, '_> {
                         .local_set(L_T1);
                     self.set_const(inst.rd, next);
                     self.retire(n);
+                    // a return to a call of this region stays in it
+                    for &back in &self.region.returns {
+                        let Some(k) = self.region.block_at(back) else {
+                            continue;
+                        };
+                        self.s
+                            .local_get(L_T1)
+                            .i64_const(back as i64)
+                            .i64_eq()
+                            .if_(BlockType::Empty);
+                        self.extra += 1;
+                        self.s.i32_const(k as i32).local_set(L_BLOCK);
+                        self.br_next();
+                        self.extra -= 1;
+                        self.s.end();
+                    }
                     self.s
                         .local_get(L_STATE)
                         .local_get(L_T1)

@@ -39,8 +39,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            max_insts: 4096,
-            max_blocks: 256,
+            max_insts: 512,
+            max_blocks: 64,
         }
     }
 }

@@ -36,6 +36,9 @@ pub struct Block {
 #[derive(Clone, Debug)]
 pub struct Region {
     pub blocks: Vec<Block>,
+    /// Return addresses of the calls in the region that are blocks of it:
+    /// an indirect jump (a `ret`) to one of them stays in the region.
+    pub returns: Vec<u64>,
 }
 
 impl Region {
@@ -138,17 +141,22 @@ fn scan(code: &mut dyn Code, pc: u64, starts: &BTreeSet<u64>, room: usize) -> Bl
     }
 }
 
-/// Where control goes next from `b`, within the region (calls — a `jal`
-/// that links — leave it, so that every return address is an entry of
-/// its own).
+/// The return address of `b`'s call, if it ends in one (a `jal` that
+/// links).
+fn call_return(b: &Block) -> Option<u64> {
+    let (pc, i) = b.insts.last()?;
+    (i.op == Op::Jal && i.rd != 0).then(|| pc.wrapping_add(u64::from(i.len)))
+}
+
+/// Where control goes next from `b`, within the region: the callee of a
+/// call and the code its return comes back to are in the region too.
 fn successors(b: &Block) -> Vec<u64> {
-    let calls = b
-        .insts
-        .last()
-        .is_some_and(|(_, i)| i.op == Op::Jal && i.rd != 0);
     match b.term {
         Term::Branch { taken, fall } => vec![taken, fall],
-        Term::Jump { target } if !calls => vec![target],
+        Term::Jump { target } => match call_return(b) {
+            Some(back) => vec![target, back],
+            None => vec![target],
+        },
         _ => Vec::new(),
     }
 }
@@ -217,5 +225,15 @@ pub fn discover(code: &mut dyn Code, entry: u64, limits: Limits) -> Option<Regio
         list.push(b);
     }
     list.extend(blocks.into_values());
-    Some(Region { blocks: list })
+    let mut returns: Vec<u64> = list
+        .iter()
+        .filter_map(call_return)
+        .filter(|back| starts.contains(back))
+        .collect();
+    returns.sort_unstable();
+    returns.dedup();
+    Some(Region {
+        blocks: list,
+        returns,
+    })
 }

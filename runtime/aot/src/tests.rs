@@ -85,7 +85,7 @@ fn a_function_with_loops_and_memory_is_one_valid_module() {
     let mut code = code;
     let t = translate(&mut code, base, Limits::default()).expect("translated");
     validate(&t.wasm);
-    assert_eq!(t.insts, 11, "up to the call and the return");
+    assert_eq!(t.insts, 11, "the callee's ecall is the interpreter's");
     assert!(t.blocks >= 4, "{}", t.blocks);
     assert_eq!(t.pages, vec![base >> 12]);
     // an entry on an untranslated instruction is the interpreter's

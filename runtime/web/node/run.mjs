@@ -50,6 +50,8 @@ try {
 }
 
 let memory;
+// time and module bytes spent linking translated code (--stats)
+let linkNanos = 0n, linkedBytes = 0;
 const bytes = (ptr, len) => new Uint8Array(memory.buffer, Number(ptr), Number(len));
 const start = process.hrtime.bigint();
 const sab = new Int32Array(new SharedArrayBuffer(4));
@@ -81,6 +83,8 @@ const host = {
   // translated code: instantiated against this module's memory and
   // helpers, entered through its function table
   link(ptr, len) {
+    const t = process.hrtime.bigint();
+    linkedBytes += len;
     try {
       const code = new WebAssembly.Module(bytes(ptr, len).slice());
       const linked = new WebAssembly.Instance(code, {
@@ -93,6 +97,8 @@ const host = {
     } catch (e) {
       process.stderr.write(`friscy: cannot link translated code: ${e.message}\n`);
       return -1;
+    } finally {
+      linkNanos += process.hrtime.bigint() - t;
     }
   },
 };
@@ -167,6 +173,7 @@ const secs = Number(process.hrtime.bigint() - t0) / 1e9;
 if (stats) {
   const n = x.friscy_instret();
   process.stderr.write(`friscy-stats: instret=${n} seconds=${secs.toFixed(6)} mips=${(Number(n) / secs / 1e6).toFixed(1)}` +
-    ` translated-instret=${x.friscy_translated_instret()} regions=${x.friscy_translated_regions()}\n`);
+    ` translated-instret=${x.friscy_translated_instret()} regions=${x.friscy_translated_regions()}` +
+    ` link-seconds=${(Number(linkNanos) / 1e9).toFixed(3)} module-bytes=${linkedBytes}\n`);
 }
 process.exit(status);
