@@ -20,6 +20,10 @@ pub const IMPORT_LOAD: &str = "load";
 /// [`STATUS_CODE`] when it wrote a page that holds translated or decoded
 /// code.
 pub const IMPORT_STORE: &str = "store";
+/// The runtime's function table, where linked regions are: a region that
+/// leaves for a pc another linked region starts at tail-calls it
+/// (`return_call_indirect`) instead of returning.
+pub const IMPORT_TABLE: &str = "table";
 /// The exported function.
 pub const EXPORT_RUN: &str = "run";
 
@@ -38,13 +42,23 @@ pub const PC: u32 = 16;
 /// `i64`, in: instructions the code may run before it returns
 /// [`Exit::Budget`] (checked at each block's start).
 pub const BUDGET: u32 = 24;
-/// `u64`, out: instructions retired.
+/// `u64`, in and out: instructions retired (each region adds its own, so
+/// a chain of regions linked by tail calls counts them all).
 pub const EXECUTED: u32 = 32;
 /// `u32`: set by the helpers ([`STATUS_OK`], [`STATUS_FAULT`],
 /// [`STATUS_CODE`]); translated code reads it after each call.
 pub const STATUS: u32 = 40;
+/// `u32`: address of the link table: [`LINKS`] entries of [`LINK_ENTRY`]
+/// bytes, each the pc a linked region starts at (`u64`, at 0; all ones
+/// when empty) and its table slot (`u32`, at [`LINK_SLOT`]), found by
+/// `(pc >> 1) & (LINKS - 1)`.
+pub const LINK_TABLE: u32 = 48;
 /// Size of the state block the module may touch.
 pub const STATE_SIZE: u32 = 64;
+/// Link table entries.
+pub const LINKS: u32 = 4096;
+pub const LINK_ENTRY: u32 = 16;
+pub const LINK_SLOT: u32 = 8;
 
 pub const STATUS_OK: i32 = 0;
 pub const STATUS_FAULT: i32 = 1;

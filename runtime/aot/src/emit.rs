@@ -18,7 +18,8 @@
 use friscy_isa::{Inst, Op};
 use wasm_encoder::{
     BlockType, CodeSection, EntityType, ExportKind, ExportSection, Function, FunctionSection,
-    ImportSection, InstructionSink, MemArg, MemoryType, Module, TypeSection, ValType,
+    ImportSection, InstructionSink, MemArg, MemoryType, Module, RefType, TableType, TypeSection,
+    ValType,
 };
 
 use crate::abi::{self, Exit};
@@ -139,6 +140,8 @@ pub fn supported(op: Op) -> bool {
 const F_LOAD: u32 = 0;
 const F_STORE: u32 = 1;
 const F_RUN: u32 = 2;
+/// The type of `run` (and of every linked region in the table).
+const T_RUN: u32 = 2;
 
 // Locals: the parameter, x1..x31, then these.
 const L_STATE: u32 = 0;
@@ -156,6 +159,7 @@ const L_T1: u32 = 42;
 const L_T2: u32 = 43;
 const L_T3: u32 = 44;
 const L_T4: u32 = 45;
+const L_LINKS: u32 = 46;
 
 const PAGE: i32 = 1 << abi::PAGE_SHIFT;
 
@@ -201,6 +205,17 @@ pub fn module(region: &Region) -> Vec<u8> {
         abi::IMPORT_STORE,
         EntityType::Function(1),
     );
+    imports.import(
+        abi::IMPORT_MODULE,
+        abi::IMPORT_TABLE,
+        EntityType::Table(TableType {
+            element_type: RefType::FUNCREF,
+            table64: false,
+            minimum: 0,
+            maximum: None,
+            shared: false,
+        }),
+    );
     m.section(&imports);
     let mut funcs = FunctionSection::new();
     funcs.function(2);
@@ -231,7 +246,12 @@ fn registers(region: &Region) -> ([bool; 32], [bool; 32]) {
 }
 
 fn run_function(region: &Region) -> Function {
-    let mut f = Function::new([(31, ValType::I64), (6, ValType::I32), (8, ValType::I64)]);
+    let mut f = Function::new([
+        (31, ValType::I64),
+        (6, ValType::I32),
+        (8, ValType::I64),
+        (1, ValType::I32),
+    ]);
     let (read, written) = registers(region);
     let mut s = f.instructions();
     // the registers the region uses, the TLBs, the budget
@@ -251,7 +271,10 @@ fn run_function(region: &Region) -> Function {
         .local_set(L_TLBW)
         .local_get(L_STATE)
         .i64_load(mem(abi::BUDGET, 3))
-        .local_set(L_BUDGET);
+        .local_set(L_BUDGET)
+        .local_get(L_STATE)
+        .i32_load(mem(abi::LINK_TABLE, 2))
+        .local_set(L_LINKS);
     let n = region.blocks.len() as u32;
     s.block(BlockType::Empty).loop_(BlockType::Empty);
     for _ in 0..n {
@@ -265,6 +288,7 @@ fn run_function(region: &Region) -> Function {
             // labels between a block's code and the loop: the blocks of
             // the later ones
             to_next: n - 1 - k as u32,
+            k,
             extra: 0,
         };
         e.block(b);
@@ -284,10 +308,41 @@ fn run_function(region: &Region) -> Function {
         }
     }
     s.local_get(L_STATE)
+        .local_get(L_STATE)
+        .i64_load(mem(abi::EXECUTED, 3))
         .local_get(L_EXEC)
-        .i64_store(mem(abi::EXECUTED, 3))
-        .local_get(L_EXIT)
+        .i64_add()
+        .i64_store(mem(abi::EXECUTED, 3));
+    // going on at a pc another linked region starts at: go there directly
+    // (a tail call), with what is left of the budget
+    s.local_get(L_EXIT).i32_eqz().if_(BlockType::Empty);
+    s.local_get(L_STATE)
+        .i64_load(mem(abi::PC, 3))
+        .local_tee(L_T1)
+        .i64_const(1)
+        .i64_shr_u()
+        .i32_wrap_i64()
+        .i32_const((abi::LINKS - 1) as i32)
+        .i32_and()
+        .i32_const(abi::LINK_ENTRY.trailing_zeros() as i32)
+        .i32_shl()
+        .local_get(L_LINKS)
+        .i32_add()
+        .local_tee(L_E)
+        .i64_load(mem(0, 3))
+        .local_get(L_T1)
+        .i64_eq()
+        .if_(BlockType::Empty);
+    s.local_get(L_STATE)
+        .local_get(L_BUDGET)
+        .i64_store(mem(abi::BUDGET, 3))
+        .local_get(L_STATE)
+        .local_get(L_E)
+        .i32_load(mem(abi::LINK_SLOT, 2))
+        .return_call_indirect(0, T_RUN)
+        .end()
         .end();
+    s.local_get(L_EXIT).end();
     f
 }
 
@@ -296,6 +351,8 @@ struct Emitter<'a, 'b> {
     region: &'a Region,
     /// Labels from the block's code out to the loop.
     to_next: u32,
+    /// The block whose code this is.
+    k: usize,
     /// Labels opened inside the block's code so far.
     extra: u32,
 }
@@ -335,12 +392,23 @@ impl Emitter<'_, '_> {
     /// Goes to the block at `target` (in the region) or leaves for it.
     fn goto(&mut self, target: u64, done: usize) {
         match self.region.block_at(target) {
-            Some(k) => {
+            Some(j) => {
                 self.retire(done);
-                self.s.i32_const(k as i32).local_set(L_BLOCK);
-                self.br_next();
+                self.to_block(j);
             }
             None => self.leave(Exit::Continue, target, done),
+        }
+    }
+
+    /// Goes to block `j`: a later block is the end of one of the labels
+    /// around this code (its code starts right after), so a plain branch
+    /// gets there; an earlier one (a loop) goes through the dispatch.
+    fn to_block(&mut self, j: usize) {
+        if j > self.k {
+            self.s.br((j - self.k - 1) as u32 + self.extra);
+        } else {
+            self.s.i32_const(j as i32).local_set(L_BLOCK);
+            self.br_next();
         }
     }
 
@@ -418,8 +486,7 @@ impl Emitter<'_, '_> {
                             .i64_eq()
                             .if_(BlockType::Empty);
                         self.extra += 1;
-                        self.s.i32_const(k as i32).local_set(L_BLOCK);
-                        self.br_next();
+                        self.to_block(k);
                         self.extra -= 1;
                         self.s.end();
                     }

@@ -101,8 +101,9 @@ pub struct State {
     fault_access: u8,
     fault_cause: u8,
     _pad: [u8; 2],
+    links: u32,
+    _pad2: u32,
     fault_addr: u64,
-    _rest: [u8; 8],
 }
 
 // The offsets translated code uses (wasm32 is where it runs).
@@ -116,6 +117,9 @@ const _: () = {
     assert!(std::mem::offset_of!(State, budget) == abi::BUDGET as usize);
     assert!(std::mem::offset_of!(State, executed) == abi::EXECUTED as usize);
     assert!(std::mem::offset_of!(State, status) == abi::STATUS as usize);
+    assert!(std::mem::offset_of!(State, links) == abi::LINK_TABLE as usize);
+    assert!(std::mem::size_of::<LinkEntry>() == abi::LINK_ENTRY as usize);
+    assert!(std::mem::offset_of!(LinkEntry, slot) == abi::LINK_SLOT as usize);
     assert!(std::mem::size_of::<State>() == abi::STATE_SIZE as usize);
 };
 
@@ -127,8 +131,9 @@ fn addr<T>(p: *const T) -> u32 {
 }
 
 impl State {
-    /// A state for running `hart` on `mem` with `budget` instructions.
-    fn new(hart: &mut Hart, mem: &mut Memory, budget: i64) -> State {
+    /// A state for running `hart` on `mem` with `budget` instructions,
+    /// with the link table `links`.
+    fn new(hart: &mut Hart, mem: &mut Memory, budget: i64, links: &[LinkEntry]) -> State {
         let (tlb_read, tlb_write) = mem.tlb_addresses();
         State {
             regs: addr(hart.regs.as_ptr()),
@@ -142,8 +147,9 @@ impl State {
             fault_access: 0,
             fault_cause: 0,
             _pad: [0; 2],
+            links: addr(links.as_ptr()),
+            _pad2: 0,
             fault_addr: 0,
-            _rest: [0; 8],
         }
     }
 
@@ -230,11 +236,42 @@ impl friscy_aot::Code for Fetcher<'_> {
     }
 }
 
+/// An entry of the link table translated code reads (see
+/// `abi::LINK_TABLE`).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(crate) struct LinkEntry {
+    pc: u64,
+    slot: u32,
+    _pad: u32,
+}
+
+const NO_LINK: LinkEntry = LinkEntry {
+    pc: u64::MAX,
+    slot: 0,
+    _pad: 0,
+};
+
 /// Translated regions of one address space, by entry pc (`None`: the
-/// region there could not be translated; the interpreter runs it).
-#[derive(Default)]
+/// region there could not be translated; the interpreter runs it), and
+/// the link table through which they go on to one another.
 pub(crate) struct Regions {
     map: HashMap<u64, Option<Linked>>,
+    links: Box<[LinkEntry]>,
+}
+
+impl Default for Regions {
+    fn default() -> Regions {
+        Regions {
+            map: HashMap::new(),
+            links: vec![NO_LINK; abi::LINKS as usize].into_boxed_slice(),
+        }
+    }
+}
+
+/// The link table slot of `pc`.
+fn link_index(pc: u64) -> usize {
+    ((pc >> 1) as usize) & (abi::LINKS as usize - 1)
 }
 
 /// What running translated code at a pc did.
@@ -251,6 +288,7 @@ pub(crate) enum Ran {
 impl Regions {
     pub(crate) fn clear(&mut self) {
         self.map.clear();
+        self.links.fill(NO_LINK);
     }
 
     /// Runs the translation at `hart.pc`, translating it first if the mode
@@ -265,7 +303,8 @@ impl Regions {
             None => {
                 let f = friscy_aot::translate(&mut Fetcher(mem), pc, friscy_aot::Limits::default())
                     .and_then(|t| LINKER.with(|l| l.borrow_mut().as_mut()?.link(&t.wasm)));
-                if f.is_some() {
+                if let Some(Linked(slot)) = f {
+                    self.links[link_index(pc)] = LinkEntry { pc, slot, _pad: 0 };
                     STATS.with(|s| {
                         let mut v = s.get();
                         v.regions += 1;
@@ -279,7 +318,7 @@ impl Regions {
         let Some(f) = f else {
             return Ran::Interpret;
         };
-        let mut state = State::new(hart, mem, budget);
+        let mut state = State::new(hart, mem, budget, &self.links);
         let code = LINKER.with(|l| {
             l.borrow_mut()
                 .as_mut()

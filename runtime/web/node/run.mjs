@@ -88,7 +88,7 @@ const host = {
     try {
       const code = new WebAssembly.Module(bytes(ptr, len).slice());
       const linked = new WebAssembly.Instance(code, {
-        env: { memory, load: x.friscy_aot_load, store: x.friscy_aot_store },
+        env: { memory, table: x.__indirect_function_table, load: x.friscy_aot_load, store: x.friscy_aot_store },
       });
       const table = x.__indirect_function_table;
       const slot = table.grow(1);
