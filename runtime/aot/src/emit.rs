@@ -394,7 +394,7 @@ impl Emitter<'_, '_> {
         match self.region.block_at(target) {
             Some(j) => {
                 self.retire(done);
-                self.to_block(j);
+                self.enter_block(j);
             }
             None => self.leave(Exit::Continue, target, done),
         }
@@ -403,7 +403,7 @@ impl Emitter<'_, '_> {
     /// Goes to block `j`: a later block is the end of one of the labels
     /// around this code (its code starts right after), so a plain branch
     /// gets there; an earlier one (a loop) goes through the dispatch.
-    fn to_block(&mut self, j: usize) {
+    fn enter_block(&mut self, j: usize) {
         if j > self.k {
             self.s.br((j - self.k - 1) as u32 + self.extra);
         } else {
@@ -486,7 +486,7 @@ impl Emitter<'_, '_> {
                             .i64_eq()
                             .if_(BlockType::Empty);
                         self.extra += 1;
-                        self.to_block(k);
+                        self.enter_block(k);
                         self.extra -= 1;
                         self.s.end();
                     }
