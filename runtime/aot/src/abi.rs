@@ -24,8 +24,19 @@ pub const IMPORT_STORE: &str = "store";
 /// leaves for a pc another linked region starts at tail-calls it
 /// (`return_call_indirect`) instead of returning.
 pub const IMPORT_TABLE: &str = "table";
-/// The exported function.
-pub const EXPORT_RUN: &str = "run";
+/// `base: i64` (an immutable global): added to every guest address the
+/// code was translated at, so that one module serves a position-independent
+/// file wherever it is loaded (0 for code translated where it runs).
+pub const IMPORT_BASE: &str = "base";
+/// The exported functions are named by their index, from `0`: the region
+/// of [`Translation`](crate::Translation) is `0`; an ELF module's
+/// regions are in the order of its [`CodeMap`] entries.
+pub const EXPORT_FIRST: &str = "0";
+/// The custom section of an ELF file's module: its [`CodeMap`].
+pub const CUSTOM_SECTION: &str = "friscy-aot";
+/// The translator's version: a module made by another version is not
+/// used (it is part of what names a module in a friscy image).
+pub const VERSION: u32 = 1;
 
 /// Offsets in the state block.
 /// `u32`: address of the integer registers (`x0..x31`, 8 bytes each;
@@ -49,16 +60,21 @@ pub const EXECUTED: u32 = 32;
 /// [`STATUS_CODE`]); translated code reads it after each call.
 pub const STATUS: u32 = 40;
 /// `u32`: address of the link table: [`LINKS`] entries of [`LINK_ENTRY`]
-/// bytes, each the pc a linked region starts at (`u64`, at 0; all ones
-/// when empty) and its table slot (`u32`, at [`LINK_SLOT`]), found by
-/// `(pc >> 1) & (LINKS - 1)`.
+/// bytes, each a pc where linked code starts (`u64`, at 0; all ones
+/// when empty), its table slot (`u32`, at [`LINK_SLOT`]) and block
+/// (`u32`, at [`LINK_BLOCK`]), found by `(pc >> 1) & (LINKS - 1)`.
 pub const LINK_TABLE: u32 = 48;
+/// `u32`, in: the block of the region to start at (its index among the
+/// region's blocks; 0 is the entry). A region translated ahead of time
+/// may be entered at any of its blocks.
+pub const BLOCK: u32 = 52;
 /// Size of the state block the module may touch.
 pub const STATE_SIZE: u32 = 64;
 /// Link table entries.
 pub const LINKS: u32 = 4096;
 pub const LINK_ENTRY: u32 = 16;
 pub const LINK_SLOT: u32 = 8;
+pub const LINK_BLOCK: u32 = 12;
 
 pub const STATUS_OK: i32 = 0;
 pub const STATUS_FAULT: i32 = 1;
@@ -101,4 +117,174 @@ impl Exit {
         .into_iter()
         .find(|e| *e as i32 == v)
     }
+}
+
+/// What an ELF file's module covers: the file's executable segments and
+/// the entry points of its regions (its custom section, see
+/// [`CUSTOM_SECTION`]). Addresses are the file's own (before any load
+/// bias).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CodeMap {
+    /// Executable segments: (file offset, file end, address of the first
+    /// byte).
+    pub segments: Vec<(u64, u64, u64)>,
+    /// The addresses each function's code comes from, [lo, hi), in
+    /// function order: a function may run only while all of them hold the
+    /// file's code.
+    pub functions: Vec<(u64, u64)>,
+    /// Where code may be entered, by pc ascending.
+    pub entries: Vec<Entry>,
+}
+
+/// A place where a [`CodeMap`]'s code may be entered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Entry {
+    pub pc: u64,
+    /// The function (exported under its index) and its block there.
+    pub function: u32,
+    pub block: u32,
+}
+
+const CODE_MAP_MAGIC: &[u8; 4] = b"FRA1";
+/// More entries than any ELF file has (a bound for what a reader
+/// allocates).
+const MAX_ENTRIES: usize = 1 << 22;
+
+impl CodeMap {
+    /// The section's bytes: magic, version, segment count and segments,
+    /// entry count and entries (little-endian `u32` counts, `u64` values).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = CODE_MAP_MAGIC.to_vec();
+        out.extend(VERSION.to_le_bytes());
+        out.extend((self.segments.len() as u32).to_le_bytes());
+        for &(off, end, addr) in &self.segments {
+            for v in [off, end, addr] {
+                out.extend(v.to_le_bytes());
+            }
+        }
+        out.extend((self.functions.len() as u32).to_le_bytes());
+        for &(lo, hi) in &self.functions {
+            out.extend(lo.to_le_bytes());
+            out.extend(hi.to_le_bytes());
+        }
+        out.extend((self.entries.len() as u32).to_le_bytes());
+        for e in &self.entries {
+            out.extend(e.pc.to_le_bytes());
+            out.extend(e.function.to_le_bytes());
+            out.extend(e.block.to_le_bytes());
+        }
+        out
+    }
+
+    /// The index of the region that starts at `pc`.
+    pub fn find(&self, pc: u64) -> Option<Entry> {
+        let k = self.entries.binary_search_by_key(&pc, |e| e.pc).ok()?;
+        Some(self.entries[k])
+    }
+
+    /// Reads a section [`CodeMap::encode`] made; `None` for anything else
+    /// (another version, a bad length, entries not ascending).
+    pub fn decode(b: &[u8]) -> Option<CodeMap> {
+        let mut at = 0usize;
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let s = b.get(at..at.checked_add(n)?)?;
+            at += n;
+            Some(s)
+        };
+        if take(4)? != CODE_MAP_MAGIC {
+            return None;
+        }
+        let u32_ = |s: &[u8]| u32::from_le_bytes(s.try_into().unwrap_or([0; 4]));
+        let u64_ = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap_or([0; 8]));
+        if u32_(take(4)?) != VERSION {
+            return None;
+        }
+        let nseg = u32_(take(4)?) as usize;
+        if nseg > 64 {
+            return None;
+        }
+        let mut segments = Vec::with_capacity(nseg);
+        for _ in 0..nseg {
+            let (off, end, addr) = (u64_(take(8)?), u64_(take(8)?), u64_(take(8)?));
+            if end < off {
+                return None;
+            }
+            segments.push((off, end, addr));
+        }
+        let nf = u32_(take(4)?) as usize;
+        if nf > MAX_ENTRIES {
+            return None;
+        }
+        let functions: Vec<(u64, u64)> = take(nf.checked_mul(16)?)?
+            .chunks_exact(16)
+            .map(|f| (u64_(&f[..8]), u64_(&f[8..])))
+            .collect();
+        let n = u32_(take(4)?) as usize;
+        if n > MAX_ENTRIES {
+            return None;
+        }
+        let entries: Vec<Entry> = take(n.checked_mul(16)?)?
+            .chunks_exact(16)
+            .map(|e| Entry {
+                pc: u64_(&e[..8]),
+                function: u32_(&e[8..12]),
+                block: u32_(&e[12..]),
+            })
+            .collect();
+        let bad_entry = |e: &Entry| {
+            functions
+                .get(e.function as usize)
+                .is_none_or(|&(lo, hi)| e.pc < lo || e.pc >= hi)
+        };
+        if entries.windows(2).any(|w| w[0].pc >= w[1].pc)
+            || entries.iter().any(bad_entry)
+            || at != b.len()
+        {
+            return None;
+        }
+        Some(CodeMap {
+            segments,
+            functions,
+            entries,
+        })
+    }
+}
+
+/// The custom section named [`CUSTOM_SECTION`] of a module, if it has one
+/// (a minimal reader of the module's section headers: the runtime does
+/// not carry a wasm parser).
+pub fn custom_section(module: &[u8]) -> Option<&[u8]> {
+    fn leb(b: &[u8], at: &mut usize) -> Option<usize> {
+        let mut v: u64 = 0;
+        for shift in (0..35).step_by(7) {
+            let byte = *b.get(*at)?;
+            *at += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return usize::try_from(v).ok();
+            }
+        }
+        None
+    }
+    if module.get(..8)? != b"\0asm\x01\0\0\0" {
+        return None;
+    }
+    let mut at = 8;
+    while at < module.len() {
+        let id = module[at];
+        at += 1;
+        let len = leb(module, &mut at)?;
+        let end = at.checked_add(len)?;
+        let body = module.get(at..end)?;
+        if id == 0 {
+            let mut p = 0;
+            let nlen = leb(body, &mut p)?;
+            let name = body.get(p..p.checked_add(nlen)?)?;
+            if name == CUSTOM_SECTION.as_bytes() {
+                return body.get(p + nlen..);
+            }
+        }
+        at = end;
+    }
+    None
 }

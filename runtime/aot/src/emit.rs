@@ -17,9 +17,9 @@
 
 use friscy_isa::{Inst, Op};
 use wasm_encoder::{
-    BlockType, CodeSection, EntityType, ExportKind, ExportSection, Function, FunctionSection,
-    ImportSection, InstructionSink, MemArg, MemoryType, Module, RefType, TableType, TypeSection,
-    ValType,
+    BlockType, CodeSection, CustomSection, EntityType, ExportKind, ExportSection, Function,
+    FunctionSection, GlobalType, ImportSection, InstructionSink, MemArg, MemoryType, Module,
+    RefType, TableType, TypeSection, ValType,
 };
 
 use crate::abi::{self, Exit};
@@ -136,10 +136,13 @@ pub fn supported(op: Op) -> bool {
     )
 }
 
-// Function indices: the two imported helpers, then `run`.
+// Function indices: the two imported helpers, then the regions.
 const F_LOAD: u32 = 0;
 const F_STORE: u32 = 1;
 const F_RUN: u32 = 2;
+/// The imported global: what to add to the region's addresses (the load
+/// bias of a position-independent file; 0 for code translated in place).
+const G_BASE: u32 = 0;
 /// The type of `run` (and of every linked region in the table).
 const T_RUN: u32 = 2;
 
@@ -171,8 +174,10 @@ fn mem(offset: u32, align: u32) -> MemArg {
     }
 }
 
-/// The module for `region`.
-pub fn module(region: &Region) -> Vec<u8> {
+/// The module holding one function per region, `regions[k]` exported as
+/// `k` (decimal), and `custom` (if any) as a custom section named
+/// [`abi::CUSTOM_SECTION`].
+pub fn module(regions: &[Region], custom: Option<&[u8]>) -> Vec<u8> {
     let mut m = Module::new();
     let mut types = TypeSection::new();
     types
@@ -216,16 +221,37 @@ pub fn module(region: &Region) -> Vec<u8> {
             shared: false,
         }),
     );
+    imports.import(
+        abi::IMPORT_MODULE,
+        abi::IMPORT_BASE,
+        EntityType::Global(GlobalType {
+            val_type: ValType::I64,
+            mutable: false,
+            shared: false,
+        }),
+    );
     m.section(&imports);
     let mut funcs = FunctionSection::new();
-    funcs.function(2);
+    for _ in regions {
+        funcs.function(T_RUN);
+    }
     m.section(&funcs);
     let mut exports = ExportSection::new();
-    exports.export(abi::EXPORT_RUN, ExportKind::Func, F_RUN);
+    for k in 0..regions.len() as u32 {
+        exports.export(&k.to_string(), ExportKind::Func, F_RUN + k);
+    }
     m.section(&exports);
     let mut code = CodeSection::new();
-    code.function(&run_function(region));
+    for r in regions {
+        code.function(&run_function(r));
+    }
     m.section(&code);
+    if let Some(data) = custom {
+        m.section(&CustomSection {
+            name: abi::CUSTOM_SECTION.into(),
+            data: data.into(),
+        });
+    }
     m.finish()
 }
 
@@ -274,7 +300,10 @@ fn run_function(region: &Region) -> Function {
         .local_set(L_BUDGET)
         .local_get(L_STATE)
         .i32_load(mem(abi::LINK_TABLE, 2))
-        .local_set(L_LINKS);
+        .local_set(L_LINKS)
+        .local_get(L_STATE)
+        .i32_load(mem(abi::BLOCK, 2))
+        .local_set(L_BLOCK);
     let n = region.blocks.len() as u32;
     s.block(BlockType::Empty).loop_(BlockType::Empty);
     for _ in 0..n {
@@ -338,6 +367,10 @@ fn run_function(region: &Region) -> Function {
         .i64_store(mem(abi::BUDGET, 3))
         .local_get(L_STATE)
         .local_get(L_E)
+        .i32_load(mem(abi::LINK_BLOCK, 2))
+        .i32_store(mem(abi::BLOCK, 2))
+        .local_get(L_STATE)
+        .local_get(L_E)
         .i32_load(mem(abi::LINK_SLOT, 2))
         .return_call_indirect(0, T_RUN)
         .end()
@@ -370,13 +403,19 @@ impl Emitter<'_, '_> {
     /// instructions retired.
     fn leave(&mut self, exit: Exit, pc: u64, done: usize) {
         self.retire(done);
+        self.s.local_get(L_STATE);
+        self.address(pc);
         self.s
-            .local_get(L_STATE)
-            .i64_const(pc as i64)
             .i64_store(mem(abi::PC, 3))
             .i32_const(exit as i32)
             .local_set(L_EXIT);
         self.br_out();
+    }
+
+    /// Pushes the guest address of `pc` (translated addresses are relative
+    /// to the imported base).
+    fn address(&mut self, pc: u64) {
+        self.s.i64_const(pc as i64).global_get(G_BASE).i64_add();
     }
 
     fn retire(&mut self, done: usize) {
@@ -457,7 +496,7 @@ impl Emitter<'_, '_> {
                     return;
                 }
                 Op::Jal if last => {
-                    self.set_const(inst.rd, next);
+                    self.set_address(inst.rd, next);
                     let Term::Jump { target } = b.term else {
                         unreachable!("a block that ends in jal has a jump end")
                     };
@@ -473,18 +512,16 @@ impl Emitter<'_, '_> {
                         .i64_const(!1)
                         .i64_and()
                         .local_set(L_T1);
-                    self.set_const(inst.rd, next);
+                    self.set_address(inst.rd, next);
                     self.retire(n);
                     // a return to a call of this region stays in it
                     for &back in &self.region.returns {
                         let Some(k) = self.region.block_at(back) else {
                             continue;
                         };
-                        self.s
-                            .local_get(L_T1)
-                            .i64_const(back as i64)
-                            .i64_eq()
-                            .if_(BlockType::Empty);
+                        self.s.local_get(L_T1);
+                        self.address(back);
+                        self.s.i64_eq().if_(BlockType::Empty);
                         self.extra += 1;
                         self.enter_block(k);
                         self.extra -= 1;
@@ -533,9 +570,11 @@ impl Emitter<'_, '_> {
         }
     }
 
-    fn set_const(&mut self, r: u8, v: u64) {
+    /// Sets `r` to the guest address of `pc` (a link).
+    fn set_address(&mut self, r: u8, pc: u64) {
         if r & 31 != 0 {
-            self.s.i64_const(v as i64).local_set(u32::from(r & 31));
+            self.address(pc);
+            self.s.local_set(u32::from(r & 31));
         }
     }
 
@@ -679,7 +718,7 @@ impl Emitter<'_, '_> {
                 s.set(inst.rd);
             }
             Auipc => {
-                s.s.i64_const(pc.wrapping_add(imm as u64) as i64);
+                s.address(pc.wrapping_add(imm as u64));
                 s.set(inst.rd);
             }
             Fence => {}

@@ -16,9 +16,11 @@
 //! that instruction.
 
 pub mod abi;
+pub mod elf;
 mod emit;
 mod region;
 
+pub use elf::{ElfModule, is_riscv64_elf, translate_elf};
 pub use region::{Block, Region, Term};
 
 /// Reads guest code: the 16-bit parcel at `pc`, or `None` where there is no
@@ -45,8 +47,8 @@ impl Default for Limits {
     }
 }
 
-/// A translated region: a wasm module whose function `run` (exported)
-/// starts at `entry`.
+/// A translated region: a wasm module whose function (exported as
+/// [`abi::EXPORT_FIRST`]) starts at `entry`, linked with base 0.
 #[derive(Clone, Debug)]
 pub struct Translation {
     pub wasm: Vec<u8>,
@@ -63,7 +65,7 @@ pub struct Translation {
 /// instruction cannot be translated (or read): the caller interprets it.
 pub fn translate(code: &mut dyn Code, entry: u64, limits: Limits) -> Option<Translation> {
     let region = region::discover(code, entry, limits)?;
-    let wasm = emit::module(&region);
+    let wasm = emit::module(std::slice::from_ref(&region), None);
     let mut pages: Vec<u64> = region
         .blocks
         .iter()

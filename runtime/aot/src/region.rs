@@ -46,6 +46,18 @@ impl Region {
     pub fn block_at(&self, pc: u64) -> Option<usize> {
         self.blocks.iter().position(|b| b.start == pc)
     }
+
+    /// The addresses the region's code comes from: [lowest, end of the
+    /// highest instruction).
+    pub fn span(&self) -> (u64, u64) {
+        let all = self.blocks.iter().flat_map(|b| b.insts.iter());
+        let lo = all.clone().map(|(pc, _)| *pc).min().unwrap_or(0);
+        let hi = all
+            .map(|(pc, i)| pc.wrapping_add(u64::from(i.len)))
+            .max()
+            .unwrap_or(0);
+        (lo, hi)
+    }
 }
 
 /// Reads and decodes the instruction at `pc`.
@@ -148,15 +160,23 @@ fn call_return(b: &Block) -> Option<u64> {
     (i.op == Op::Jal && i.rd != 0).then(|| pc.wrapping_add(u64::from(i.len)))
 }
 
-/// Where control goes next from `b`, within the region: the callee of a
-/// call and the code its return comes back to are in the region too.
-fn successors(b: &Block) -> Vec<u64> {
+/// Where control goes next from `b`, within the region: the code a call
+/// returns to, and the callee too if `calls`.
+fn successors(b: &Block, calls: bool) -> Vec<u64> {
     match b.term {
         Term::Branch { taken, fall } => vec![taken, fall],
         Term::Jump { target } => match call_return(b) {
-            Some(back) => vec![target, back],
+            Some(back) if calls => vec![target, back],
+            Some(back) => vec![back],
             None => vec![target],
         },
+        // an indirect call comes back after itself
+        Term::Indirect if !calls => b
+            .insts
+            .last()
+            .filter(|(_, i)| i.rd != 0)
+            .map(|(pc, i)| vec![pc.wrapping_add(u64::from(i.len))])
+            .unwrap_or_default(),
         _ => Vec::new(),
     }
 }
@@ -164,6 +184,19 @@ fn successors(b: &Block) -> Vec<u64> {
 /// The region from `entry`; `None` when its first instruction cannot be
 /// translated.
 pub fn discover(code: &mut dyn Code, entry: u64, limits: Limits) -> Option<Region> {
+    discover_in(code, entry, limits, true, &BTreeSet::new())
+}
+
+/// The region from `entry`, following calls into their callees if
+/// `calls`, and never making a block at a pc of `others` (where other
+/// regions start: going there leaves this one).
+pub fn discover_in(
+    code: &mut dyn Code,
+    entry: u64,
+    limits: Limits,
+    calls: bool,
+    others: &BTreeSet<u64>,
+) -> Option<Region> {
     let first = fetch(code, entry)?;
     if !crate::emit::supported(first.op) {
         return None;
@@ -173,7 +206,10 @@ pub fn discover(code: &mut dyn Code, entry: u64, limits: Limits) -> Option<Regio
     let mut work = vec![entry];
     let mut insts = 0usize;
     while let Some(pc) = work.pop() {
-        if starts.contains(&pc) || blocks.len() >= limits.max_blocks {
+        if starts.contains(&pc)
+            || blocks.len() >= limits.max_blocks
+            || (pc != entry && others.contains(&pc))
+        {
             continue;
         }
         // a target inside a known block splits it there
@@ -217,7 +253,7 @@ pub fn discover(code: &mut dyn Code, entry: u64, limits: Limits) -> Option<Regio
         }
         insts += b.insts.len();
         starts.insert(pc);
-        work.extend(successors(&b).into_iter().rev());
+        work.extend(successors(&b, calls).into_iter().rev());
         blocks.insert(pc, b);
     }
     let mut list: Vec<Block> = Vec::with_capacity(blocks.len());
@@ -225,8 +261,11 @@ pub fn discover(code: &mut dyn Code, entry: u64, limits: Limits) -> Option<Regio
         list.push(b);
     }
     list.extend(blocks.into_values());
+    // a return to one of the region's calls stays in it (when the callee
+    // is in the region too)
     let mut returns: Vec<u64> = list
         .iter()
+        .filter(|_| calls)
         .filter_map(call_return)
         .filter(|back| starts.contains(back))
         .collect();

@@ -156,3 +156,93 @@ fn compressed_code_is_translated() {
     validate(&t.wasm);
     assert_eq!(t.insts, 4);
 }
+
+/// The dynamic linker Debian's riscv64 libc ships (scripts/setup installs
+/// it): a real position-independent ELF file.
+const LD_SO: &str = "/usr/riscv64-linux-gnu/lib/ld-linux-riscv64-lp64d.so.1";
+
+/// A whole ELF file becomes one valid module whose custom section says
+/// what it covers: every function's entries lie in the file's code, each
+/// instruction is translated about once, and the ELF entry is enterable.
+#[test]
+fn a_whole_elf_file_is_one_module_with_its_code_map() {
+    let data = std::fs::read(LD_SO).unwrap_or_else(|e| panic!("{LD_SO}: {e} (scripts/setup)"));
+    assert!(is_riscv64_elf(&data));
+    let m = translate_elf(&data, Limits::default()).expect("translated");
+    validate(&m.wasm);
+    let section = abi::custom_section(&m.wasm).expect("the code map section");
+    let map = abi::CodeMap::decode(section).expect("a code map");
+    assert_eq!(map, m.map);
+    assert!(!map.segments.is_empty());
+    let in_code = |pc: u64| {
+        map.segments
+            .iter()
+            .any(|&(off, end, addr)| pc >= addr && pc < addr + (end - off))
+    };
+    assert!(map.entries.iter().all(|e| in_code(e.pc)));
+    let entry = u64::from_le_bytes(data[24..32].try_into().unwrap());
+    assert!(map.find(entry).is_some(), "the ELF entry {entry:#x}");
+    // functions are exported in order, one per function of the map
+    let exports = wasmparser::Parser::new(0)
+        .parse_all(&m.wasm)
+        .filter_map(Result::ok)
+        .find_map(|p| match p {
+            wasmparser::Payload::ExportSection(r) => Some(r.count()),
+            _ => None,
+        })
+        .expect("exports");
+    assert_eq!(exports as usize, map.functions.len());
+    // code is translated about once (functions stop where others start),
+    // not once per region that reaches it
+    let insts_in_file = m.code_bytes / 2;
+    assert!(
+        (m.insts as u64) < insts_in_file,
+        "{} instructions translated from {} bytes of code",
+        m.insts,
+        m.code_bytes
+    );
+}
+
+/// What is not a riscv64 ELF file, or is cut short, is refused, never a
+/// panic; so is a code map that is not one.
+#[test]
+fn bad_files_and_code_maps_are_refused() {
+    let data = std::fs::read(LD_SO).unwrap_or_else(|e| panic!("{LD_SO}: {e} (scripts/setup)"));
+    for cut in [0, 4, 20, 63, 64, 200, 4096] {
+        let _ = translate_elf(&data[..cut], Limits::default());
+    }
+    let mut other = data.clone();
+    other[18] = 62; // EM_X86_64
+    assert!(translate_elf(&other, Limits::default()).is_none());
+    assert!(translate_elf(b"#!/bin/sh\n", Limits::default()).is_none());
+
+    let map = abi::CodeMap {
+        segments: vec![(0, 0x100, 0x1000)],
+        functions: vec![(0x1000, 0x1010), (0x1010, 0x1020)],
+        entries: vec![
+            abi::Entry {
+                pc: 0x1000,
+                function: 0,
+                block: 0,
+            },
+            abi::Entry {
+                pc: 0x1010,
+                function: 1,
+                block: 0,
+            },
+        ],
+    };
+    let b = map.encode();
+    assert_eq!(abi::CodeMap::decode(&b), Some(map.clone()));
+    for cut in 0..b.len() {
+        assert_eq!(abi::CodeMap::decode(&b[..cut]), None, "cut at {cut}");
+    }
+    // an entry outside its function, entries out of order
+    let mut bad = map.clone();
+    bad.entries[1].function = 0;
+    assert_eq!(abi::CodeMap::decode(&bad.encode()), None);
+    let mut bad = map;
+    bad.entries.swap(0, 1);
+    assert_eq!(abi::CodeMap::decode(&bad.encode()), None);
+    assert_eq!(abi::custom_section(b"\0asm\x01\0\0\0\0\xff"), None);
+}

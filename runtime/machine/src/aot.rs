@@ -29,17 +29,19 @@ pub enum Mode {
     Force,
 }
 
-/// A linked region, as the linker names it (a function table slot in the
-/// wasm runtime).
+/// A linked function, as the linker names it (a function table slot in
+/// the wasm runtime).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Linked(pub u32);
 
 /// What makes translated modules callable in this host.
 pub trait Linker {
-    /// Instantiates `wasm` (a module `friscy_aot::translate` made) against
-    /// this runtime's memory and helpers; `None` if the host cannot.
-    fn link(&mut self, wasm: &[u8]) -> Option<Linked>;
-    /// Runs a linked region with `state`; returns its `abi::Exit` code.
+    /// Instantiates `wasm` (a module friscy-aot made) against this
+    /// runtime's memory and helpers with `base` as its base address (see
+    /// `friscy_aot::abi::IMPORT_BASE`); its functions go in consecutive
+    /// slots, the first returned. `None` if the host cannot.
+    fn link(&mut self, wasm: &[u8], base: u64) -> Option<Linked>;
+    /// Runs a linked function with `state`; returns its `abi::Exit` code.
     fn call(&mut self, f: Linked, state: &mut State) -> i32;
 }
 
@@ -102,7 +104,7 @@ pub struct State {
     fault_cause: u8,
     _pad: [u8; 2],
     links: u32,
-    _pad2: u32,
+    block: u32,
     fault_addr: u64,
 }
 
@@ -118,6 +120,8 @@ const _: () = {
     assert!(std::mem::offset_of!(State, executed) == abi::EXECUTED as usize);
     assert!(std::mem::offset_of!(State, status) == abi::STATUS as usize);
     assert!(std::mem::offset_of!(State, links) == abi::LINK_TABLE as usize);
+    assert!(std::mem::offset_of!(State, block) == abi::BLOCK as usize);
+    assert!(std::mem::offset_of!(LinkEntry, block) == abi::LINK_BLOCK as usize);
     assert!(std::mem::size_of::<LinkEntry>() == abi::LINK_ENTRY as usize);
     assert!(std::mem::offset_of!(LinkEntry, slot) == abi::LINK_SLOT as usize);
     assert!(std::mem::size_of::<State>() == abi::STATE_SIZE as usize);
@@ -133,7 +137,13 @@ fn addr<T>(p: *const T) -> u32 {
 impl State {
     /// A state for running `hart` on `mem` with `budget` instructions,
     /// with the link table `links`.
-    fn new(hart: &mut Hart, mem: &mut Memory, budget: i64, links: &[LinkEntry]) -> State {
+    fn new(
+        hart: &mut Hart,
+        mem: &mut Memory,
+        budget: i64,
+        links: &[LinkEntry],
+        block: u32,
+    ) -> State {
         let (tlb_read, tlb_write) = mem.tlb_addresses();
         State {
             regs: addr(hart.regs.as_ptr()),
@@ -148,7 +158,7 @@ impl State {
             fault_cause: 0,
             _pad: [0; 2],
             links: addr(links.as_ptr()),
-            _pad2: 0,
+            block,
             fault_addr: 0,
         }
     }
@@ -243,20 +253,21 @@ impl friscy_aot::Code for Fetcher<'_> {
 pub(crate) struct LinkEntry {
     pc: u64,
     slot: u32,
-    _pad: u32,
+    block: u32,
 }
 
 const NO_LINK: LinkEntry = LinkEntry {
     pc: u64::MAX,
     slot: 0,
-    _pad: 0,
+    block: 0,
 };
 
 /// Translated regions of one address space, by entry pc (`None`: the
 /// region there could not be translated; the interpreter runs it), and
 /// the link table through which they go on to one another.
 pub(crate) struct Regions {
-    map: HashMap<u64, Option<Linked>>,
+    /// By pc: the function and the block to start at.
+    map: HashMap<u64, Option<(Linked, u32)>>,
     links: Box<[LinkEntry]>,
 }
 
@@ -302,9 +313,10 @@ impl Regions {
             Some(f) => *f,
             None => {
                 let f = friscy_aot::translate(&mut Fetcher(mem), pc, friscy_aot::Limits::default())
-                    .and_then(|t| LINKER.with(|l| l.borrow_mut().as_mut()?.link(&t.wasm)));
-                if let Some(Linked(slot)) = f {
-                    self.links[link_index(pc)] = LinkEntry { pc, slot, _pad: 0 };
+                    .and_then(|t| LINKER.with(|l| l.borrow_mut().as_mut()?.link(&t.wasm, 0)))
+                    .map(|f| (f, 0));
+                if let Some((Linked(slot), block)) = f {
+                    self.links[link_index(pc)] = LinkEntry { pc, slot, block };
                     STATS.with(|s| {
                         let mut v = s.get();
                         v.regions += 1;
@@ -315,10 +327,10 @@ impl Regions {
                 f
             }
         };
-        let Some(f) = f else {
+        let Some((f, block)) = f else {
             return Ran::Interpret;
         };
-        let mut state = State::new(hart, mem, budget, &self.links);
+        let mut state = State::new(hart, mem, budget, &self.links, block);
         let code = LINKER.with(|l| {
             l.borrow_mut()
                 .as_mut()

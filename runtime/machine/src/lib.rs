@@ -14,4 +14,4 @@ pub mod memory;
 
 pub use hart::{Exit, Hart, TIMEBASE_HZ};
 pub use interp::{CodeCache, Dispatch};
-pub use memory::{Access, FaultCause, MemFault, Memory, PAGE_SIZE, Perm, SharedPage};
+pub use memory::{Access, CodeImage, FaultCause, MemFault, Memory, PAGE_SIZE, Perm, SharedPage};

@@ -203,6 +203,21 @@ pub struct Memory {
     code_pages: HashSet<u64>,
     code_dirty: bool,
     zero: Rc<PageBuf>,
+    /// Files' code mapped here, unchanged since (see [`CodeImage`]).
+    code_images: Vec<CodeImage>,
+}
+
+/// The code of a file mapped at [start, end) from `file_offset` on, whose
+/// content is named by `key` (the sha256 of the whole file): where a
+/// module translated ahead of time from that file may run (see
+/// `crate::aot`). Its pages count as code: a store into one, an unmap or
+/// losing X forgets the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeImage {
+    pub start: u64,
+    pub end: u64,
+    pub file_offset: u64,
+    pub key: [u8; 32],
 }
 
 impl Default for Memory {
@@ -299,6 +314,7 @@ impl Memory {
             code_pages: HashSet::new(),
             code_dirty: false,
             zero: PageBuf::zeroed(),
+            code_images: Vec::new(),
         }
     }
 
@@ -366,6 +382,7 @@ impl Memory {
     /// Forgets which pages in [lo, hi) (page numbers) hold code; returns
     /// whether any did.
     fn drop_code_pages(&mut self, lo: u64, hi: u64) -> bool {
+        self.drop_images(lo, hi);
         let before = self.code_pages.len();
         if hi.saturating_sub(lo) <= before as u64 {
             for vpn in lo..hi {
@@ -621,7 +638,7 @@ impl Memory {
         }
         // Pages become shared: no write may go through the old entries.
         self.tlb_write.fill(EMPTY);
-        Memory {
+        let mut m = Memory {
             regions: self.regions.clone(),
             pages: self.pages.clone(),
             tlb_read: [EMPTY; TLB_SIZE],
@@ -629,7 +646,10 @@ impl Memory {
             code_pages: HashSet::new(),
             code_dirty: false,
             zero: self.zero.clone(),
-        }
+            code_images: self.code_images.clone(),
+        };
+        m.mark_image_pages();
+        m
     }
 
     /// Looks up `vpn` for an access, checking permissions and allocating
@@ -673,6 +693,7 @@ impl Memory {
         if self.code_pages.remove(&vpn) {
             // A store into decoded code: the blocks must go.
             self.code_dirty = true;
+            self.drop_images(vpn, vpn + 1);
         }
         self.tlb_write[tlb_index(vpn)] = TlbEntry { vpn, base };
         Ok(base)
@@ -793,6 +814,7 @@ impl Memory {
             })?;
             if self.code_pages.remove(&vpn) {
                 self.code_dirty = true;
+                self.drop_images(vpn, vpn + 1);
             }
             let off = (a & PAGE_MASK) as usize;
             let n = (PAGE_SIZE as usize - off).min(data.len() - done);
@@ -863,6 +885,70 @@ impl Memory {
     /// dropped).
     pub fn clear_code_pages(&mut self) {
         self.code_pages.clear();
+        // an image is unchanged while it is here (a store would have
+        // forgotten it): its pages stay code
+        self.mark_image_pages();
+    }
+
+    /// Records that [`CodeImage::start`, `end`) holds a file's code,
+    /// replacing any image it overlaps.
+    pub fn add_code_image(&mut self, image: CodeImage) {
+        if image.start >= image.end {
+            return;
+        }
+        self.drop_images(image.start >> PAGE_SHIFT, image.end.div_ceil(PAGE_SIZE));
+        self.code_images.push(image);
+        self.mark_image_pages();
+    }
+
+    /// The image that holds `pc`, if any.
+    pub fn code_image_at(&self, pc: u64) -> Option<&CodeImage> {
+        self.code_images
+            .iter()
+            .find(|i| pc >= i.start && pc < i.end)
+    }
+
+    /// Cuts pages [lo, hi) out of the images (what is left of an image
+    /// is still the file's code).
+    fn drop_images(&mut self, lo: u64, hi: u64) {
+        if self.code_images.is_empty() {
+            return;
+        }
+        let (cut_lo, cut_hi) = (lo << PAGE_SHIFT, hi.saturating_mul(PAGE_SIZE));
+        let mut kept = Vec::with_capacity(self.code_images.len());
+        for i in self.code_images.drain(..) {
+            if i.end <= cut_lo || i.start >= cut_hi {
+                kept.push(i);
+                continue;
+            }
+            if i.start < cut_lo {
+                kept.push(CodeImage {
+                    end: cut_lo,
+                    ..i.clone()
+                });
+            }
+            if i.end > cut_hi {
+                kept.push(CodeImage {
+                    start: cut_hi,
+                    file_offset: i.file_offset + (cut_hi - i.start),
+                    ..i
+                });
+            }
+        }
+        self.code_images = kept;
+    }
+
+    /// Marks the images' pages as code (so that stores to them are seen).
+    fn mark_image_pages(&mut self) {
+        let mut fresh = false;
+        for i in &self.code_images {
+            for vpn in (i.start >> PAGE_SHIFT)..i.end.div_ceil(PAGE_SIZE) {
+                fresh |= self.code_pages.insert(vpn);
+            }
+        }
+        if fresh {
+            self.tlb_write.fill(EMPTY);
+        }
     }
 
     /// Checks a naturally aligned atomic access and returns a fault for a
@@ -983,6 +1069,48 @@ mod tests {
         // and losing X drops every code page, not just the first
         m.protect(0x2000, 0x1000, Perm::R);
         assert!(m.take_code_dirty());
+    }
+
+    #[test]
+    fn code_images_last_while_their_pages_hold_the_file_s_code() {
+        let key = [7u8; 32];
+        let image = |start, end, file_offset| CodeImage {
+            start,
+            end,
+            file_offset,
+            key,
+        };
+        let mut m = Memory::new();
+        m.map(0x10000, 0x4000, Perm::RWX);
+        m.add_code_image(image(0x10000, 0x14000, 0));
+        assert_eq!(m.code_image_at(0x12345), Some(&image(0x10000, 0x14000, 0)));
+        assert_eq!(m.code_image_at(0x14000), None);
+        // fence.i forgets decoded code, not the image (nothing wrote it)
+        m.clear_code_pages();
+        assert!(m.code_image_at(0x10000).is_some());
+        // a store into one page cuts that page out, and is noticed
+        m.write_u8(0x11008, 1).unwrap();
+        assert!(m.take_code_dirty());
+        assert_eq!(m.code_image_at(0x11000), None);
+        assert_eq!(m.code_image_at(0x10000), Some(&image(0x10000, 0x11000, 0)));
+        assert_eq!(
+            m.code_image_at(0x13000),
+            Some(&image(0x12000, 0x14000, 0x2000))
+        );
+        // a fork keeps the images, and stores in the child are seen there
+        let mut child = m.fork();
+        assert!(child.code_image_at(0x12000).is_some());
+        child.write_u8(0x12000, 1).unwrap();
+        assert!(child.take_code_dirty());
+        assert_eq!(child.code_image_at(0x12000), None);
+        assert!(m.code_image_at(0x12000).is_some());
+        // losing X, or an unmap, forgets what it covers
+        m.protect(0x13000, 0x1000, Perm::RW);
+        assert_eq!(m.code_image_at(0x13000), None);
+        assert!(m.code_image_at(0x12000).is_some());
+        m.unmap(0x10000, 0x4000);
+        assert_eq!(m.code_image_at(0x10000), None);
+        assert_eq!(m.code_image_at(0x12000), None);
     }
 
     #[test]

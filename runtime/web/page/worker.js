@@ -80,15 +80,20 @@ const host = {
   },
   // translated code (docs/aot.md): instantiated against the runtime's
   // memory and helpers, entered through its function table
-  link(ptr, len) {
+  link(ptr, len, base) {
     try {
       const code = new WebAssembly.Module(bytes(ptr, len).slice());
-      const linked = new WebAssembly.Instance(code, {
-        env: { memory, table: x.__indirect_function_table, load: x.friscy_aot_load, store: x.friscy_aot_store },
-      });
       const table = x.__indirect_function_table;
-      const slot = table.grow(1);
-      table.set(slot, linked.exports.run);
+      const linked = new WebAssembly.Instance(code, {
+        env: {
+          memory, table, load: x.friscy_aot_load, store: x.friscy_aot_store,
+          base: new WebAssembly.Global({ value: 'i64', mutable: false }, base),
+        },
+      });
+      // its functions, exported as 0, 1, ..., in consecutive slots
+      const n = WebAssembly.Module.exports(code).length;
+      const slot = table.grow(n);
+      for (let k = 0; k < n; k++) table.set(slot + k, linked.exports[k]);
       return slot;
     } catch (e) {
       console.error(`friscy: cannot link translated code: ${e.message}`);

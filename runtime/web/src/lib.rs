@@ -55,10 +55,12 @@ mod imports {
         /// into `ptr`; bytes read or -errno.
         pub fn fetch(layer: u32, offset: f64, len: u32, ptr: *mut u8) -> i64;
         /// Instantiates the translated module of `len` bytes at `ptr`
-        /// against this module's memory and `friscy_aot_load`/`_store`,
-        /// puts its `run` in this module's function table; returns the
+        /// against this module's memory, function table and
+        /// `friscy_aot_load`/`_store`, with `base` as its base address;
+        /// puts its functions (exported as `0`, `1`, …) in consecutive
+        /// slots of this module's function table; returns the first
         /// slot, or -1.
-        pub fn link(ptr: *const u8, len: usize) -> i32;
+        pub fn link(ptr: *const u8, len: usize, base: i64) -> i32;
     }
 }
 
@@ -156,10 +158,10 @@ struct WebLinker;
 
 #[cfg(target_arch = "wasm32")]
 impl friscy_machine::aot::Linker for WebLinker {
-    fn link(&mut self, wasm: &[u8]) -> Option<friscy_machine::aot::Linked> {
+    fn link(&mut self, wasm: &[u8], base: u64) -> Option<friscy_machine::aot::Linked> {
         // SAFETY: the import reads `wasm.len()` bytes at `wasm.as_ptr()`,
         // a live borrowed slice.
-        let slot = unsafe { imports::link(wasm.as_ptr(), wasm.len()) };
+        let slot = unsafe { imports::link(wasm.as_ptr(), wasm.len(), base as i64) };
         u32::try_from(slot).ok().map(friscy_machine::aot::Linked)
     }
 
@@ -170,8 +172,8 @@ impl friscy_machine::aot::Linker for WebLinker {
     ) -> i32 {
         type Run = extern "C" fn(*mut friscy_machine::aot::State) -> i32;
         // SAFETY: in wasm32 a function pointer is a slot of the module's
-        // function table; the embedder put there (by `link`) the exported
-        // `run(i32) -> i32` of a module friscy-aot made, whose type is
+        // function table; the embedder put there (by `link`) an exported
+        // `(i32) -> i32` function of a module friscy-aot made, whose type is
         // this one, and the slot is never reused.
         let run = unsafe { std::mem::transmute::<usize, Run>(f.0 as usize) };
         run(std::ptr::from_mut(state))
@@ -180,7 +182,7 @@ impl friscy_machine::aot::Linker for WebLinker {
 
 #[cfg(not(target_arch = "wasm32"))]
 impl friscy_machine::aot::Linker for WebLinker {
-    fn link(&mut self, _wasm: &[u8]) -> Option<friscy_machine::aot::Linked> {
+    fn link(&mut self, _wasm: &[u8], _base: u64) -> Option<friscy_machine::aot::Linked> {
         None
     }
     fn call(

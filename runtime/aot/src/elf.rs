@@ -1,0 +1,226 @@
+//! Ahead-of-time translation of a whole ELF file: one module holding a
+//! region for every place the file's code may be entered at, to be linked
+//! wherever the file is loaded (docs/aot.md).
+//!
+//! Where code is entered is found statically: the ELF entry point, the
+//! function symbols (`.symtab` where the file keeps it, `.dynsym`), and a
+//! linear sweep of the executable segments for the targets of direct
+//! calls, the return points after calls (a callee in another region
+//! returns there) and addresses made by `auipc`+`addi` (function
+//! pointers). A place found wrongly costs module bytes, never an answer:
+//! a region only runs when the guest reaches its exact entry, and it
+//! decodes from there as the interpreter would.
+
+use std::collections::BTreeSet;
+
+use friscy_isa::{Op, decode};
+use object::{
+    Object, ObjectSection, ObjectSegment, ObjectSymbol, SectionKind, SegmentFlags, SymbolKind,
+};
+
+use crate::abi::{CodeMap, Entry};
+use crate::{Code, Limits, region};
+
+/// `PF_X` of a program header's flags.
+const PF_X: u32 = object::elf::PF_X.0;
+/// `EM_RISCV`.
+const EM_RISCV: u16 = 243;
+
+/// The executable segments of a file, readable as code at their own
+/// (unbiased) addresses.
+struct Segments<'a> {
+    /// (address, bytes in the file)
+    list: Vec<(u64, &'a [u8])>,
+}
+
+impl Code for Segments<'_> {
+    fn fetch_u16(&mut self, pc: u64) -> Option<u16> {
+        let (addr, bytes) = self
+            .list
+            .iter()
+            .find(|(a, b)| pc >= *a && pc - *a < b.len() as u64)?;
+        let at = usize::try_from(pc - addr).ok()?;
+        let b = bytes.get(at..at.checked_add(2)?)?;
+        Some(u16::from_le_bytes([b[0], b[1]]))
+    }
+}
+
+/// A translated ELF file.
+#[derive(Clone, Debug)]
+pub struct ElfModule {
+    pub wasm: Vec<u8>,
+    /// What the module covers (also in its custom section).
+    pub map: CodeMap,
+    /// Guest instructions translated (counted once per region they are in).
+    pub insts: usize,
+    /// Bytes of executable segments in the file.
+    pub code_bytes: u64,
+}
+
+/// Whether `data` is a riscv64 ELF file (the files worth translating).
+pub fn is_riscv64_elf(data: &[u8]) -> bool {
+    data.len() >= 20
+        && data[..4] == *b"\x7fELF"
+        && data[4] == 2
+        && data[5] == 1
+        && u16::from_le_bytes([data[18], data[19]]) == EM_RISCV
+}
+
+/// Translates every region of a riscv64 ELF file; `None` when it is not
+/// one, cannot be parsed or has no code this tier translates.
+pub fn translate_elf(data: &[u8], limits: Limits) -> Option<ElfModule> {
+    if !is_riscv64_elf(data) {
+        return None;
+    }
+    let file = object::File::parse(data).ok()?;
+    let mut segs = Segments { list: Vec::new() };
+    let mut map = CodeMap::default();
+    for s in file.segments() {
+        let SegmentFlags::Elf { p_flags, .. } = s.flags() else {
+            continue;
+        };
+        if p_flags.0 & PF_X == 0 {
+            continue;
+        }
+        let (off, len) = s.file_range();
+        let Ok(bytes) = s.data() else { continue };
+        if bytes.is_empty() || off.checked_add(len).is_none() {
+            continue;
+        }
+        map.segments.push((off, off + len, s.address()));
+        segs.list.push((s.address(), bytes));
+    }
+    if segs.list.is_empty() || segs.list.len() > 64 {
+        return None;
+    }
+    // Executable segments often hold read-only data too: where the file
+    // keeps its section headers, code is what its executable sections
+    // hold (so data is never swept or translated as code).
+    let text: Vec<(u64, &[u8])> = file
+        .sections()
+        .filter(|s| s.kind() == SectionKind::Text)
+        .filter_map(|s| Some((s.address(), s.data().ok()?)))
+        .filter(|(a, b)| {
+            !b.is_empty()
+                && segs
+                    .list
+                    .iter()
+                    .any(|(sa, sb)| *a >= *sa && a + b.len() as u64 <= sa + sb.len() as u64)
+        })
+        .collect();
+    if !text.is_empty() {
+        segs.list = text;
+    }
+    let code_bytes = segs.list.iter().map(|(_, b)| b.len() as u64).sum();
+    let inside = |segs: &Segments<'_>, pc: u64| {
+        pc & 1 == 0
+            && segs
+                .list
+                .iter()
+                .any(|(a, b)| pc >= *a && pc - *a < b.len() as u64)
+    };
+    let mut entries: BTreeSet<u64> = BTreeSet::new();
+    entries.insert(file.entry());
+    for sym in file.symbols().chain(file.dynamic_symbols()) {
+        if sym.kind() == SymbolKind::Text && sym.address() != 0 {
+            entries.insert(sym.address());
+        }
+    }
+    let mut returns = BTreeSet::new();
+    sweep(&segs, &mut entries, &mut returns);
+    entries.retain(|&pc| inside(&segs, pc));
+    returns.retain(|&pc| inside(&segs, pc));
+    // one function per entry not already a block of an earlier one; a
+    // function does not follow calls (the callee is a function of its
+    // own) and ends where another starts, so code is translated once
+    let mut regions = Vec::new();
+    let mut insts = 0;
+    let mut entered: BTreeSet<u64> = BTreeSet::new();
+    // where a function ends: where others start, and blocks already made
+    let mut stop = entries.clone();
+    let mut list: Vec<Entry> = Vec::new();
+    // return points are blocks of their callers; one no caller reached is
+    // a function of its own
+    for &pc in entries.iter().chain(&returns) {
+        if entered.contains(&pc) {
+            continue;
+        }
+        let Some(r) = region::discover_in(&mut segs, pc, limits, false, &stop) else {
+            continue;
+        };
+        let function = regions.len() as u32;
+        for (k, b) in r.blocks.iter().enumerate() {
+            insts += b.insts.len();
+            stop.insert(b.start);
+            if entered.insert(b.start) {
+                list.push(Entry {
+                    pc: b.start,
+                    function,
+                    block: k as u32,
+                });
+            }
+        }
+        map.functions.push(r.span());
+        regions.push(r);
+    }
+    list.sort_unstable_by_key(|e| e.pc);
+    map.entries = list;
+    if regions.is_empty() {
+        return None;
+    }
+    let wasm = crate::emit::module(&regions, Some(&map.encode()));
+    Some(ElfModule {
+        wasm,
+        map,
+        insts,
+        code_bytes,
+    })
+}
+
+/// The linear sweep: call targets and `auipc`+`addi` addresses (into
+/// `entries`) and return points (into `returns`) in every executable
+/// segment.
+fn sweep(segs: &Segments<'_>, entries: &mut BTreeSet<u64>, returns: &mut BTreeSet<u64>) {
+    for &(addr, bytes) in &segs.list {
+        let mut at = 0usize;
+        // the last auipc: (register, value)
+        let mut auipc: Option<(u8, u64)> = None;
+        while at + 2 <= bytes.len() {
+            let pc = addr + at as u64;
+            let lo = u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+            let raw = if lo & 3 != 3 {
+                Some(u32::from(lo))
+            } else {
+                bytes
+                    .get(at + 2..at + 4)
+                    .map(|h| u32::from(lo) | (u32::from(u16::from_le_bytes([h[0], h[1]])) << 16))
+            };
+            let Some(inst) = raw.and_then(|r| decode(r).ok()) else {
+                at += 2;
+                auipc = None;
+                continue;
+            };
+            let next = pc.wrapping_add(u64::from(inst.len));
+            match inst.op {
+                Op::Jal if inst.rd != 0 => {
+                    entries.insert(pc.wrapping_add(inst.imm as u64));
+                    returns.insert(next);
+                }
+                Op::Jalr if inst.rd != 0 => {
+                    returns.insert(next);
+                }
+                Op::Addi => {
+                    if let Some((r, v)) = auipc
+                        && inst.rs1 == r
+                    {
+                        entries.insert(v.wrapping_add(inst.imm as u64));
+                    }
+                }
+                _ => {}
+            }
+            auipc = (inst.op == Op::Auipc && inst.rd != 0)
+                .then(|| (inst.rd, pc.wrapping_add(inst.imm as u64)));
+            at += usize::from(inst.len);
+        }
+    }
+}
