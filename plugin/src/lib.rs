@@ -3,6 +3,7 @@
 //! Both binaries share one command tree; `docker-friscy` first strips the
 //! docker CLI's plugin protocol (see [`docker`]).
 
+pub mod aot;
 pub mod build;
 pub mod convert;
 pub mod docker;
@@ -34,6 +35,21 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Translate riscv64 ELF files to WebAssembly ahead of time.
+    ///
+    /// Each riscv64 ELF file (executables and shared libraries; a directory
+    /// is searched for them) becomes one module in DIR, named by the
+    /// sha256 of the file (`<hex>.wasm`). The wasm runtime runs a file's
+    /// code from its module wherever the file is mapped: under Node.js,
+    /// `FRISCY_AOT=DIR node runtime/web/node/run.mjs …` (docs/aot.md).
+    Aot {
+        /// Where the modules go (created if missing).
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: PathBuf,
+        /// ELF files, or directories to search.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
     /// Run a static riscv64 Linux program from a host path.
     ///
     /// The program gets this process's standard streams and environment,
@@ -286,6 +302,10 @@ pub fn run(cli: Cli, globals: &docker::GlobalFlags) -> Result<ExitCode> {
             network,
             context,
         }),
+        Command::Aot { out, inputs } => {
+            aot::translate(&inputs, &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Exec {
             trace,
             stats,

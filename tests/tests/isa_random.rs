@@ -416,3 +416,45 @@ fn random_streams_match_qemu_when_translated() {
         },
     );
 }
+
+/// The same streams from modules translated ahead of time (`friscy aot`,
+/// then the wasm32 build under node with `FRISCY_AOT`, modules only): each
+/// program's module gives qemu's answers, and runs most of it.
+#[test]
+fn random_streams_match_qemu_from_modules() {
+    let wasm = friscy_tests::workspace_root()
+        .join("target/wasm32-unknown-unknown/release/friscy_web.wasm");
+    let wasm = std::env::var_os("FRISCY_WASM").map_or(wasm, std::path::PathBuf::from);
+    let runner = friscy_tests::workspace_root().join("runtime/web/node/run.mjs");
+    let friscy = bin("friscy");
+    batch(
+        "friscy wasm, from modules",
+        env_u64("FRISCY_RANDOM_PROGRAMS", 40),
+        &|elf| {
+            let modules = TempDir::new("raot");
+            friscy_tests::run_ok(
+                Command::new(&friscy)
+                    .arg("aot")
+                    .arg("-o")
+                    .arg(modules.path())
+                    .arg(elf),
+            );
+            let out = Command::new("node")
+                .arg(&runner)
+                .arg("--stats")
+                .arg(elf)
+                .env("FRISCY_WASM", &wasm)
+                .env("FRISCY_AOT", modules.path())
+                .env("FRISCY_TRANSLATE", "modules")
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(" modules=1 "),
+                "{}: the module was not used: {stderr}",
+                elf.display()
+            );
+            out
+        },
+    );
+}

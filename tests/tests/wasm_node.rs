@@ -2,7 +2,7 @@
 //! build: the same guest programs print the same bytes and exit the same
 //! way. (scripts/test builds the module; `FRISCY_WASM` may point elsewhere.)
 
-use friscy_tests::{TempDir, bin, run_ok, unpack_fixture, workspace_root};
+use friscy_tests::{TempDir, bin, output_text, run, run_ok, unpack_fixture, workspace_root};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -32,22 +32,45 @@ fn with_stdin(mut cmd: Command, input: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// Runs `program args` natively, under node on the interpreter, and under
-/// node with every block translated to wasm first (docs/aot.md); all three
-/// must agree on stdout, exit status and, between the two wasm runs,
+/// A figure of run.mjs's `--stats` line.
+fn stat(stderr: &str, name: &str) -> u64 {
+    stderr
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {stderr}"))
+}
+
+/// Translates `files` ahead of time (`friscy aot`) into `dir`.
+fn aot(dir: &Path, files: &[&Path]) {
+    run_ok(
+        Command::new(bin("friscy"))
+            .arg("aot")
+            .arg("-o")
+            .arg(dir)
+            .args(files),
+    );
+}
+
+/// Runs `program args` natively, under node on the interpreter, under node
+/// with the program's module translated ahead of time (`friscy aot`), and
+/// under node with every block translated to wasm first (docs/aot.md); all
+/// must agree on stdout, exit status and, between the wasm runs,
 /// instructions retired. Returns stdout.
 fn same(program: &Path, args: &[&str], input: &[u8]) -> String {
     let mut native = Command::new(bin("friscy"));
     native.arg("exec").arg(program).args(args);
     let n = with_stdin(native, input);
+    let modules = TempDir::new("aot");
+    aot(modules.path(), &[program]);
     let mut retired = Vec::new();
-    for tier in ["off", "force"] {
+    for tier in ["off", "modules", "force"] {
         let mut node = Command::new("node");
         node.arg(workspace_root().join("runtime/web/node/run.mjs"))
             .arg("--stats")
             .arg(program)
             .args(args)
             .env("FRISCY_WASM", wasm_module())
+            .env("FRISCY_AOT", modules.path())
             .env("FRISCY_TRANSLATE", tier);
         let w = with_stdin(node, input);
         let stderr = String::from_utf8_lossy(&w.stderr);
@@ -62,22 +85,34 @@ fn same(program: &Path, args: &[&str], input: &[u8]) -> String {
             w.status.code(),
             "exit status differs (wasm, translation {tier}); {stderr}"
         );
-        let stat = |name: &str| -> u64 {
-            stderr
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
-                .unwrap_or_else(|| panic!("no {name} in {stderr}"))
-        };
-        let (all, translated) = (stat("instret"), stat("translated-instret"));
-        if tier == "force" && all > 100_000 {
+        let (all, translated) = (
+            stat(&stderr, "instret"),
+            stat(&stderr, "translated-instret"),
+        );
+        if tier != "off" && all > 100_000 {
             assert!(
                 translated * 2 > all,
-                "only {translated} of {all} instructions ran translated"
+                "only {translated} of {all} instructions ran translated ({tier})"
+            );
+        }
+        if tier == "modules" {
+            assert_eq!(stat(&stderr, "regions"), 0, "modules only: {stderr}");
+            assert_eq!(
+                stat(&stderr, "modules"),
+                1,
+                "the program's module: {stderr}"
             );
         }
         retired.push(all);
     }
-    assert_eq!(retired[0], retired[1], "instructions retired differ");
+    assert_eq!(
+        retired[0], retired[1],
+        "instructions retired differ (modules)"
+    );
+    assert_eq!(
+        retired[0], retired[2],
+        "instructions retired differ (force)"
+    );
     String::from_utf8(n.stdout).unwrap()
 }
 
@@ -129,4 +164,52 @@ fn debian_busybox_agrees() {
     // a failing program exits the same way (status 1)
     let out = same(&busybox, &["false"], b"");
     assert_eq!(out, "");
+}
+
+/// A dynamically linked Debian program (bash: PIE, with ld.so, libc and
+/// libtinfo mapped by the dynamic linker, and the programs it forks and
+/// execs) runs from modules translated ahead of time, each linked where
+/// its file is loaded, and gives the interpreter's answers exactly.
+#[test]
+fn dynamic_debian_programs_run_from_their_modules() {
+    let tmp = TempDir::new("wdyn");
+    let root = unpack_fixture("base", tmp.path());
+    let modules = tmp.path().join("modules");
+    let libs = root.join("usr/lib/riscv64-linux-gnu");
+    aot(
+        &modules,
+        &[
+            &root.join("usr/bin/bash"),
+            &root.join("usr/bin/seq"),
+            &libs.join("libc.so.6"),
+            &libs.join("libtinfo.so.6"),
+            &libs.join("ld-linux-riscv64-lp64d.so.1"),
+        ],
+    );
+    let oci = format!("{}:base", friscy_tests::fixture("base").display());
+    let script = "for i in $(seq 1 200); do x=$((x+i*i)); done; echo $x; echo ${BASH_VERSION%%.*}";
+    let mut seen = Vec::new();
+    for tier in ["off", "modules"] {
+        let out = run(Command::new("node")
+            .arg(workspace_root().join("runtime/web/node/run.mjs"))
+            .args(["--stats", "--oci", &oci, "bash", "-c", script])
+            .env("FRISCY_WASM", wasm_module())
+            .env("FRISCY_AOT", &modules)
+            .env("FRISCY_TRANSLATE", tier));
+        let (stdout, stderr) = output_text(&out);
+        assert!(out.status.success(), "{tier}: {stderr}");
+        assert_eq!(stdout, "2686700\n5\n", "{tier}");
+        let all = stat(&stderr, "instret");
+        if tier == "modules" {
+            let translated = stat(&stderr, "translated-instret");
+            assert!(
+                translated * 2 > all,
+                "only {translated} of {all} ran translated"
+            );
+            // bash, its libraries and ld.so, and seq's, in two processes
+            assert!(stat(&stderr, "modules") >= 5, "{stderr}");
+        }
+        seen.push(all);
+    }
+    assert_eq!(seen[0], seen[1], "instructions retired differ");
 }

@@ -205,6 +205,8 @@ pub fn discover_in(
     let mut starts: BTreeSet<u64> = BTreeSet::new();
     let mut work = vec![entry];
     let mut insts = 0usize;
+    // instructions left to the interpreter, seen already
+    let mut skipped: BTreeSet<u64> = BTreeSet::new();
     while let Some(pc) = work.pop() {
         if starts.contains(&pc)
             || blocks.len() >= limits.max_blocks
@@ -244,8 +246,18 @@ pub fn discover_in(
         }
         // a target that is not code (or not translated) is left to the
         // dispatcher: no block for it
-        if pc != entry && fetch(code, pc).is_none_or(|i| !crate::emit::supported(i.op)) {
-            continue;
+        if pc != entry {
+            match fetch(code, pc) {
+                None => continue,
+                Some(i) if !crate::emit::supported(i.op) => {
+                    // ahead of time, the code after it is the function's
+                    if !calls && skipped.insert(pc) {
+                        work.push(pc.wrapping_add(u64::from(i.len)));
+                    }
+                    continue;
+                }
+                Some(_) => {}
+            }
         }
         let b = scan(code, pc, &starts, room);
         if b.insts.is_empty() {
@@ -254,6 +266,15 @@ pub fn discover_in(
         insts += b.insts.len();
         starts.insert(pc);
         work.extend(successors(&b, calls).into_iter().rev());
+        // ahead of time (not following calls), the code after an
+        // instruction left to the interpreter is part of the function too:
+        // the interpreter comes back to it
+        if !calls
+            && let Term::Interpret { pc: at } = b.term
+            && let Some(i) = fetch(code, at)
+        {
+            work.push(at.wrapping_add(u64::from(i.len)));
+        }
         blocks.insert(pc, b);
     }
     let mut list: Vec<Block> = Vec::with_capacity(blocks.len());

@@ -1,6 +1,6 @@
 //! ELF64 parsing and loading for riscv64 executables.
 
-use friscy_machine::{Memory, PAGE_SIZE, Perm};
+use friscy_machine::{CodeImage, Memory, PAGE_SIZE, Perm};
 use thiserror::Error;
 
 const EM_RISCV: u16 = 243;
@@ -197,6 +197,41 @@ pub struct Loaded {
     pub phnum: u64,
     /// End of the highest segment (where brk starts).
     pub end: u64,
+}
+
+/// The sha256 of a file's content: what names the module translated ahead
+/// of time from it (`friscy_machine::aot`).
+pub fn content_key(data: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(data).into()
+}
+
+/// Records the executable segments of `elf`, loaded at `bias`, as images
+/// of the file's code (when files' modules are in use), so that its module
+/// may run there while they are unchanged.
+pub fn add_code_images(elf: &Elf<'_>, mem: &mut Memory, bias: u64) {
+    if !friscy_machine::aot::uses_modules() {
+        return;
+    }
+    let key = content_key(elf.data);
+    for p in elf
+        .phdrs
+        .iter()
+        .filter(|p| p.kind == PT_LOAD && p.flags & PF_X != 0 && p.filesz > 0)
+    {
+        let Some(start) = p.vaddr.checked_add(bias) else {
+            continue;
+        };
+        let Some(end) = start.checked_add(p.filesz) else {
+            continue;
+        };
+        mem.add_code_image(CodeImage {
+            start: start & !(PAGE_SIZE - 1),
+            end: end.div_ceil(PAGE_SIZE) * PAGE_SIZE,
+            file_offset: p.offset & !(PAGE_SIZE - 1),
+            key,
+        });
+    }
 }
 
 /// Maps the loadable segments of `elf` at `bias`.

@@ -277,6 +277,7 @@ fn build(
         0
     };
     let loaded = elf::load(&elf, &mut mem, bias)?;
+    elf::add_code_images(&elf, &mut mem, bias);
     let mut interp_at = None;
     let (entry, base) = match images.interp.map(|(d, _)| d) {
         Some(data) => {
@@ -293,6 +294,7 @@ fn build(
                 .ok_or(LoadError::Errno(errno::ENOMEM))?;
             let ibias = at.checked_sub(lo).ok_or(ElfError::BadAddress(lo))?;
             let il = elf::load(&ie, &mut mem, ibias)?;
+            elf::add_code_images(&ie, &mut mem, ibias);
             interp_at = Some(ibias);
             (il.entry, ibias)
         }

@@ -6,7 +6,7 @@ use crate::elf::TASK_SIZE;
 use crate::fd::Object;
 use crate::loader::MMAP_TOP;
 use crate::{Kernel, SysResult, page_up};
-use friscy_machine::{PAGE_SIZE, Perm, SharedPage};
+use friscy_machine::{CodeImage, PAGE_SIZE, Perm, SharedPage};
 use friscy_vfs::FileType;
 
 /// Most bytes of shared anonymous memory one address space may map: its
@@ -15,6 +15,9 @@ use friscy_vfs::FileType;
 const MAX_SHARED_ANON: u64 = 256 << 20;
 /// Bytes of a file copied into a private mapping at a time.
 const MMAP_CHUNK: usize = 1 << 20;
+/// Largest file whose mapped code is named for its module (a file's
+/// content is hashed whole when it is mapped executable).
+const MAX_KEYED_FILE: u64 = 512 << 20;
 /// MADV_DONTNEED: anonymous private pages read back as zero afterwards.
 const MADV_DONTNEED: u64 = 4;
 
@@ -289,7 +292,47 @@ impl Kernel {
             let m = &mut *mm;
             m.code.drop_code(&mut m.mem);
         }
+        drop(mm);
+        // the file's code, for its module (when files' modules are used)
+        if perm.contains(Perm::X)
+            && n > 0
+            && friscy_machine::aot::uses_modules()
+            && let Some(key) = self.file_key(ino, size)
+        {
+            self.mm().borrow_mut().mem.add_code_image(CodeImage {
+                start,
+                end: start + n.div_ceil(PAGE_SIZE) * PAGE_SIZE,
+                file_offset: off,
+                key,
+            });
+        }
         Ok(start)
+    }
+
+    /// The sha256 of the content of file `ino` (`size` bytes), or `None`
+    /// if it cannot be read whole.
+    fn file_key(&mut self, ino: friscy_vfs::Ino, size: u64) -> Option<[u8; 32]> {
+        use sha2::{Digest, Sha256};
+        if size > MAX_KEYED_FILE {
+            return None;
+        }
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; MMAP_CHUNK.min(size as usize)];
+        let mut done = 0u64;
+        while done < size {
+            let want = (size - done).min(MMAP_CHUNK as u64) as usize;
+            let got = self
+                .fs
+                .borrow_mut()
+                .read(ino, done, &mut buf[..want])
+                .ok()?;
+            if got == 0 {
+                return None;
+            }
+            h.update(&buf[..got]);
+            done += got as u64;
+        }
+        Some(h.finalize().into())
     }
 
     fn mremap(&mut self, a: &[u64; 6]) -> SysResult {

@@ -14,7 +14,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use friscy_aot::abi;
+use friscy_aot::abi::{self, CodeMap};
 
 use crate::hart::Hart;
 use crate::memory::{Access, FaultCause, MemFault, Memory};
@@ -25,7 +25,12 @@ pub enum Mode {
     /// Never: the interpreter runs everything.
     #[default]
     Off,
-    /// Every block the first time it runs (for tests and comparisons).
+    /// Code of files whose modules were translated ahead of time (see
+    /// [`CodeImage`](crate::CodeImage)) runs translated; the interpreter
+    /// runs the rest.
+    Modules,
+    /// Those modules, and every other block translated the first time it
+    /// runs (for tests and comparisons).
     Force,
 }
 
@@ -41,12 +46,26 @@ pub trait Linker {
     /// `friscy_aot::abi::IMPORT_BASE`); its functions go in consecutive
     /// slots, the first returned. `None` if the host cannot.
     fn link(&mut self, wasm: &[u8], base: u64) -> Option<Linked>;
+    /// The module translated ahead of time from the file whose content has
+    /// sha256 `key` (by this translator version), if the host has one.
+    fn module(&mut self, key: &[u8; 32]) -> Option<Vec<u8>>;
     /// Runs a linked function with `state`; returns its `abi::Exit` code.
     fn call(&mut self, f: Linked, state: &mut State) -> i32;
 }
 
+/// A file's module, read once.
+struct FileModule {
+    wasm: Vec<u8>,
+    map: CodeMap,
+    /// Where it is linked, by base (one instance per load address).
+    linked: HashMap<u64, Option<Linked>>,
+}
+
 thread_local! {
     static LINKER: RefCell<Option<Box<dyn Linker>>> = const { RefCell::new(None) };
+    /// Files' modules by content key (`None`: the host has none, or it is
+    /// not one).
+    static MODULES: RefCell<HashMap<[u8; 32], Option<FileModule>>> = RefCell::new(HashMap::new());
     static MODE: std::cell::Cell<Mode> = const { std::cell::Cell::new(Mode::Off) };
     static STATS: std::cell::Cell<Stats> = const { std::cell::Cell::new(Stats::ZERO) };
 }
@@ -56,6 +75,8 @@ thread_local! {
 pub struct Stats {
     /// Regions translated and linked.
     pub regions: u64,
+    /// Files' modules linked (once per load address).
+    pub modules: u64,
     /// Guest instructions retired in translated code.
     pub instret: u64,
 }
@@ -63,6 +84,7 @@ pub struct Stats {
 impl Stats {
     const ZERO: Stats = Stats {
         regions: 0,
+        modules: 0,
         instret: 0,
     };
 }
@@ -86,6 +108,72 @@ fn mode() -> Mode {
 /// Whether code is translated on this thread at all.
 pub(crate) fn active() -> bool {
     mode() != Mode::Off
+}
+
+/// Whether files' modules are used on this thread (so the kernel names the
+/// code it maps: [`Memory::add_code_image`]).
+pub fn uses_modules() -> bool {
+    mode() != Mode::Off
+}
+
+fn count(f: impl FnOnce(&mut Stats)) {
+    STATS.with(|s| {
+        let mut v = s.get();
+        f(&mut v);
+        s.set(v);
+    });
+}
+
+/// The function and block of a file's module that start at `pc`, if the
+/// code there is an unchanged image of a file with a module, linked at the
+/// base the file is loaded at.
+fn from_module(mem: &Memory, pc: u64) -> Option<(Linked, u32)> {
+    let image = mem.code_image_at(pc)?.clone();
+    MODULES.with(|m| {
+        let mut modules = m.borrow_mut();
+        let module = modules
+            .entry(image.key)
+            .or_insert_with(|| {
+                let wasm = LINKER.with(|l| l.borrow_mut().as_mut()?.module(&image.key))?;
+                let map = CodeMap::decode(abi::custom_section(&wasm)?)?;
+                Some(FileModule {
+                    wasm,
+                    map,
+                    linked: HashMap::new(),
+                })
+            })
+            .as_mut()?;
+        // where pc is in the file, and so in the module's addresses
+        let offset = image.file_offset.checked_add(pc - image.start)?;
+        let &(seg_off, seg_end, seg_addr) = module
+            .map
+            .segments
+            .iter()
+            .find(|&&(o, e, _)| offset >= o && offset < e)?;
+        let vaddr = seg_addr.checked_add(offset - seg_off)?;
+        let entry = module.map.find(vaddr)?;
+        // the function runs only while all of its code is that of the
+        // file, unchanged, in this one segment
+        let (lo, hi) = *module.map.functions.get(entry.function as usize)?;
+        let base = pc.wrapping_sub(vaddr);
+        let seg_hi = seg_addr.checked_add(seg_end - seg_off)?;
+        if lo < seg_addr
+            || hi > seg_hi
+            || lo.wrapping_add(base) < image.start
+            || hi.wrapping_add(base) > image.end
+        {
+            return None;
+        }
+        let wasm = &module.wasm;
+        let first = *module.linked.entry(base).or_insert_with(|| {
+            let f = LINKER.with(|l| l.borrow_mut().as_mut()?.link(wasm, base));
+            if f.is_some() {
+                count(|s| s.modules += 1);
+            }
+            f
+        });
+        Some((Linked(first?.0.checked_add(entry.function)?), entry.block))
+    })
 }
 
 /// The block of memory translated code and the runtime share (see
@@ -312,16 +400,21 @@ impl Regions {
         let f = match self.map.get(&pc) {
             Some(f) => *f,
             None => {
-                let f = friscy_aot::translate(&mut Fetcher(mem), pc, friscy_aot::Limits::default())
-                    .and_then(|t| LINKER.with(|l| l.borrow_mut().as_mut()?.link(&t.wasm, 0)))
-                    .map(|f| (f, 0));
+                let f = from_module(mem, pc).or_else(|| {
+                    if mode() != Mode::Force {
+                        return None;
+                    }
+                    let t = friscy_aot::translate(
+                        &mut Fetcher(mem),
+                        pc,
+                        friscy_aot::Limits::default(),
+                    )?;
+                    let f = LINKER.with(|l| l.borrow_mut().as_mut()?.link(&t.wasm, 0))?;
+                    count(|s| s.regions += 1);
+                    Some((f, 0))
+                });
                 if let Some((Linked(slot), block)) = f {
                     self.links[link_index(pc)] = LinkEntry { pc, slot, block };
-                    STATS.with(|s| {
-                        let mut v = s.get();
-                        v.regions += 1;
-                        s.set(v);
-                    });
                 }
                 self.map.insert(pc, f);
                 f
@@ -339,11 +432,7 @@ impl Regions {
         });
         let exit = abi::Exit::from_i32(code).unwrap_or(abi::Exit::Interpret);
         hart.pc = state.pc;
-        STATS.with(|s| {
-            let mut v = s.get();
-            v.instret += state.executed;
-            s.set(v);
-        });
+        count(|s| s.instret += state.executed);
         if exit == abi::Exit::Fault {
             return Ran::Fault {
                 executed: state.executed,

@@ -13,8 +13,12 @@
 //   cargo build --release --target wasm32-unknown-unknown -p friscy-web
 // (FRISCY_WASM overrides where the module is read from.)
 //
-// FRISCY_TRANSLATE=force translates every block to wasm the first time it
-// runs (docs/aot.md); --stats then also says how much ran translated.
+// FRISCY_AOT=DIR: modules translated ahead of time (`friscy aot`), each
+// named by the sha256 of the ELF file it was made from (DIR/<hex>.wasm),
+// run the code of those files wherever they are mapped (docs/aot.md).
+// FRISCY_TRANSLATE=modules (the default with FRISCY_AOT) uses only them;
+// force also translates every other block the first time it runs; off
+// interprets everything. --stats then also says how much ran translated.
 import { readFileSync, writeSync, readSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { randomFillSync, createHash } from 'node:crypto';
@@ -80,6 +84,17 @@ const host = {
   window_size() { return 0; },
   // friscy images are read by the page, not here
   fetch() { return -5n; },
+  // modules translated ahead of time, by the sha256 of their ELF file
+  module_size(key) {
+    const m = aotModule(key);
+    return m ? BigInt(m.length) : -1n;
+  },
+  module_read(key, ptr, len) {
+    const m = aotModule(key);
+    if (!m || m.length !== len) return -1n;
+    bytes(ptr, len).set(m);
+    return BigInt(len);
+  },
   // translated code: instantiated against this module's memory and
   // helpers, entered through its function table
   link(ptr, len, base) {
@@ -108,12 +123,28 @@ const host = {
   },
 };
 
+const aotDir = process.env.FRISCY_AOT || null;
+const aotModules = new Map();
+function aotModule(keyPtr) {
+  if (!aotDir) return null;
+  const hex = Buffer.from(bytes(keyPtr, 32)).toString('hex');
+  if (!aotModules.has(hex)) {
+    let m = null;
+    try { m = readFileSync(path.join(aotDir, `${hex}.wasm`)); } catch (e) {
+      if (e.code !== 'ENOENT') process.stderr.write(`friscy: ${aotDir}/${hex}.wasm: ${e.message}\n`);
+    }
+    aotModules.set(hex, m);
+  }
+  return aotModules.get(hex);
+}
+
 const { instance } = await WebAssembly.instantiate(wasm, { friscy_host: host });
 const x = instance.exports;
 memory = x.memory;
-const translate = process.env.FRISCY_TRANSLATE || 'off';
-if (!['off', 'force'].includes(translate)) fail(`FRISCY_TRANSLATE=${translate}: off or force`);
-x.friscy_translate(translate === 'force' ? 1 : 0);
+const translate = process.env.FRISCY_TRANSLATE || (aotDir ? 'modules' : 'off');
+const modes = { off: 0, force: 1, modules: 2 };
+if (!(translate in modes)) fail(`FRISCY_TRANSLATE=${translate}: off, modules or force`);
+x.friscy_translate(modes[translate]);
 
 const enc = new TextEncoder();
 const pack = (list) => {
@@ -179,6 +210,7 @@ if (stats) {
   const n = x.friscy_instret();
   process.stderr.write(`friscy-stats: instret=${n} seconds=${secs.toFixed(6)} mips=${(Number(n) / secs / 1e6).toFixed(1)}` +
     ` translated-instret=${x.friscy_translated_instret()} regions=${x.friscy_translated_regions()}` +
+    ` modules=${x.friscy_translated_modules()}` +
     ` link-seconds=${(Number(linkNanos) / 1e9).toFixed(3)} module-bytes=${linkedBytes}\n`);
 }
 process.exit(status);

@@ -100,6 +100,10 @@ const host = {
       return -1;
     }
   },
+  // modules translated ahead of time come with the image (not yet: the
+  // page translates with ?translate=force)
+  module_size() { return -1n; },
+  module_read() { return -1n; },
   fetch(layer, offset, len, ptr) {
     if (len > data.length) return BigInt(-EIO);
     Atomics.store(ctl, FETCH, 1);

@@ -61,6 +61,12 @@ mod imports {
         /// slots of this module's function table; returns the first
         /// slot, or -1.
         pub fn link(ptr: *const u8, len: usize, base: i64) -> i32;
+        /// The size of the module translated ahead of time from the file
+        /// whose sha256 is the 32 bytes at `key`, or -1 if there is none.
+        pub fn module_size(key: *const u8) -> i64;
+        /// Reads that module into the `len` bytes at `ptr`; bytes read, or
+        /// -1.
+        pub fn module_read(key: *const u8, ptr: *mut u8, len: usize) -> i64;
     }
 }
 
@@ -165,6 +171,17 @@ impl friscy_machine::aot::Linker for WebLinker {
         u32::try_from(slot).ok().map(friscy_machine::aot::Linked)
     }
 
+    fn module(&mut self, key: &[u8; 32]) -> Option<Vec<u8>> {
+        // SAFETY: the import reads the 32 bytes of `key`.
+        let size = unsafe { imports::module_size(key.as_ptr()) };
+        let size = usize::try_from(size).ok()?;
+        let mut wasm = vec![0u8; size];
+        // SAFETY: the import writes at most `size` bytes into `wasm`,
+        // which holds that many, and reads the 32 bytes of `key`.
+        let got = unsafe { imports::module_read(key.as_ptr(), wasm.as_mut_ptr(), size) };
+        (usize::try_from(got).ok()? == size).then_some(wasm)
+    }
+
     fn call(
         &mut self,
         f: friscy_machine::aot::Linked,
@@ -185,6 +202,9 @@ impl friscy_machine::aot::Linker for WebLinker {
     fn link(&mut self, _wasm: &[u8], _base: u64) -> Option<friscy_machine::aot::Linked> {
         None
     }
+    fn module(&mut self, _key: &[u8; 32]) -> Option<Vec<u8>> {
+        None
+    }
     fn call(
         &mut self,
         _f: friscy_machine::aot::Linked,
@@ -195,13 +215,15 @@ impl friscy_machine::aot::Linker for WebLinker {
 }
 
 /// Chooses when code is translated: 0 never (the interpreter runs
-/// everything), 1 every block the first time it runs. Returns 0, or -1
-/// for an unknown mode.
+/// everything), 1 every block the first time it runs (and files' modules),
+/// 2 only code of files whose modules the host has (`module_size`).
+/// Returns 0, or -1 for an unknown mode.
 #[unsafe(no_mangle)]
 pub extern "C" fn friscy_translate(mode: u32) -> i32 {
     let mode = match mode {
         0 => friscy_machine::aot::Mode::Off,
         1 => friscy_machine::aot::Mode::Force,
+        2 => friscy_machine::aot::Mode::Modules,
         _ => return -1,
     };
     friscy_machine::aot::configure(mode, Some(Box::new(WebLinker)));
@@ -242,6 +264,12 @@ pub unsafe extern "C" fn friscy_aot_store(
 #[unsafe(no_mangle)]
 pub extern "C" fn friscy_translated_instret() -> u64 {
     friscy_machine::aot::stats().instret
+}
+
+/// Files' modules linked so far (once per load address).
+#[unsafe(no_mangle)]
+pub extern "C" fn friscy_translated_modules() -> u64 {
+    friscy_machine::aot::stats().modules
 }
 
 /// Regions translated so far.
