@@ -49,7 +49,7 @@ pub fn translate(inputs: &[PathBuf], out: &Path) -> Result<Totals> {
             }
             continue;
         }
-        let Some(m) = friscy_aot::translate_elf(&data, friscy_aot::Limits::default()) else {
+        let Some(m) = friscy_aot::translate_elf(&data, friscy_aot::Limits::AHEAD_OF_TIME) else {
             eprintln!("friscy aot: {}: no code to translate", f.display());
             continue;
         };

@@ -213,3 +213,16 @@ fn dynamic_debian_programs_run_from_their_modules() {
     }
     assert_eq!(seen[0], seen[1], "instructions retired differ");
 }
+
+/// Every trap case (a fault, a misaligned atomic, ebreak, illegal and
+/// reserved encodings, code run after its page was unmapped or lost X)
+/// ends the same way interpreted, from its module and translated at run
+/// time: the same signal after the same output.
+#[test]
+fn traps_agree() {
+    let tmp = TempDir::new("wtrap");
+    let elf = compile(&tmp, "traps.c", "rv64gc");
+    for case in 0..24 {
+        same(&elf, &[&case.to_string()], b"");
+    }
+}

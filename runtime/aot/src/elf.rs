@@ -127,7 +127,15 @@ pub fn translate_elf(data: &[u8], limits: Limits) -> Option<ElfModule> {
         }
     }
     let mut returns = BTreeSet::new();
-    sweep(&segs, &mut entries, &mut returns);
+    let mut insts_at = BTreeSet::new();
+    sweep(&segs, &mut entries, &mut returns, &mut insts_at);
+    // addresses made outside the code may be jump tables
+    let tables: Vec<u64> = entries
+        .iter()
+        .copied()
+        .filter(|&pc| !inside(&segs, pc))
+        .collect();
+    let jumps = jump_targets(&file, &tables, &insts_at);
     entries.retain(|&pc| inside(&segs, pc));
     returns.retain(|&pc| inside(&segs, pc));
     // one function per entry not already a block of an earlier one; a
@@ -140,12 +148,17 @@ pub fn translate_elf(data: &[u8], limits: Limits) -> Option<ElfModule> {
     let mut stop = entries.clone();
     let mut list: Vec<Entry> = Vec::new();
     // return points are blocks of their callers; one no caller reached is
-    // a function of its own
-    for &pc in entries.iter().chain(&returns) {
-        if entered.contains(&pc) {
+    // a function of its own, and so is code a function's limits cut off
+    let mut queue: std::collections::VecDeque<u64> =
+        entries.iter().chain(&returns).copied().collect();
+    while let Some(pc) = queue.pop_front() {
+        if entered.contains(&pc) || !inside(&segs, pc) {
             continue;
         }
-        let Some(r) = region::discover_in(&mut segs, pc, limits, false, &stop) else {
+        // the jump-table targets up to the next function are this one's
+        let next = entries.range(pc + 1..).next().copied().unwrap_or(u64::MAX);
+        let own: Vec<u64> = jumps.range(pc..next).copied().collect();
+        let Some(r) = region::discover_in(&mut segs, pc, limits, false, &stop, &own) else {
             continue;
         };
         let function = regions.len() as u32;
@@ -160,6 +173,7 @@ pub fn translate_elf(data: &[u8], limits: Limits) -> Option<ElfModule> {
                 });
             }
         }
+        queue.extend(&r.cut);
         map.functions.push(r.span());
         regions.push(r);
     }
@@ -178,9 +192,14 @@ pub fn translate_elf(data: &[u8], limits: Limits) -> Option<ElfModule> {
 }
 
 /// The linear sweep: call targets and `auipc`+`addi` addresses (into
-/// `entries`) and return points (into `returns`) in every executable
-/// segment.
-fn sweep(segs: &Segments<'_>, entries: &mut BTreeSet<u64>, returns: &mut BTreeSet<u64>) {
+/// `entries`), return points (into `returns`) and where instructions
+/// start (into `insts_at`) in every executable segment.
+fn sweep(
+    segs: &Segments<'_>,
+    entries: &mut BTreeSet<u64>,
+    returns: &mut BTreeSet<u64>,
+    insts_at: &mut BTreeSet<u64>,
+) {
     for &(addr, bytes) in &segs.list {
         let mut at = 0usize;
         // the last auipc: (register, value)
@@ -201,6 +220,7 @@ fn sweep(segs: &Segments<'_>, entries: &mut BTreeSet<u64>, returns: &mut BTreeSe
                 continue;
             };
             let next = pc.wrapping_add(u64::from(inst.len));
+            insts_at.insert(pc);
             match inst.op {
                 Op::Jal if inst.rd != 0 => {
                     entries.insert(pc.wrapping_add(inst.imm as u64));
@@ -223,4 +243,47 @@ fn sweep(segs: &Segments<'_>, entries: &mut BTreeSet<u64>, returns: &mut BTreeSe
             at += usize::from(inst.len);
         }
     }
+}
+
+/// Most targets one jump table is read for.
+const MAX_TABLE: usize = 4096;
+
+/// The targets of the jump tables among `tables` (addresses the code
+/// makes): a table is a run of 32-bit offsets from its own address, or of
+/// 64-bit addresses, each the start of an instruction; it ends at the first
+/// entry that is not. A table found wrongly adds places a function may
+/// jump to, never a wrong answer.
+fn jump_targets(
+    file: &object::File<'_>,
+    tables: &[u64],
+    insts_at: &BTreeSet<u64>,
+) -> BTreeSet<u64> {
+    let mut out = BTreeSet::new();
+    for &t in tables {
+        let Some(bytes) = file.segments().find_map(|s| {
+            let at = t.checked_sub(s.address())?;
+            s.data().ok()?.get(usize::try_from(at).ok()?..)
+        }) else {
+            continue;
+        };
+        let relative: Vec<u64> = bytes
+            .chunks_exact(4)
+            .take(MAX_TABLE)
+            .map(|c| t.wrapping_add(i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64 as u64))
+            .take_while(|pc| insts_at.contains(pc))
+            .collect();
+        let absolute: Vec<u64> = bytes
+            .chunks_exact(8)
+            .take(MAX_TABLE)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .take_while(|pc| insts_at.contains(pc))
+            .collect();
+        // a table has at least two targets
+        for list in [relative, absolute] {
+            if list.len() >= 2 {
+                out.extend(list);
+            }
+        }
+    }
+    out
 }

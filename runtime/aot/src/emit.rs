@@ -620,14 +620,21 @@ impl Emitter<'_, '_> {
             .i32_add();
     }
 
-    /// If the last helper call failed, leaves the region.
-    fn check_status(&mut self, pc: u64, next: u64, i: usize) {
+    /// If the last helper call failed, leaves the region: a load can only
+    /// fault; a store may also have written a page of code.
+    fn check_status(&mut self, pc: u64, next: u64, i: usize, store: bool) {
         self.s
             .local_get(L_STATE)
             .i32_load(mem(abi::STATUS, 2))
             .local_tee(L_E)
             .if_(BlockType::Empty);
         self.extra += 1;
+        if !store {
+            self.leave(Exit::Fault, pc, i);
+            self.extra -= 1;
+            self.s.end();
+            return;
+        }
         self.s
             .local_get(L_E)
             .i32_const(abi::STATUS_FAULT)
@@ -666,7 +673,7 @@ impl Emitter<'_, '_> {
             .i32_const(size)
             .call(F_LOAD)
             .local_set(L_T1);
-        self.check_status(pc, pc, i);
+        self.check_status(pc, pc, i, false);
         self.s.local_get(L_T1);
         self.extra -= 1;
         self.s.end();
@@ -701,7 +708,7 @@ impl Emitter<'_, '_> {
         self.s.local_get(L_STATE).local_get(L_ADDR);
         self.get(inst.rs2);
         self.s.i32_const(size).call(F_STORE);
-        self.check_status(pc, next, i);
+        self.check_status(pc, next, i, true);
         self.extra -= 1;
         self.s.end();
     }

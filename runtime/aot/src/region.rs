@@ -36,9 +36,14 @@ pub struct Block {
 #[derive(Clone, Debug)]
 pub struct Region {
     pub blocks: Vec<Block>,
-    /// Return addresses of the calls in the region that are blocks of it:
-    /// an indirect jump (a `ret`) to one of them stays in the region.
+    /// Where an indirect jump may go that are blocks of the region: the
+    /// return addresses of its calls (when their callees are in it) and
+    /// the targets of its jump tables. A jump to one of them stays in the
+    /// region.
     pub returns: Vec<u64>,
+    /// Where the region would have gone on but for its limits (a function
+    /// translated ahead of time leaves these to functions of their own).
+    pub cut: Vec<u64>,
 }
 
 impl Region {
@@ -73,6 +78,9 @@ fn fetch(code: &mut dyn Code, pc: u64) -> Option<Inst> {
     };
     decode(raw).ok()
 }
+
+/// `ra`: a `jalr` through it is a return.
+const RA: u8 = 1;
 
 fn is_branch(op: Op) -> bool {
     matches!(
@@ -184,18 +192,20 @@ fn successors(b: &Block, calls: bool) -> Vec<u64> {
 /// The region from `entry`; `None` when its first instruction cannot be
 /// translated.
 pub fn discover(code: &mut dyn Code, entry: u64, limits: Limits) -> Option<Region> {
-    discover_in(code, entry, limits, true, &BTreeSet::new())
+    discover_in(code, entry, limits, true, &BTreeSet::new(), &[])
 }
 
 /// The region from `entry`, following calls into their callees if
 /// `calls`, and never making a block at a pc of `others` (where other
-/// regions start: going there leaves this one).
+/// regions start: going there leaves this one). An indirect jump that is
+/// not a return may go to any of `jumps` (the targets of its jump tables).
 pub fn discover_in(
     code: &mut dyn Code,
     entry: u64,
     limits: Limits,
     calls: bool,
     others: &BTreeSet<u64>,
+    jumps: &[u64],
 ) -> Option<Region> {
     let first = fetch(code, entry)?;
     if !crate::emit::supported(first.op) {
@@ -207,11 +217,13 @@ pub fn discover_in(
     let mut insts = 0usize;
     // instructions left to the interpreter, seen already
     let mut skipped: BTreeSet<u64> = BTreeSet::new();
+    let mut cut = Vec::new();
     while let Some(pc) = work.pop() {
-        if starts.contains(&pc)
-            || blocks.len() >= limits.max_blocks
-            || (pc != entry && others.contains(&pc))
-        {
+        if starts.contains(&pc) || (pc != entry && others.contains(&pc)) {
+            continue;
+        }
+        if blocks.len() >= limits.max_blocks {
+            cut.push(pc);
             continue;
         }
         // a target inside a known block splits it there
@@ -242,6 +254,7 @@ pub fn discover_in(
         }
         let room = limits.max_insts.saturating_sub(insts);
         if room == 0 {
+            cut.push(pc);
             continue;
         }
         // a target that is not code (or not translated) is left to the
@@ -266,6 +279,13 @@ pub fn discover_in(
         insts += b.insts.len();
         starts.insert(pc);
         work.extend(successors(&b, calls).into_iter().rev());
+        if b.term == Term::Indirect
+            && b.insts
+                .last()
+                .is_some_and(|(_, i)| i.rd == 0 && i.rs1 != RA)
+        {
+            work.extend(jumps.iter().rev());
+        }
         // ahead of time (not following calls), the code after an
         // instruction left to the interpreter is part of the function too:
         // the interpreter comes back to it
@@ -290,10 +310,13 @@ pub fn discover_in(
         .filter_map(call_return)
         .filter(|back| starts.contains(back))
         .collect();
+    returns.extend(jumps.iter().filter(|pc| starts.contains(pc)));
     returns.sort_unstable();
     returns.dedup();
+    cut.retain(|pc| !starts.contains(pc));
     Some(Region {
         blocks: list,
         returns,
+        cut,
     })
 }
