@@ -20,6 +20,13 @@ pub const IMPORT_LOAD: &str = "load";
 /// [`STATUS_CODE`] when it wrote a page that holds translated or decoded
 /// code.
 pub const IMPORT_STORE: &str = "store";
+/// `exec(state: i32, pc: i64)`: runs the one instruction at `pc` as the
+/// interpreter does (floating point and atomics, which this tier does not
+/// turn into wasm of its own), reading and writing the registers in the
+/// state's register file; sets [`STATUS`] to [`STATUS_OK`],
+/// [`STATUS_CODE`] (it wrote a page of code) or [`STATUS_INTERPRET`] (it
+/// trapped or faulted and changed nothing: the interpreter must run it).
+pub const IMPORT_EXEC: &str = "exec";
 /// The runtime's function table, where linked regions are: a region that
 /// leaves for a pc another linked region starts at tail-calls it
 /// (`return_call_indirect`) instead of returning.
@@ -36,7 +43,7 @@ pub const EXPORT_FIRST: &str = "0";
 pub const CUSTOM_SECTION: &str = "friscy-aot";
 /// The translator's version: a module made by another version is not
 /// used (it is part of what names a module in a friscy image).
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Offsets in the state block.
 /// `u32`: address of the integer registers (`x0..x31`, 8 bytes each;
@@ -68,8 +75,10 @@ pub const LINK_TABLE: u32 = 48;
 /// region's blocks; 0 is the entry). A region translated ahead of time
 /// may be entered at any of its blocks.
 pub const BLOCK: u32 = 52;
+/// `u32`: the hart (for the `exec` helper).
+pub const HART: u32 = 64;
 /// Size of the state block the module may touch.
-pub const STATE_SIZE: u32 = 64;
+pub const STATE_SIZE: u32 = 72;
 /// Link table entries.
 pub const LINKS: u32 = 4096;
 pub const LINK_ENTRY: u32 = 16;
@@ -79,6 +88,7 @@ pub const LINK_BLOCK: u32 = 12;
 pub const STATUS_OK: i32 = 0;
 pub const STATUS_FAULT: i32 = 1;
 pub const STATUS_CODE: i32 = 2;
+pub const STATUS_INTERPRET: i32 = 3;
 
 /// A software TLB entry: the page number (`u64`, at 0) and the host
 /// address of the page (`u32`, at [`TLB_BASE`]); [`TLB_ENTRY`] bytes.

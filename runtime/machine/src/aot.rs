@@ -194,6 +194,8 @@ pub struct State {
     links: u32,
     block: u32,
     fault_addr: u64,
+    hart: u32,
+    _pad3: u32,
 }
 
 // The offsets translated code uses (wasm32 is where it runs).
@@ -209,6 +211,7 @@ const _: () = {
     assert!(std::mem::offset_of!(State, status) == abi::STATUS as usize);
     assert!(std::mem::offset_of!(State, links) == abi::LINK_TABLE as usize);
     assert!(std::mem::offset_of!(State, block) == abi::BLOCK as usize);
+    assert!(std::mem::offset_of!(State, hart) == abi::HART as usize);
     assert!(std::mem::offset_of!(LinkEntry, block) == abi::LINK_BLOCK as usize);
     assert!(std::mem::size_of::<LinkEntry>() == abi::LINK_ENTRY as usize);
     assert!(std::mem::offset_of!(LinkEntry, slot) == abi::LINK_SLOT as usize);
@@ -248,6 +251,8 @@ impl State {
             links: addr(links.as_ptr()),
             block,
             fault_addr: 0,
+            hart: addr(std::ptr::from_mut(hart)),
+            _pad3: 0,
         }
     }
 
@@ -257,6 +262,14 @@ impl State {
         // the helpers with this state; nothing else touches that memory
         // object meanwhile (one thread runs a guest).
         unsafe { &mut *(self.mem as usize as *mut Memory) }
+    }
+
+    fn hart(&mut self) -> &mut Hart {
+        // SAFETY: `hart` was set from a `&mut Hart` that outlives the call
+        // into translated code (as for `memory`); translated code keeps
+        // the integer registers it holds in locals written back to it
+        // before it calls `exec`, and reloads what `exec` wrote.
+        unsafe { &mut *(self.hart as usize as *mut Hart) }
     }
 
     fn fault(&mut self, f: MemFault) {
@@ -322,6 +335,26 @@ pub fn store(state: &mut State, addr: u64, value: u64, size: u32) {
         Ok(()) => {}
         Err(f) => state.fault(f),
     }
+}
+
+/// The `exec` helper: the instruction at `pc`, run by the interpreter on
+/// the hart and memory (see `abi::IMPORT_EXEC`).
+pub fn exec(state: &mut State, pc: u64) {
+    let mem: *mut Memory = state.memory();
+    let hart = state.hart();
+    let saved = hart.pc;
+    hart.pc = pc;
+    // SAFETY: `mem` and the hart are distinct objects (see `memory` and
+    // `hart`); nothing else uses either during the call.
+    let exit = crate::interp::step_one(hart, unsafe { &mut *mem });
+    hart.pc = saved;
+    // SAFETY: as above.
+    let dirty = unsafe { (*mem).code_dirty() };
+    state.status = match exit {
+        Some(_) => abi::STATUS_INTERPRET,
+        None if dirty => abi::STATUS_CODE,
+        None => abi::STATUS_OK,
+    };
 }
 
 /// Code as the translator reads it: fetches through the memory, which

@@ -286,6 +286,52 @@ impl CodeCache {
     }
 }
 
+/// Never read: [`step_one`] runs with no chaining.
+static NO_FAST: [(u64, u32); CACHE_SIZE] = [(0, 0); CACHE_SIZE];
+
+/// Runs the one instruction at `hart.pc` as the interpreter does, and
+/// moves `pc` past it (what translated code has the interpreter do for it
+/// without leaving: floating point, atomics). On a trap or fault nothing
+/// has changed and the exit says why.
+pub fn step_one(hart: &mut Hart, mem: &mut Memory) -> Option<Exit> {
+    let block = match decode_block(hart.pc, mem, 1) {
+        Ok(b) => b,
+        Err(e) => return Some(e),
+    };
+    let Hart {
+        regs,
+        pc: hart_pc,
+        fflags,
+        frm,
+        reservation,
+        instret,
+        time,
+    } = hart;
+    let mut cx = Cx {
+        pc: hart_pc,
+        fflags,
+        frm,
+        reservation,
+        mem,
+        block: &block,
+        blocks: &[],
+        fast: &NO_FAST,
+        instret_base: *instret,
+        time: *time,
+        executed: u64::from(block.n),
+        unretired: 0,
+        chain: 0,
+        next: block.end,
+        exit: None,
+    };
+    run_loop(&mut cx, Ip(block.insts.as_ptr()), regs);
+    let (next, exit) = (cx.next, cx.exit);
+    if exit.is_none() {
+        *hart_pc = next;
+    }
+    exit
+}
+
 /// Reads the raw encoding at `pc` (for reporting illegal instructions).
 fn raw_at(pc: u64, mem: &mut Memory) -> Result<u32, MemFault> {
     let lo = mem.fetch_u16(pc)?;
@@ -297,6 +343,11 @@ fn raw_at(pc: u64, mem: &mut Memory) -> Result<u32, MemFault> {
 }
 
 fn translate(pc: u64, mem: &mut Memory) -> Result<Block, Exit> {
+    decode_block(pc, mem, usize::MAX)
+}
+
+/// The block at `pc`, of at most `limit` instructions.
+fn decode_block(pc: u64, mem: &mut Memory, limit: usize) -> Result<Block, Exit> {
     if pc & 1 != 0 {
         // Instructions are 2-byte aligned (jalr clears bit 0, but an ELF
         // entry point or a signal handler address may be odd): Linux
@@ -327,7 +378,7 @@ fn translate(pc: u64, mem: &mut Memory) -> Result<Block, Exit> {
         insts.push(predecode(&inst, off));
         offs.push(off as u16);
         cur += u64::from(inst.len);
-        if inst.op.ends_block() || cur >= page_end {
+        if inst.op.ends_block() || cur >= page_end || insts.len() >= limit {
             break;
         }
     }

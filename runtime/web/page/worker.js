@@ -86,7 +86,7 @@ const host = {
       const table = x.__indirect_function_table;
       const linked = new WebAssembly.Instance(code, {
         env: {
-          memory, table, load: x.friscy_aot_load, store: x.friscy_aot_store,
+          memory, table, load: x.friscy_aot_load, store: x.friscy_aot_store, exec: x.friscy_aot_exec,
           base: new WebAssembly.Global({ value: 'i64', mutable: false }, base),
         },
       });

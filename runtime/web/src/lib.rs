@@ -260,6 +260,16 @@ pub unsafe extern "C" fn friscy_aot_store(
     friscy_machine::aot::store(unsafe { &mut *state }, addr, value, size)
 }
 
+/// Translated code's interpreter helper (`friscy_aot::abi::IMPORT_EXEC`).
+///
+/// # Safety
+/// As for [`friscy_aot_load`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn friscy_aot_exec(state: *mut friscy_machine::aot::State, pc: u64) {
+    // SAFETY: as for `friscy_aot_load`.
+    friscy_machine::aot::exec(unsafe { &mut *state }, pc)
+}
+
 /// Guest instructions retired in translated code so far.
 #[unsafe(no_mangle)]
 pub extern "C" fn friscy_translated_instret() -> u64 {
