@@ -27,24 +27,26 @@ pub fn module_name(elf: &[u8]) -> String {
 /// walked without following links) into `out`, saying what it does on
 /// stderr (one line a file).
 pub fn translate(inputs: &[PathBuf], out: &Path) -> Result<Totals> {
-    let mut files = Vec::new();
+    // (file, named on the command line)
+    let mut files: Vec<(PathBuf, bool)> = Vec::new();
     for i in inputs {
         let meta =
             std::fs::symlink_metadata(i).with_context(|| format!("cannot read {}", i.display()))?;
         if meta.is_dir() {
-            walk(i, &mut files)?;
+            let mut found = Vec::new();
+            walk(i, &mut found)?;
+            files.extend(found.into_iter().map(|f| (f, false)));
         } else {
-            files.push(i.clone());
+            files.push((i.clone(), true));
         }
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let start = Instant::now();
     let mut totals = Totals::default();
-    let explicit = files.len() == inputs.len();
-    for f in &files {
+    for (f, named) in &files {
         let data = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
         if !friscy_aot::is_riscv64_elf(&data) {
-            if explicit {
+            if *named {
                 bail!("{} is not a riscv64 ELF file", f.display());
             }
             continue;

@@ -226,3 +226,40 @@ fn traps_agree() {
         same(&elf, &[&case.to_string()], b"");
     }
 }
+
+/// `friscy aot` translates the riscv64 ELF files it finds in a directory
+/// (skipping everything else), names each module by its file's sha256,
+/// and refuses a file named on its command line that is not one.
+#[test]
+fn aot_translates_what_it_finds_and_refuses_what_it_cannot() {
+    let tmp = TempDir::new("waot");
+    let root = unpack_fixture("base", tmp.path());
+    let dir = tmp.path().join("in");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(root.join("usr/bin/busybox"), dir.join("busybox")).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a program\n").unwrap();
+    let out = tmp.path().join("modules");
+    let o = run(Command::new(bin("friscy"))
+        .arg("aot")
+        .arg("-o")
+        .arg(&out)
+        .arg(&dir));
+    let (_, stderr) = output_text(&o);
+    assert!(o.status.success(), "{stderr}");
+    let sha = run_ok(Command::new("sha256sum").arg(dir.join("busybox")));
+    let name = format!("{}.wasm", &sha[..64]);
+    let made: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(made, vec![name], "{stderr}");
+    assert!(stderr.contains("1 files"), "{stderr}");
+    let o = run(Command::new(bin("friscy"))
+        .arg("aot")
+        .arg("-o")
+        .arg(&out)
+        .arg(dir.join("notes.txt")));
+    let (_, stderr) = output_text(&o);
+    assert_eq!(o.status.code(), Some(125), "{stderr}");
+    assert!(stderr.contains("is not a riscv64 ELF file"), "{stderr}");
+}
