@@ -35,10 +35,6 @@ pub const IMPORT_TABLE: &str = "table";
 /// code was translated at, so that one module serves a position-independent
 /// file wherever it is loaded (0 for code translated where it runs).
 pub const IMPORT_BASE: &str = "base";
-/// The exported functions are named by their index, from `0`: the region
-/// of [`Translation`](crate::Translation) is `0`; an ELF module's
-/// regions are in the order of its [`CodeMap`] entries.
-pub const EXPORT_FIRST: &str = "0";
 /// The custom section of an ELF file's module: its [`CodeMap`].
 pub const CUSTOM_SECTION: &str = "friscy-aot";
 /// The translator's version: a module made by another version is not

@@ -210,7 +210,7 @@ pub fn content_key(data: &[u8]) -> [u8; 32] {
 /// of the file's code (when files' modules are in use), so that its module
 /// may run there while they are unchanged.
 pub fn add_code_images(elf: &Elf<'_>, mem: &mut Memory, bias: u64) {
-    if !friscy_machine::aot::uses_modules() {
+    if !friscy_machine::aot::active() {
         return;
     }
     let key = content_key(elf.data);

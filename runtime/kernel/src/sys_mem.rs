@@ -296,7 +296,7 @@ impl Kernel {
         // the file's code, for its module (when files' modules are used)
         if perm.contains(Perm::X)
             && n > 0
-            && friscy_machine::aot::uses_modules()
+            && friscy_machine::aot::active()
             && let Some(key) = self.file_key(ino, size)
         {
             self.mm().borrow_mut().mem.add_code_image(CodeImage {

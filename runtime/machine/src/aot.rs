@@ -105,14 +105,10 @@ fn mode() -> Mode {
     MODE.with(std::cell::Cell::get)
 }
 
-/// Whether code is translated on this thread at all.
-pub(crate) fn active() -> bool {
-    mode() != Mode::Off
-}
-
-/// Whether files' modules are used on this thread (so the kernel names the
-/// code it maps: [`Memory::add_code_image`]).
-pub fn uses_modules() -> bool {
+/// Whether code is translated on this thread at all (and so whether the
+/// kernel names the code it maps for files' modules:
+/// [`Memory::add_code_image`]).
+pub fn active() -> bool {
     mode() != Mode::Off
 }
 
