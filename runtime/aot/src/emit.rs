@@ -195,6 +195,19 @@ const L_T2: u32 = 43;
 const L_T3: u32 = 44;
 const L_T4: u32 = 45;
 const L_LINKS: u32 = 46;
+/// A site exit (see [`Emitter::leave`]): where, how many retired, why.
+const L_SITE: u32 = 47;
+
+/// A site exit packs the pc's offset from the function's first pc (signed,
+/// in the bits above [`SITE_PC_SHIFT`]), the instructions of the block
+/// retired before it (in the bits above [`SITE_DONE_SHIFT`], at most
+/// [`SITE_DONE_MAX`]) and the [`Exit`] (the low bits) into one `i32`:
+/// a few bytes a site instead of the two dozen that compute and store
+/// the pc (module size is most of what translation costs: download,
+/// compile time).
+const SITE_PC_SHIFT: u32 = 16;
+const SITE_DONE_SHIFT: u32 = 3;
+const SITE_DONE_MAX: usize = (1 << (SITE_PC_SHIFT - SITE_DONE_SHIFT)) - 1;
 
 const PAGE: i32 = 1 << abi::PAGE_SHIFT;
 
@@ -314,7 +327,7 @@ fn run_function(region: &Region) -> Function {
         (31, ValType::I64),
         (6, ValType::I32),
         (8, ValType::I64),
-        (1, ValType::I32),
+        (2, ValType::I32),
     ]);
     let (read, written) = registers(region);
     let mut s = f.instructions();
@@ -343,7 +356,11 @@ fn run_function(region: &Region) -> Function {
         .i32_load(mem(abi::BLOCK, 2))
         .local_set(L_BLOCK);
     let n = region.blocks.len() as u32;
-    s.block(BlockType::Empty).loop_(BlockType::Empty);
+    let first = region.blocks[0].start;
+    // $out, $site, then the dispatch loop
+    s.block(BlockType::Empty)
+        .block(BlockType::Empty)
+        .loop_(BlockType::Empty);
     for _ in 0..n {
         s.block(BlockType::Empty);
     }
@@ -357,14 +374,41 @@ fn run_function(region: &Region) -> Function {
             to_next: n - 1 - k as u32,
             k,
             extra: 0,
+            first,
         };
         e.block(b);
         if (k as u32) < n - 1 {
             s.end();
         }
     }
-    // the last block's code ends the loop and the outer block
+    // the last block's code ends the loop and $site
     s.end().end();
+    // a site exit: the pc from the function's first one, the instructions
+    // retired, the exit
+    s.local_get(L_STATE)
+        .i64_const(first as i64)
+        .global_get(G_BASE)
+        .i64_add()
+        .local_get(L_SITE)
+        .i32_const(SITE_PC_SHIFT as i32)
+        .i32_shr_s()
+        .i64_extend_i32_s()
+        .i64_add()
+        .i64_store(mem(abi::PC, 3))
+        .local_get(L_EXEC)
+        .local_get(L_SITE)
+        .i32_const(SITE_DONE_SHIFT as i32)
+        .i32_shr_u()
+        .i32_const(SITE_DONE_MAX as i32)
+        .i32_and()
+        .i64_extend_i32_u()
+        .i64_add()
+        .local_set(L_EXEC)
+        .local_get(L_SITE)
+        .i32_const((1 << SITE_DONE_SHIFT) - 1)
+        .i32_and()
+        .local_set(L_EXIT)
+        .end();
     // the epilogue
     for r in 1..32u32 {
         if written[r as usize] {
@@ -381,8 +425,17 @@ fn run_function(region: &Region) -> Function {
         .i64_add()
         .i64_store(mem(abi::EXECUTED, 3));
     // going on at a pc another linked region starts at: go there directly
-    // (a tail call), with what is left of the budget
-    s.local_get(L_EXIT).i32_eqz().if_(BlockType::Empty);
+    // (a tail call), with what is left of the budget, if any is
+    s.local_get(L_EXIT)
+        .i32_eqz()
+        .local_get(L_BUDGET)
+        .local_get(L_EXEC)
+        .i64_sub()
+        .local_tee(L_BUDGET)
+        .i64_const(0)
+        .i64_gt_s()
+        .i32_and()
+        .if_(BlockType::Empty);
     s.local_get(L_STATE)
         .i64_load(mem(abi::PC, 3))
         .local_tee(L_T1)
@@ -426,6 +479,8 @@ struct Emitter<'a, 'b> {
     k: usize,
     /// Labels opened inside the block's code so far.
     extra: u32,
+    /// The function's first pc (site exits are relative to it).
+    first: u64,
 }
 
 impl Emitter<'_, '_> {
@@ -434,12 +489,27 @@ impl Emitter<'_, '_> {
     }
 
     fn br_out(&mut self) {
+        self.s.br(self.to_next + self.extra + 2);
+    }
+
+    fn br_site(&mut self) {
         self.s.br(self.to_next + self.extra + 1);
     }
 
     /// Leaves the region with `exit`, going on at `pc`, `done` more
-    /// instructions retired.
+    /// instructions retired: as a site exit if it packs into one (see
+    /// [`SITE_PC_SHIFT`]).
     fn leave(&mut self, exit: Exit, pc: u64, done: usize) {
+        let offset = pc.wrapping_sub(self.first) as i64;
+        let fits = i16::try_from(offset).is_ok() && done <= SITE_DONE_MAX;
+        if fits {
+            let site = ((offset as i32) << SITE_PC_SHIFT)
+                | ((done as i32) << SITE_DONE_SHIFT)
+                | exit as i32;
+            self.s.i32_const(site).local_set(L_SITE);
+            self.br_site();
+            return;
+        }
         self.retire(done);
         self.s.local_get(L_STATE);
         self.address(pc);
@@ -480,32 +550,28 @@ impl Emitter<'_, '_> {
     /// Goes to block `j`: a later block is the end of one of the labels
     /// around this code (its code starts right after), so a plain branch
     /// gets there; an earlier one (a loop) goes through the dispatch.
+    /// Only a loop can run forever inside a function, so the budget
+    /// (instructions retired against what the runtime allowed) is checked
+    /// there, before going round again.
     fn enter_block(&mut self, j: usize) {
         if j > self.k {
             self.s.br((j - self.k - 1) as u32 + self.extra);
         } else {
-            self.s.i32_const(j as i32).local_set(L_BLOCK);
+            self.s
+                .local_get(L_EXEC)
+                .local_get(L_BUDGET)
+                .i64_ge_s()
+                .if_(BlockType::Empty);
+            self.extra += 1;
+            self.leave(Exit::Budget, self.region.blocks[j].start, 0);
+            self.extra -= 1;
+            self.s.end().i32_const(j as i32).local_set(L_BLOCK);
             self.br_next();
         }
     }
 
     fn block(&mut self, b: &Block) {
         let n = b.insts.len();
-        // the budget: checked before the block, charged for all of it
-        self.s
-            .local_get(L_BUDGET)
-            .i64_const(0)
-            .i64_le_s()
-            .if_(BlockType::Empty);
-        self.extra += 1;
-        self.leave(Exit::Budget, b.start, 0);
-        self.extra -= 1;
-        self.s
-            .end()
-            .local_get(L_BUDGET)
-            .i64_const(n as i64)
-            .i64_sub()
-            .local_set(L_BUDGET);
         for (i, (pc, inst)) in b.insts.iter().enumerate() {
             let next = pc.wrapping_add(u64::from(inst.len));
             let last = i + 1 == n;
