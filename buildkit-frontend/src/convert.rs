@@ -10,9 +10,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use friscy_converter::tree::tar_tree;
-use friscy_vfs::image::{Seen, write_layer};
+use friscy_vfs::image::{Seen, Translator, write_translated_layer};
 
-pub fn run(input: &Path, output: &Path) -> Result<()> {
+pub fn run(input: &Path, output: &Path, aot: bool) -> Result<()> {
     if !input.is_dir() {
         bail!("{}: not a directory", input.display());
     }
@@ -21,12 +21,12 @@ pub fn run(input: &Path, output: &Path) -> Result<()> {
     // step ends, so it is not part of the layer (the image's root is
     // read-only)
     let scratch = output.join(format!(".friscy-layer-{}.tmp", std::process::id()));
-    let result = convert(input, output, &scratch);
+    let result = convert(input, output, &scratch, aot);
     let _ = std::fs::remove_file(&scratch);
     result
 }
 
-fn convert(input: &Path, output: &Path, scratch: &Path) -> Result<()> {
+fn convert(input: &Path, output: &Path, scratch: &Path, aot: bool) -> Result<()> {
     let t0 = std::time::Instant::now();
     let (mut reader, writer) = io::pipe().context("a pipe")?;
     let root = input.to_owned();
@@ -34,10 +34,12 @@ fn convert(input: &Path, output: &Path, scratch: &Path) -> Result<()> {
     let blob =
         File::create(scratch).with_context(|| format!("cannot write {}", scratch.display()))?;
     let mut seen = Seen::new();
-    let written = write_layer(
+    let mut translator = friscy_converter::aot::Aot;
+    let written = write_translated_layer(
         BufReader::new(&mut reader),
         BufWriter::new(blob),
         &mut seen,
+        aot.then_some(&mut translator as &mut dyn Translator),
         &mut |_| {},
     );
     // the tar's last blocks, which the layer reader does not need
@@ -60,11 +62,15 @@ fn convert(input: &Path, output: &Path, scratch: &Path) -> Result<()> {
     let mut err = io::stderr().lock();
     let _ = writeln!(
         err,
-        "friscy: {} entries, {:.1} MB of files as {} chunks ({:.1} MB stored once) in {:.1} s{}",
+        "friscy: {} entries, {:.1} MB of files as {} chunks ({:.1} MB stored once), \
+         {} modules of translated code ({:.1} MB of ELF -> {:.1} MB of wasm) in {:.1} s{}",
         stats.entries,
         stats.file_bytes as f64 / 1e6,
         layer.chunks,
         layer.chunk_bytes as f64 / 1e6,
+        layer.modules,
+        layer.translated_bytes as f64 / 1e6,
+        layer.module_bytes as f64 / 1e6,
         t0.elapsed().as_secs_f64(),
         if stats.skipped > 0 {
             format!("; {} sockets left out", stats.skipped)
@@ -89,7 +95,7 @@ mod tests {
         std::fs::write(input.join("etc/hostname"), b"friscy\n").unwrap();
         std::fs::write(input.join("big"), vec![1u8; 3 << 20]).unwrap();
         std::os::unix::fs::symlink("etc/hostname", input.join("h")).unwrap();
-        run(&input, &output).unwrap();
+        run(&input, &output, true).unwrap();
         let index = std::fs::read(output.join(INDEX_PATH)).unwrap();
         let index = Index::decode(&index).unwrap();
         let paths: Vec<_> = index

@@ -231,6 +231,8 @@ async fn build(client: &mut Client) -> Result<GwResult, RpcStatus> {
         }
     }
     opts.insert("platform".into(), RISCV64.into());
+    // `--build-arg FRISCY_AOT=0`: no modules of translated code
+    let aot = opts.get("build-arg:FRISCY_AOT").map(String::as_str) != Some("0");
     // keeps the Dockerfile frontend from forwarding to us again
     opts.entry("cmdline".into()).or_default();
     // the build's inputs (context, Dockerfile) when the client gave them
@@ -285,7 +287,7 @@ async fn build(client: &mut Client) -> Result<GwResult, RpcStatus> {
     let friscy_config = friscy_converter::friscy::frontend_config(&source_config)
         .map_err(|e| error(INTERNAL, e))?;
     let image = pinned(client, &image).await;
-    let def = crate::llb::with_conversion(&def, &image, &host_platform())
+    let def = crate::llb::with_conversion(&def, &image, &host_platform(), aot)
         .map_err(|e| error(INTERNAL, e))?;
     let converted = solve(
         client,

@@ -43,6 +43,7 @@ pub fn with_conversion(
     def: &pb::Definition,
     image: &str,
     platform: &pb::Platform,
+    aot: bool,
 ) -> Result<pb::Definition, BadDefinition> {
     let (terminal, ops) = def
         .def
@@ -90,7 +91,12 @@ pub fn with_conversion(
         constraints: Some(pb::WorkerConstraints::default()),
         op: Some(pb::op::Op::Exec(pb::ExecOp {
             meta: Some(pb::Meta {
-                args: vec![BINARY.into(), "convert".into(), "/in".into(), "/out".into()],
+                args: [BINARY, "convert"]
+                    .into_iter()
+                    .chain((!aot).then_some("--no-aot"))
+                    .chain(["/in", "/out"])
+                    .map(String::from)
+                    .collect(),
                 env: vec!["PATH=/".into()],
                 cwd: "/".into(),
                 ..Default::default()
@@ -171,7 +177,7 @@ mod tests {
             os: "linux".into(),
             ..Default::default()
         };
-        let out = with_conversion(&def, "127.0.0.1:5000/friscy/frontend", &amd64).unwrap();
+        let out = with_conversion(&def, "127.0.0.1:5000/friscy/frontend", &amd64, true).unwrap();
         assert_eq!(out.def.len(), 4);
         assert_eq!(out.def[0], base);
         let exec = pb::Op::decode(out.def[2].as_slice()).unwrap();
@@ -190,6 +196,6 @@ mod tests {
             def: vec![base],
             ..Default::default()
         };
-        assert!(with_conversion(&bad, "x", &amd64).is_err());
+        assert!(with_conversion(&bad, "x", &amd64, true).is_err());
     }
 }

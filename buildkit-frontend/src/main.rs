@@ -36,9 +36,12 @@ Publish the frontend's image with `docker friscy frontend push REF`.
 
 Usage (by BuildKit):
     friscy-frontend              the gateway frontend (gRPC on stdin/stdout)
-    friscy-frontend convert IN OUT
+    friscy-frontend convert [--no-aot] IN OUT
                                  converts the tree IN into a friscy layer's
-                                 files under OUT
+                                 files under OUT, with modules of translated
+                                 code for its riscv64 ELF files unless
+                                 --no-aot (a build sets it with
+                                 --build-arg FRISCY_AOT=0)
 ";
 
 fn main() -> ExitCode {
@@ -49,13 +52,23 @@ fn main() -> ExitCode {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["convert", input, output] => match convert::run(input.as_ref(), output.as_ref()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("friscy-frontend: {e:#}");
-                ExitCode::FAILURE
+        ["convert", rest @ ..] => {
+            let (aot, paths) = match rest {
+                ["--no-aot", paths @ ..] => (false, paths),
+                paths => (true, paths),
+            };
+            let [input, output] = paths else {
+                eprint!("{HELP}");
+                return ExitCode::from(2);
+            };
+            match convert::run(input.as_ref(), output.as_ref(), aot) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("friscy-frontend: {e:#}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
         ["--help" | "-h" | "help"] => {
             print!("{HELP}");
             ExitCode::SUCCESS

@@ -126,13 +126,14 @@ pub fn is_friscy(src: &SourceImage) -> bool {
 /// for an image of another format version.
 pub fn layer_infos(src: &SourceImage) -> Result<Vec<LayerInfo>, ConvertError> {
     let version = src.labels.get(LABEL_FORMAT).map(String::as_str);
-    if version != Some(&fmt::FORMAT_VERSION.to_string()) {
+    let known = fmt::FORMAT_VERSIONS.map(|v| v.to_string());
+    if !version.is_some_and(|v| known.iter().any(|k| k == v)) {
         return Err(ConvertError::Invalid(format!(
-            "{} is friscy image format {}; this friscy reads format {} \
+            "{} is friscy image format {}; this friscy reads formats {} \
              (convert its source image again with this friscy)",
             src.reference,
             version.unwrap_or("?"),
-            fmt::FORMAT_VERSION
+            known.join(" and ")
         )));
     }
     let raw = src
@@ -156,10 +157,12 @@ pub fn layer_infos(src: &SourceImage) -> Result<Vec<LayerInfo>, ConvertError> {
 
 /// Converts `src` (linux/riscv64, already checked) into friscy layers
 /// written under `blobs` (an OCI layout's `blobs/sha256`), and makes the
-/// config and manifest (also written there).
+/// config and manifest (also written there). With `aot`, each layer also
+/// stores the modules of translated code of its riscv64 ELF files.
 pub fn convert(
     src: &SourceImage,
     blobs: &Path,
+    aot: bool,
     progress: &mut dyn Progress,
 ) -> Result<Converted, ConvertError> {
     if src.rootfs.is_some() {
@@ -183,7 +186,14 @@ pub fn convert(
         let tmp = blobs.join(format!(".friscy-layer-{}.tmp", std::process::id()));
         let file = File::create(&tmp).map_err(io_at(&tmp))?;
         let mut out = BufWriter::new(file);
-        let written = fmt::write_layer(&mut input, &mut out, &mut seen, &mut |n| progress.bytes(n));
+        let mut translator = crate::aot::Aot;
+        let written = fmt::write_translated_layer(
+            &mut input,
+            &mut out,
+            &mut seen,
+            aot.then_some(&mut translator as &mut dyn fmt::Translator),
+            &mut |n| progress.bytes(n),
+        );
         let result = written.and_then(|o| {
             // the rest of the source stream: its digest is checked at EOF
             io::copy(&mut input, &mut io::sink())?;
@@ -434,10 +444,11 @@ pub fn convert_to_layout(
     src: &SourceImage,
     dir: &Path,
     tag: &str,
+    aot: bool,
     progress: &mut dyn Progress,
 ) -> Result<Converted, ConvertError> {
     let blobs = dir.join("blobs").join("sha256");
-    let c = convert(src, &blobs, progress)?;
+    let c = convert(src, &blobs, aot, progress)?;
     tag_layout(dir, tag, &c.manifest_digest, c.manifest.len() as u64)?;
     Ok(c)
 }
@@ -450,6 +461,11 @@ pub struct IndexStats {
     pub file_bytes: u64,
     pub chunks: u64,
     pub chunk_bytes: u64,
+    /// Modules of translated code, their bytes, and the bytes of the ELF
+    /// files they were made from.
+    pub modules: u64,
+    pub module_bytes: u64,
+    pub module_elf_bytes: u64,
 }
 
 /// How one layer of a friscy image is read.
@@ -709,10 +725,14 @@ pub fn read_indexes(src: &SourceImage) -> Result<Vec<fmt::Index>, ConvertError> 
 
 /// Counts of an index.
 pub fn index_stats(ix: &fmt::Index) -> IndexStats {
+    // the chunks of files (those of modules are counted with the modules)
+    let of_modules: std::collections::HashSet<&fmt::Digest> =
+        ix.modules.iter().flat_map(|m| &m.chunks).collect();
+    let files = || ix.chunks.iter().filter(|c| !of_modules.contains(&c.digest));
     let mut s = IndexStats {
         entries: ix.entries.len() as u64,
-        chunks: ix.chunks.len() as u64,
-        chunk_bytes: ix.chunks.iter().map(|c| u64::from(c.len)).sum(),
+        chunks: files().count() as u64,
+        chunk_bytes: files().map(|c| u64::from(c.len)).sum(),
         ..IndexStats::default()
     };
     for e in &ix.entries {
@@ -720,6 +740,11 @@ pub fn index_stats(ix: &fmt::Index) -> IndexStats {
             s.files += 1;
             s.file_bytes += size;
         }
+    }
+    for m in &ix.modules {
+        s.modules += 1;
+        s.module_bytes += m.size;
+        s.module_elf_bytes += m.elf_size;
     }
     s
 }
@@ -897,7 +922,7 @@ mod tests {
         src.write_index(vec![named(m, "v1")]);
         let r: ImageRef = format!("oci:{}:v1", src.dir.display()).parse().unwrap();
         let source = crate::open_image(&r).unwrap();
-        convert_to_layout(&source, &dir.join("out"), "v1", &mut Quiet).unwrap();
+        convert_to_layout(&source, &dir.join("out"), "v1", true, &mut Quiet).unwrap();
         let r: ImageRef = format!("oci:{}:v1", dir.join("out").display())
             .parse()
             .unwrap();

@@ -16,6 +16,7 @@
 //! # }
 //! ```
 
+pub mod aot;
 pub mod daemon;
 pub mod friscy;
 pub mod registry;

@@ -18,6 +18,8 @@ pub struct BuildOptions {
     pub target: Option<String>,
     pub push: bool,
     pub network: Option<String>,
+    /// Translate the image's ELF files (`--no-aot` turns it off).
+    pub aot: bool,
     pub context: PathBuf,
 }
 
@@ -64,13 +66,13 @@ pub fn build(o: &BuildOptions) -> Result<ExitCode> {
     let source = format!("docker-daemon:{scratch_tag}");
     let result = match &o.tag {
         Some(tag) => {
-            let r = convert::convert(&source, &format!("docker-daemon:{tag}"));
+            let r = convert::convert(&source, &format!("docker-daemon:{tag}"), o.aot);
             match r {
                 Ok(_) if o.push => convert::push(&format!("docker-daemon:{tag}"), Some(tag)),
                 other => other,
             }
         }
-        None => convert::convert_untagged(&source),
+        None => convert::convert_untagged(&source, o.aot),
     };
     daemon::remove(&scratch_tag);
     result

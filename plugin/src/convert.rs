@@ -159,18 +159,39 @@ fn open(image: &str) -> Result<SourceImage> {
     open_image(&r).with_context(|| format!("cannot open image {image}"))
 }
 
-/// `friscy convert SOURCE DEST`.
-pub fn convert(source: &str, dest: &str) -> Result<ExitCode> {
+/// The translator versions of an image's modules, this friscy's marked.
+fn module_versions(indexes: &[friscy_vfs::image::Index]) -> String {
+    let mut v: Vec<u32> = indexes
+        .iter()
+        .flat_map(|ix| ix.modules.iter().map(|m| m.version))
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v.iter()
+        .map(|&n| {
+            if n == friscy_aot::abi::VERSION {
+                format!("{n} (this friscy's)")
+            } else {
+                format!("{n} (not used by this friscy)")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `friscy convert SOURCE DEST`; with `aot`, riscv64 ELF files are
+/// translated and their modules stored in the image.
+pub fn convert(source: &str, dest: &str, aot: bool) -> Result<ExitCode> {
     let dest: Dest = dest.parse()?;
-    convert_dest(source, &dest)
+    convert_dest(source, &dest, aot)
 }
 
 /// Converts `source` and loads it into the engine without a name.
-pub fn convert_untagged(source: &str) -> Result<ExitCode> {
-    convert_dest(source, &Dest::Daemon(String::new()))
+pub fn convert_untagged(source: &str, aot: bool) -> Result<ExitCode> {
+    convert_dest(source, &Dest::Daemon(String::new()), aot)
 }
 
-fn convert_dest(source: &str, dest: &Dest) -> Result<ExitCode> {
+fn convert_dest(source: &str, dest: &Dest, aot: bool) -> Result<ExitCode> {
     let src = open(source)?;
     src.check_riscv64()?;
     let started = Instant::now();
@@ -178,7 +199,7 @@ fn convert_dest(source: &str, dest: &Dest) -> Result<ExitCode> {
     let scratch;
     let (c, blobs, shown) = match dest {
         Dest::Oci { dir, tag } => {
-            let c = friscy::convert_to_layout(&src, dir, tag, &mut bar)
+            let c = friscy::convert_to_layout(&src, dir, tag, aot, &mut bar)
                 .with_context(|| format!("cannot convert {source}"))?;
             (
                 c,
@@ -189,7 +210,7 @@ fn convert_dest(source: &str, dest: &Dest) -> Result<ExitCode> {
         other => {
             scratch = crate::Scratch::new("convert")?;
             let blobs = scratch.0.join("blobs/sha256");
-            let c = friscy::convert(&src, &blobs, &mut bar)
+            let c = friscy::convert(&src, &blobs, aot, &mut bar)
                 .with_context(|| format!("cannot convert {source}"))?;
             let shown = match other {
                 Dest::Registry(r) => format!("docker://{r}"),
@@ -212,6 +233,14 @@ fn convert_dest(source: &str, dest: &Dest) -> Result<ExitCode> {
         secs,
         files as f64 / 1e6 / secs.max(1e-9)
     );
+    let modules: u64 = c.layers.iter().map(|l| l.modules).sum();
+    if modules > 0 {
+        crate::outln!(
+            "  {modules} modules of translated code: {} of ELF -> {} of wasm",
+            mb(c.layers.iter().map(|l| l.translated_bytes).sum()),
+            mb(c.layers.iter().map(|l| l.module_bytes).sum())
+        );
+    }
     if !sent.is_empty() {
         crate::outln!("  {sent}");
     }
@@ -286,6 +315,9 @@ pub fn inspect(image: &str) -> Result<ExitCode> {
         total.files += s.files;
         total.file_bytes += s.file_bytes;
         total.chunk_bytes += s.chunk_bytes;
+        total.modules += s.modules;
+        total.module_bytes += s.module_bytes;
+        total.module_elf_bytes += s.module_elf_bytes;
     }
     let stored: u64 = src.layers.iter().map(|l| l.size).sum();
     crate::outln!(
@@ -296,6 +328,17 @@ pub fn inspect(image: &str) -> Result<ExitCode> {
         mb(total.file_bytes.saturating_sub(total.chunk_bytes)),
         mb(stored)
     );
-    crate::outln!("runtime   none in the image yet; AOT blobs: none");
+    if total.modules == 0 {
+        crate::outln!("modules   none (converted with --no-aot, or no riscv64 ELF files)");
+    } else {
+        crate::outln!(
+            "modules   {} modules of translated code, {} of wasm for {} of ELF files \
+             (translator versions: {})",
+            total.modules,
+            mb(total.module_bytes),
+            mb(total.module_elf_bytes),
+            module_versions(&indexes)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -155,6 +155,11 @@ pub enum Command {
         /// build takes it.
         #[arg(long, value_name = "MODE")]
         network: Option<String>,
+        /// Do not translate the image's riscv64 ELF files to wasm (by
+        /// default their modules are stored in the friscy image, for the
+        /// wasm runtime: docs/aot.md).
+        #[arg(long = "no-aot")]
+        no_aot: bool,
         /// The build context folder.
         context: PathBuf,
     },
@@ -176,6 +181,11 @@ pub enum Command {
         source: String,
         /// Where to write the friscy image.
         dest: String,
+        /// Do not translate the image's riscv64 ELF files to wasm (by
+        /// default their modules are stored in the friscy image, for the
+        /// wasm runtime: docs/aot.md).
+        #[arg(long = "no-aot")]
+        no_aot: bool,
     },
     /// Push a friscy image to a registry with its exact friscy blobs.
     ///
@@ -214,6 +224,11 @@ pub enum Command {
         /// name at this machine (DNS rebinding).
         #[arg(long = "allow-host", value_name = "NAME")]
         allow_host: Vec<String>,
+        /// Do not translate the image's riscv64 ELF files to wasm (by
+        /// default their modules are stored in the friscy image, for the
+        /// wasm runtime: docs/aot.md).
+        #[arg(long = "no-aot")]
+        no_aot: bool,
     },
     /// Write the page, the runtime and IMAGE as a static site into DIR.
     ///
@@ -225,6 +240,11 @@ pub enum Command {
         image: String,
         /// The folder to write.
         dir: PathBuf,
+        /// Do not translate the image's riscv64 ELF files to wasm (by
+        /// default their modules are stored in the friscy image, for the
+        /// wasm runtime: docs/aot.md).
+        #[arg(long = "no-aot")]
+        no_aot: bool,
     },
     /// Show what an image holds: platform, layers and, for a friscy
     /// image, files, bytes and deduplication per layer.
@@ -292,6 +312,7 @@ pub fn run(cli: Cli, globals: &docker::GlobalFlags) -> Result<ExitCode> {
             target,
             push,
             network,
+            no_aot,
             context,
         } => build::build(&build::BuildOptions {
             tag,
@@ -300,6 +321,7 @@ pub fn run(cli: Cli, globals: &docker::GlobalFlags) -> Result<ExitCode> {
             target,
             push,
             network,
+            aot: !no_aot,
             context,
         }),
         Command::Aot { out, inputs } => {
@@ -354,15 +376,20 @@ pub fn run(cli: Cli, globals: &docker::GlobalFlags) -> Result<ExitCode> {
             stats,
             memory: memory::resolve(memory),
         }),
-        Command::Convert { source, dest } => convert::convert(&source, &dest),
+        Command::Convert {
+            source,
+            dest,
+            no_aot,
+        } => convert::convert(&source, &dest, !no_aot),
         Command::Inspect { image } => convert::inspect(&image),
         Command::Serve {
             image,
             port,
             listen,
             allow_host,
-        } => serve::serve(&image, &listen, port, &allow_host),
-        Command::Export { image, dir } => serve::export(&image, &dir),
+            no_aot,
+        } => serve::serve(&image, &listen, port, &allow_host, !no_aot),
+        Command::Export { image, dir, no_aot } => serve::export(&image, &dir, !no_aot),
         Command::Push { image, dest } => convert::push(&image, dest.as_deref()),
         Command::Frontend {
             command: FrontendCommand::Push { reference, binary },

@@ -96,7 +96,7 @@ fn assets() -> Result<Assets> {
 /// The image to serve: a friscy image whose layer blobs are its friscy
 /// blobs (a source image is converted, a recompressed one rebuilt, into
 /// `scratch`).
-fn prepare(image: &str, scratch: &Path) -> Result<SourceImage> {
+fn prepare(image: &str, scratch: &Path, aot: bool) -> Result<SourceImage> {
     let r: ImageRef = image
         .parse()
         .with_context(|| format!("bad image reference {image:?}"))?;
@@ -115,7 +115,7 @@ fn prepare(image: &str, scratch: &Path) -> Result<SourceImage> {
     let blobs = scratch.join("blobs/sha256");
     if !friscy::is_friscy(&src) {
         eprintln!("friscy: converting {image} into a friscy image");
-        let c = friscy::convert(&src, &blobs, &mut Quiet)
+        let c = friscy::convert(&src, &blobs, aot, &mut Quiet)
             .with_context(|| format!("cannot convert {image}"))?;
         return layout(&c);
     }
@@ -445,10 +445,16 @@ fn handle(site: &Site, req: &Request) -> Response {
 /// `friscy serve IMAGE`: serves until interrupted. Requests naming a host
 /// other than an IP address, localhost or one of `allow_hosts` are
 /// refused (DNS rebinding).
-pub fn serve(image: &str, listen: &str, port: u16, allow_hosts: &[String]) -> Result<ExitCode> {
+pub fn serve(
+    image: &str,
+    listen: &str,
+    port: u16,
+    allow_hosts: &[String],
+    aot: bool,
+) -> Result<ExitCode> {
     let assets = assets()?;
     let scratch = crate::Scratch::new("serve")?;
-    let src = prepare(image, &scratch.0)?;
+    let src = prepare(image, &scratch.0, aot)?;
     let image_json = serde_json::to_vec_pretty(&describe(image, &src)?)?;
     let addr: SocketAddr = format!("{listen}:{port}")
         .parse()
@@ -483,10 +489,10 @@ pub fn serve(image: &str, listen: &str, port: u16, allow_hosts: &[String]) -> Re
 }
 
 /// `friscy export IMAGE DIR`: the page, the runtime and the image as files.
-pub fn export(image: &str, dir: &Path) -> Result<ExitCode> {
+pub fn export(image: &str, dir: &Path, aot: bool) -> Result<ExitCode> {
     let assets = assets()?;
     let scratch = crate::Scratch::new("export")?;
-    let src = prepare(image, &scratch.0)?;
+    let src = prepare(image, &scratch.0, aot)?;
     let desc = describe(image, &src)?;
     std::fs::create_dir_all(dir.join("blobs"))
         .with_context(|| format!("cannot create {}", dir.display()))?;

@@ -104,8 +104,14 @@ fn an_export_runs_from_a_plain_static_server() {
         "{said}"
     );
     let server = static_server(&site, true);
-    let f = session(&server.1, "browser-export.png", &["--quick"]);
+    let off = format!("{}?translate=off", server.1);
+    let f = session(&off, "browser-export.png", &["--quick"]);
     assert_eq!(f["translated"].as_u64(), Some(0), "{f}");
+    // the image's own modules (export converts with them), used at once
+    let url = format!("{}?hot=1", server.1);
+    let f = session(&url, "browser-modules.png", &["--quick"]);
+    assert!(f["translated"].as_u64().unwrap() > 1_000_000, "{f}");
+    assert_eq!(f["regions"].as_u64(), Some(0), "modules only: {f}");
     // the same page with every block translated to wasm first
     let url = format!("{}?translate=force", server.1);
     let f = session(&url, "browser-translated.png", &["--quick"]);

@@ -445,6 +445,7 @@ fn random_streams_match_qemu_from_modules() {
                 .arg(elf)
                 .env("FRISCY_WASM", &wasm)
                 .env("FRISCY_AOT", modules.path())
+                .env("FRISCY_HOT", "1")
                 .env("FRISCY_TRANSLATE", "modules")
                 .output()
                 .unwrap();

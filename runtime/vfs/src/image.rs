@@ -1,4 +1,4 @@
-//! The friscy image layer format, version 1 (`docs/image-format.md`).
+//! The friscy image layer format, version 3 (`docs/image-format.md`).
 //!
 //! A friscy layer blob is an ordinary gzip-compressed tar, so registries,
 //! `docker pull` and `umoci unpack` take it as they take any layer. Inside:
@@ -9,7 +9,9 @@
 //! * `friscy/index`: the layer's [`Index`] — the tree the source layer
 //!   described (paths, kinds, modes, owners, times, link targets, devices,
 //!   whiteouts, opaque directories) with each file's content as a list of
-//!   chunk digests, and where this layer's chunks are.
+//!   chunk digests, where this layer's chunks are, and the modules of
+//!   translated code made from the layer's ELF files (their bytes stored as
+//!   chunks too, read when the ELF is first run).
 //!
 //! Every tar entry (header, data and padding) is compressed as its own gzip
 //! member, and the end-of-archive blocks as one more. A chunk is therefore
@@ -28,9 +30,11 @@ use sha2::{Digest as _, Sha256};
 use crate::layer::{Apply, Item, LayerError, LayerStats, Meta, OPAQUE, WHITEOUT, What, read_item};
 use crate::{Content, Fs, NewNode, Timespec};
 
-/// The format version this code writes and reads (2: the config pins each
-/// index's digest).
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version this code writes (2: the config pins each index's
+/// digest; 3: indexes list modules of translated code).
+pub const FORMAT_VERSION: u32 = 3;
+/// The format versions this code reads.
+pub const FORMAT_VERSIONS: [u32; 2] = [2, 3];
 /// The largest chunk of file content, in bytes.
 pub const CHUNK_SIZE: usize = 1 << 20;
 /// The index's path inside the layer tar.
@@ -144,12 +148,28 @@ pub struct Entry {
     pub mtime: Timespec,
 }
 
+/// A module of translated code (`friscy-aot`) for an ELF file's content,
+/// stored as chunks like file content.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ModuleEntry {
+    /// The sha256 of the whole ELF file it was translated from.
+    pub elf: Digest,
+    /// The translator's version (a runtime uses only its own).
+    pub version: u32,
+    /// The ELF file's size (what the module covers).
+    pub elf_size: u64,
+    pub size: u64,
+    pub chunks: Vec<Digest>,
+}
+
 /// A layer's index.
 #[derive(Clone, Default, PartialEq, Eq, Debug)]
 pub struct Index {
     /// The chunks this layer stores.
     pub chunks: Vec<ChunkLoc>,
     pub entries: Vec<Entry>,
+    /// Modules of the layer's ELF files (format 3).
+    pub modules: Vec<ModuleEntry>,
 }
 
 fn put_u32(out: &mut Vec<u8>, v: u32) {
@@ -161,6 +181,14 @@ fn put_u64(out: &mut Vec<u8>, v: u64) {
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     put_u32(out, b.len() as u32);
     out.extend_from_slice(b);
+}
+/// Content: its size, the number of its chunks and their digests.
+fn put_digests(out: &mut Vec<u8>, size: u64, chunks: &[Digest]) {
+    put_u64(out, size);
+    put_u32(out, chunks.len() as u32);
+    for d in chunks {
+        out.extend_from_slice(&d.0);
+    }
 }
 
 /// A bounds-checked reader of an encoded index.
@@ -195,6 +223,19 @@ impl<'a> Cursor<'a> {
     }
     fn digest(&mut self) -> Result<Digest, ImageError> {
         Ok(Digest(self.take(32)?.try_into().expect("32")))
+    }
+    /// [`put_digests`]' form: the size and the chunk digests.
+    fn digests(&mut self) -> Result<(u64, Vec<Digest>), ImageError> {
+        let size = self.u64()?;
+        let n = self.u32()? as usize;
+        if n.saturating_mul(32) > self.b.len() - self.at {
+            return Err(corrupt("chunk list longer than the index"));
+        }
+        let mut list = Vec::with_capacity(n);
+        for _ in 0..n {
+            list.push(self.digest()?);
+        }
+        Ok((size, list))
     }
 }
 
@@ -247,17 +288,18 @@ impl Index {
             put_u32(&mut out, e.mtime.nsec);
             put_bytes(&mut out, &e.path);
             match &e.kind {
-                Kind::File { size, chunks } => {
-                    put_u64(&mut out, *size);
-                    put_u32(&mut out, chunks.len() as u32);
-                    for d in chunks {
-                        out.extend_from_slice(&d.0);
-                    }
-                }
+                Kind::File { size, chunks } => put_digests(&mut out, *size, chunks),
                 Kind::Symlink(t) | Kind::Link(t) => put_bytes(&mut out, t),
                 Kind::Char(d) | Kind::Block(d) => put_u64(&mut out, *d),
                 Kind::Dir | Kind::Fifo | Kind::Whiteout | Kind::Opaque => {}
             }
+        }
+        put_u32(&mut out, self.modules.len() as u32);
+        for m in &self.modules {
+            out.extend_from_slice(&m.elf.0);
+            put_u32(&mut out, m.version);
+            put_u64(&mut out, m.elf_size);
+            put_digests(&mut out, m.size, &m.chunks);
         }
         out
     }
@@ -269,9 +311,9 @@ impl Index {
             return Err(corrupt("not a friscy index"));
         }
         let version = c.u32()?;
-        if version != FORMAT_VERSION {
+        if !FORMAT_VERSIONS.contains(&version) {
             return Err(corrupt(format!(
-                "index format {version}; this friscy reads format {FORMAT_VERSION}"
+                "index format {version}; this friscy reads formats {FORMAT_VERSIONS:?}"
             )));
         }
         let nchunks = c.u32()? as usize;
@@ -309,16 +351,8 @@ impl Index {
             let path = c.bytes()?;
             let kind = match kind {
                 K_FILE => {
-                    let size = c.u64()?;
-                    let n = c.u32()? as usize;
-                    if n.saturating_mul(32) > b.len() - c.at {
-                        return Err(corrupt("chunk list longer than the index"));
-                    }
-                    let mut list = Vec::with_capacity(n);
-                    for _ in 0..n {
-                        list.push(c.digest()?);
-                    }
-                    Kind::File { size, chunks: list }
+                    let (size, chunks) = c.digests()?;
+                    Kind::File { size, chunks }
                 }
                 K_DIR => Kind::Dir,
                 K_SYMLINK => Kind::Symlink(c.bytes()?),
@@ -339,10 +373,35 @@ impl Index {
                 mtime: Timespec { sec, nsec },
             });
         }
+        let mut modules = Vec::new();
+        if version >= 3 {
+            let n = c.u32()? as usize;
+            // every module takes at least 56 bytes
+            if n.saturating_mul(56) > b.len() - c.at {
+                return Err(corrupt("module count larger than the index"));
+            }
+            for _ in 0..n {
+                let elf = c.digest()?;
+                let version = c.u32()?;
+                let elf_size = c.u64()?;
+                let (size, chunks) = c.digests()?;
+                modules.push(ModuleEntry {
+                    elf,
+                    version,
+                    elf_size,
+                    size,
+                    chunks,
+                });
+            }
+        }
         if c.at != b.len() {
             return Err(corrupt("bytes after the index"));
         }
-        Ok(Index { chunks, entries })
+        Ok(Index {
+            chunks,
+            entries,
+            modules,
+        })
     }
 }
 
@@ -496,7 +555,26 @@ pub struct LayerOutput {
     pub chunks: u64,
     pub chunk_bytes: u64,
     pub dedup_bytes: u64,
+    /// Modules of translated code stored for the layer's ELF files, their
+    /// bytes (before dedup) and the bytes of the ELF files they cover.
+    pub modules: u64,
+    pub module_bytes: u64,
+    pub translated_bytes: u64,
 }
+
+/// Translates ELF files to modules of wasm while a layer is written
+/// (`friscy-aot`; the image format does not depend on what it makes).
+pub trait Translator {
+    /// The translator's version, stored with each module.
+    fn version(&self) -> u32;
+    /// The module for the file content `data` (which starts like an ELF
+    /// file), or `None` if it is not one the translator takes.
+    fn translate(&mut self, data: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// The largest file given to a [`Translator`] (held whole in memory).
+pub const MAX_TRANSLATED: u64 = 256 << 20;
+const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
 
 /// The chunks an image stores so far (lower layers first).
 pub type Seen = HashSet<Digest>;
@@ -511,7 +589,21 @@ pub fn write_layer<R: Read, W: Write>(
     seen: &mut Seen,
     progress: &mut dyn FnMut(u64),
 ) -> Result<LayerOutput, ImageError> {
+    write_translated_layer(source, out, seen, None, progress)
+}
+
+/// [`write_layer`], storing with it the modules `translator` makes of the
+/// layer's ELF files (one per distinct content; their chunks are
+/// deduplicated against `seen` like file content).
+pub fn write_translated_layer<R: Read, W: Write>(
+    source: R,
+    out: W,
+    seen: &mut Seen,
+    mut translator: Option<&mut dyn Translator>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<LayerOutput, ImageError> {
     let mut w = BlobWriter::start_layer(out)?;
+    let mut translated: HashSet<Digest> = HashSet::new();
     let mut index = Index::default();
     let mut stats = LayerStats::default();
     let mut result = LayerOutput::default();
@@ -529,6 +621,8 @@ pub fn write_layer<R: Read, W: Write>(
                 let size = entry.size();
                 let mut chunks = Vec::new();
                 let mut done = 0u64;
+                // an ELF file is kept whole for the translator
+                let mut whole: Option<Vec<u8>> = None;
                 while done < size {
                     let want = (size - done).min(CHUNK_SIZE as u64) as usize;
                     let piece = &mut buf[..want];
@@ -541,19 +635,46 @@ pub fn write_layer<R: Read, W: Write>(
                             ImageError::Layer(LayerError::Io(e))
                         }
                     })?;
-                    let d = Digest::of(piece);
-                    if seen.insert(d) {
-                        index.chunks.push(w.chunk(d, piece)?);
-                        result.chunks += 1;
-                        result.chunk_bytes += want as u64;
-                    } else {
-                        result.dedup_bytes += want as u64;
+                    if done == 0
+                        && translator.is_some()
+                        && size <= MAX_TRANSLATED
+                        && piece.starts_with(ELF_MAGIC)
+                    {
+                        whole = Some(Vec::with_capacity(size as usize));
                     }
+                    if let Some(v) = whole.as_mut() {
+                        v.extend_from_slice(piece);
+                    }
+                    let d = Digest::of(piece);
+                    store_chunk(&mut w, seen, &mut index, &mut result, d, piece)?;
                     chunks.push(d);
                     done += want as u64;
                     progress(want as u64);
                 }
                 result.file_bytes += size;
+                if let (Some(t), Some(data)) = (translator.as_deref_mut(), whole) {
+                    let elf = Digest::of(&data);
+                    if translated.insert(elf)
+                        && let Some(wasm) = t.translate(&data)
+                    {
+                        let mut mchunks = Vec::new();
+                        for piece in wasm.chunks(CHUNK_SIZE) {
+                            let d = Digest::of(piece);
+                            store_chunk(&mut w, seen, &mut index, &mut result, d, piece)?;
+                            mchunks.push(d);
+                        }
+                        index.modules.push(ModuleEntry {
+                            elf,
+                            version: t.version(),
+                            elf_size: size,
+                            size: wasm.len() as u64,
+                            chunks: mchunks,
+                        });
+                        result.modules += 1;
+                        result.module_bytes += wasm.len() as u64;
+                        result.translated_bytes += size;
+                    }
+                }
                 Kind::File { size, chunks }
             }
             What::Dir => Kind::Dir,
@@ -578,6 +699,25 @@ pub fn write_layer<R: Read, W: Write>(
     w.finish_layer(&index, &mut result)?;
     result.entries = stats.entries;
     Ok(result)
+}
+
+/// Stores chunk `d` (`piece`) in the layer unless `seen` has it.
+fn store_chunk<W: Write>(
+    w: &mut BlobWriter<W>,
+    seen: &mut Seen,
+    index: &mut Index,
+    result: &mut LayerOutput,
+    d: Digest,
+    piece: &[u8],
+) -> io::Result<()> {
+    if seen.insert(d) {
+        index.chunks.push(w.chunk(d, piece)?);
+        result.chunks += 1;
+        result.chunk_bytes += piece.len() as u64;
+    } else {
+        result.dedup_bytes += piece.len() as u64;
+    }
+    Ok(())
 }
 
 /// Writes a friscy layer blob holding `index`'s tree, its chunks read with
@@ -609,12 +749,15 @@ pub fn rewrite_layer<W: Write>(
     let rewritten = Index {
         chunks,
         entries: index.entries.clone(),
+        modules: index.modules.clone(),
     };
     for e in &rewritten.entries {
         if let Kind::File { size, .. } = e.kind {
             result.file_bytes += size;
         }
     }
+    result.modules = rewritten.modules.len() as u64;
+    result.module_bytes = rewritten.modules.iter().map(|m| m.size).sum();
     w.finish_layer(&rewritten, &mut result)?;
     result.entries = rewritten.entries.len() as u64;
     Ok(result)
@@ -816,6 +959,59 @@ impl Content for LazyFile {
     }
 }
 
+/// The modules of translated code a friscy image stores, read on first
+/// use, by the content of the ELF file they were made from.
+#[derive(Default)]
+pub struct Modules {
+    by_elf: HashMap<(Digest, u32), LazyFile>,
+}
+
+impl Modules {
+    /// The module translator `version` made of the ELF file whose sha256
+    /// is `elf`: `None` if the image has none, else its bytes (each chunk
+    /// checked against its digest) or why they could not be read.
+    pub fn get(&self, elf: &[u8; 32], version: u32) -> Option<io::Result<Vec<u8>>> {
+        Some(self.by_elf.get(&(Digest(*elf), version))?.load())
+    }
+
+    /// How many modules there are (of any version).
+    pub fn len(&self) -> usize {
+        self.by_elf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_elf.is_empty()
+    }
+}
+
+/// Checks that every chunk of content of `size` bytes is stored, and that
+/// they add up to the size: its lazy reader, or why the image is corrupt.
+fn lazy_content(
+    store: &Rc<Store>,
+    shown: &str,
+    size: u64,
+    chunks: &[Digest],
+) -> Result<LazyFile, ImageError> {
+    if let Some(d) = chunks.iter().find(|d| !store.chunks.contains_key(d)) {
+        return Err(corrupt(format!(
+            "{shown:?} names chunk {} that no layer stores",
+            d.hex()
+        )));
+    }
+    let total: u64 = chunks
+        .iter()
+        .map(|d| u64::from(store.chunks[d].1.len))
+        .sum();
+    if total != size {
+        return Err(corrupt(format!("{shown:?}: chunks and size differ")));
+    }
+    Ok(LazyFile {
+        size,
+        chunks: chunks.to_vec(),
+        store: store.clone(),
+    })
+}
+
 impl Fs {
     /// Builds the tree of a friscy image from its layers' indexes (lowest
     /// first), with OCI layer semantics; file contents are read through
@@ -826,6 +1022,17 @@ impl Fs {
         indexes: &[Index],
         source: Box<dyn ChunkSource>,
     ) -> Result<LayerStats, ImageError> {
+        self.apply_friscy_image(indexes, source)
+            .map(|(stats, _)| stats)
+    }
+
+    /// [`Fs::apply_friscy_layers`], also giving the image's modules of
+    /// translated code (checked as file content is).
+    pub fn apply_friscy_image(
+        &mut self,
+        indexes: &[Index],
+        source: Box<dyn ChunkSource>,
+    ) -> Result<(LayerStats, Modules), ImageError> {
         let mut chunks = HashMap::new();
         for (n, ix) in indexes.iter().enumerate() {
             for c in &ix.chunks {
@@ -833,6 +1040,14 @@ impl Fs {
             }
         }
         let store = Rc::new(Store { source, chunks });
+        let mut modules = Modules::default();
+        for ix in indexes {
+            for m in &ix.modules {
+                let shown = format!("module of {}", m.elf.hex());
+                let lazy = lazy_content(&store, &shown, m.size, &m.chunks)?;
+                modules.by_elf.entry((m.elf, m.version)).or_insert(lazy);
+            }
+        }
         let mut stats = LayerStats::default();
         for ix in indexes {
             let mut st = Apply::default();
@@ -850,25 +1065,9 @@ impl Fs {
                 let base = comps.last().map(Vec::as_slice).unwrap_or_default();
                 let what = match &e.kind {
                     Kind::File { size, chunks } => {
-                        if let Some(d) = chunks.iter().find(|d| !store.chunks.contains_key(d)) {
-                            return Err(corrupt(format!(
-                                "{shown:?} names chunk {} that no layer stores",
-                                d.hex()
-                            )));
-                        }
-                        let total: u64 = chunks
-                            .iter()
-                            .map(|d| u64::from(store.chunks[d].1.len))
-                            .sum();
-                        if total != *size {
-                            return Err(corrupt(format!("{shown:?}: chunks and size differ")));
-                        }
+                        let lazy = lazy_content(&store, &shown, *size, chunks)?;
                         stats.bytes += size;
-                        What::Lazy(Rc::new(LazyFile {
-                            size: *size,
-                            chunks: chunks.clone(),
-                            store: store.clone(),
-                        }))
+                        What::Lazy(Rc::new(lazy))
                     }
                     Kind::Dir => What::Dir,
                     Kind::Symlink(t) => What::Symlink(t.clone()),
@@ -900,7 +1099,7 @@ impl Fs {
             }
             self.finish(&st);
         }
-        Ok(stats)
+        Ok((stats, modules))
     }
 }
 

@@ -7,19 +7,24 @@
 // With --oci, the image's layers are read from the OCI layout DIR (the
 // manifest named TAG; blobs checked against their sha256), gunzipped and
 // handed to the module; the command runs with the image's Env and
-// WorkingDir (-w overrides it).
+// WorkingDir (-w overrides it). A friscy image (`friscy convert`) is read
+// as the page reads it: each layer's index (pinned by the config), then
+// file content and modules of translated code by range when first used.
 //
 // Build the module first:
 //   cargo build --release --target wasm32-unknown-unknown -p friscy-web
 // (FRISCY_WASM overrides where the module is read from.)
 //
-// FRISCY_AOT=DIR: modules translated ahead of time (`friscy aot`), each
-// named by the sha256 of the ELF file it was made from (DIR/<hex>.wasm),
-// run the code of those files wherever they are mapped (docs/aot.md).
-// FRISCY_TRANSLATE=modules (the default with FRISCY_AOT) uses only them;
-// force also translates every other block the first time it runs; off
-// interprets everything. --stats then also says how much ran translated.
-import { readFileSync, writeSync, readSync } from 'node:fs';
+// Modules translated ahead of time run the code of the ELF files they were
+// made from wherever those are mapped (docs/aot.md): a friscy image's own,
+// and with FRISCY_AOT=DIR those of `friscy aot` (DIR/<hex>.wasm, named by
+// the sha256 of the ELF file). FRISCY_TRANSLATE=modules (the default) uses
+// only them, for code reached FRISCY_HOT times (default: the runtime's,
+// which keeps short runs from paying to compile code that runs once; 1
+// for tests); force also translates every other block the first time it
+// runs; off interprets everything. --stats then also says how much ran
+// translated.
+import { readFileSync, writeSync, readSync, openSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { randomFillSync, createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
@@ -82,8 +87,20 @@ const host = {
   input_ready() { return 1; },
   wait_input(nanos) { if (nanos > 0) Atomics.wait(sab, 0, 0, nanos / 1e6); return 1; },
   window_size() { return 0; },
-  // friscy images are read by the page, not here
-  fetch() { return -5n; },
+  // a range of a friscy image's layer blob (see --oci)
+  fetch(layer, offset, len, ptr) {
+    const fd = layerFds[layer];
+    if (fd === undefined) return -5n;
+    try {
+      let done = 0;
+      while (done < len) {
+        const n = readSync(fd, bytes(ptr + done, len - done), 0, len - done, offset + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return BigInt(done);
+    } catch (e) { return BigInt(errno(e)); }
+  },
   // modules translated ahead of time, by the sha256 of their ELF file
   module_size(key) {
     const m = aotModule(key);
@@ -123,6 +140,8 @@ const host = {
   },
 };
 
+// the open layer blobs of a friscy image, by layer number
+const layerFds = [];
 const aotDir = process.env.FRISCY_AOT || null;
 const aotModules = new Map();
 function aotModule(keyPtr) {
@@ -141,10 +160,15 @@ function aotModule(keyPtr) {
 const { instance } = await WebAssembly.instantiate(wasm, { friscy_host: host });
 const x = instance.exports;
 memory = x.memory;
-const translate = process.env.FRISCY_TRANSLATE || (aotDir ? 'modules' : 'off');
+const translate = process.env.FRISCY_TRANSLATE || 'modules';
 const modes = { off: 0, force: 1, modules: 2 };
 if (!(translate in modes)) fail(`FRISCY_TRANSLATE=${translate}: off, modules or force`);
 x.friscy_translate(modes[translate]);
+if (process.env.FRISCY_HOT) {
+  const n = Number(process.env.FRISCY_HOT);
+  if (!Number.isInteger(n) || n < 1) fail(`FRISCY_HOT=${process.env.FRISCY_HOT}: a count of 1 or more`);
+  x.friscy_translate_after(n);
+}
 
 const enc = new TextEncoder();
 const pack = (list) => {
@@ -178,7 +202,24 @@ if (oci) {
   const manifest = JSON.parse(blob(dir, desc.digest).toString('utf8'));
   const config = JSON.parse(blob(dir, manifest.config.digest).toString('utf8'));
   if (config.architecture !== 'riscv64') fail(`the image is ${config.os}/${config.architecture}, not linux/riscv64`);
-  for (const layer of manifest.layers) {
+  const labels = (config.config || {}).Labels || {};
+  if (labels['dev.friscy.format']) {
+    // a friscy image: indexes now, the rest by range when used
+    const infos = JSON.parse(labels['dev.friscy.layers'] || '[]');
+    if (infos.length !== manifest.layers.length) fail('the image\'s friscy layer list does not match its layers');
+    manifest.layers.forEach((layer, n) => {
+      const info = infos[n];
+      if (info.digest !== layer.digest) fail(`layer ${n + 1} is not the blob its friscy index describes (push it with friscy push)`);
+      const m = /^sha256:([0-9a-f]{64})$/.exec(layer.digest);
+      if (!m) fail(`bad digest ${layer.digest}`);
+      try { layerFds[n] = openSync(path.join(dir, 'blobs', 'sha256', m[1]), 'r'); } catch (e) { fail(`missing blob ${layer.digest}: ${e.message}`); }
+      const [off, len] = info.index;
+      const ptr = x.friscy_alloc(len);
+      if (host.fetch(n, off, len, ptr) !== BigInt(len)) fail(`cannot read layer ${n + 1}'s index`);
+      const [dptr, dlen] = pack([info.index_digest]);
+      if (x.friscy_index(ptr, len, dptr, dlen - 1) !== 0) process.exit(125);
+    });
+  } else for (const layer of manifest.layers) {
     let tar = blob(dir, layer.digest);
     if (tar[0] === 0x1f && tar[1] === 0x8b) tar = gunzipSync(tar);
     const ptr = x.friscy_alloc(tar.length);

@@ -360,6 +360,7 @@ async function main() {
       // instructions retired in translated code, and regions translated
       stats.translated = m.instret;
       stats.regions = m.regions;
+      stats.modules = m.modules;
     } else if (m.t === 'started') {
       stats.started = performance.now();
     } else if (m.t === 'exit') {
@@ -375,12 +376,17 @@ async function main() {
   const asked = new URLSearchParams(location.search).get('memory');
   const memoryMib = /^\d+$/.test(asked || '') ? Math.min(Number(asked), 4095) : DEFAULT_MEMORY_MIB;
   window.friscy.memoryMib = memoryMib;
-  // ?translate=force: every block translated to wasm at its first run
-  const translate = new URLSearchParams(location.search).get('translate') || 'off';
+  // translated code (docs/aot.md): by default the image's modules, for
+  // code reached ?hot=N times (the runtime's default when not given);
+  // ?translate=force also translates every other block at its first run,
+  // ?translate=off interprets everything
+  const query = new URLSearchParams(location.search);
+  const translate = query.get('translate') || 'modules';
+  const hot = /^[1-9]\d*$/.test(query.get('hot') || '') ? Number(query.get('hot')) : 0;
   const [uid, gid] = String(cfg.User || '0:0').split(':').map((v) => (/^\d+$/.test(v || '') ? Number(v) : 0));
   worker.postMessage({
     t: 'start', module, indexes, digests: image.layers.map((l) => l.index_digest || ''), ctl: ctl.buffer, ring: ring.buffer, data: data.buffer,
-    argv: command(cfg), workdir: cfg.WorkingDir || '/', memoryMib, translate,
+    argv: command(cfg), workdir: cfg.WorkingDir || '/', memoryMib, translate, hot,
     env: environment(cfg.Env, uid || 0),
     uid: uid || 0, gid: gid || 0,
   });

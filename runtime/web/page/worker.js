@@ -22,7 +22,7 @@ let pending = [], pendingLen = 0, flushedAt = 0;
 function flush() {
   flushedAt = performance.now();
   if (x && x.friscy_translated_instret) {
-    postMessage({ t: 'translated', instret: Number(x.friscy_translated_instret()), regions: Number(x.friscy_translated_regions()) });
+    postMessage({ t: 'translated', instret: Number(x.friscy_translated_instret()), regions: Number(x.friscy_translated_regions()), modules: Number(x.friscy_translated_modules()) });
   }
   if (pendingLen === 0) return;
   const out = new Uint8Array(pendingLen);
@@ -100,8 +100,8 @@ const host = {
       return -1;
     }
   },
-  // modules translated ahead of time come with the image (not yet: the
-  // page translates with ?translate=force)
+  // modules translated ahead of time come with the image, which the
+  // runtime reads itself (through fetch): the page has none of its own
   module_size() { return -1n; },
   module_read() { return -1n; },
   fetch(layer, offset, len, ptr) {
@@ -125,7 +125,8 @@ onmessage = async (ev) => {
     const instance = await WebAssembly.instantiate(m.module, { friscy_host: host });
     x = instance.exports; memory = x.memory;
     x.friscy_memory_limit(m.memoryMib);
-    x.friscy_translate(m.translate === 'force' ? 1 : 0);
+    x.friscy_translate({ off: 0, force: 1, modules: 2 }[m.translate] ?? 2);
+    if (m.hot > 0) x.friscy_translate_after(m.hot);
     const enc = new TextEncoder();
     for (const [i, index] of m.indexes.entries()) {
       const ptr = x.friscy_alloc(index.byteLength);

@@ -172,6 +172,20 @@ impl friscy_machine::aot::Linker for WebLinker {
     }
 
     fn module(&mut self, key: &[u8; 32]) -> Option<Vec<u8>> {
+        // the image's own, else the embedder's
+        let stored = IMAGE_MODULES.with(|m| m.borrow().get(key, friscy_aot::abi::VERSION));
+        match stored {
+            Some(Ok(wasm)) => return Some(wasm),
+            Some(Err(e)) => {
+                let _ = WebHost.write(
+                    2,
+                    format!("\r\nfriscy: cannot read a module of translated code: {e}\r\n")
+                        .as_bytes(),
+                );
+                return None;
+            }
+            None => {}
+        }
         // SAFETY: the import reads the 32 bytes of `key`.
         let size = unsafe { imports::module_size(key.as_ptr()) };
         let size = usize::try_from(size).ok()?;
@@ -228,6 +242,13 @@ pub extern "C" fn friscy_translate(mode: u32) -> i32 {
     };
     friscy_machine::aot::configure(mode, Some(Box::new(WebLinker)));
     0
+}
+
+/// How many times code must be reached before its module is used (in
+/// mode 2; 1 is at once); see `friscy_machine::aot::HOT` for the default.
+#[unsafe(no_mangle)]
+pub extern "C" fn friscy_translate_after(times: u32) {
+    friscy_machine::aot::set_hot(times);
 }
 
 /// Translated code's load helper (`friscy_aot::abi::IMPORT_LOAD`).
@@ -357,6 +378,10 @@ thread_local! {
     static INDEXES: RefCell<Vec<friscy_vfs::image::Index>> = const { RefCell::new(Vec::new()) };
     /// The image's file system while its layers are being applied.
     static LAYERS: RefCell<Option<friscy_vfs::Fs>> = const { RefCell::new(None) };
+    /// The image's modules of translated code (read when their ELF file
+    /// is first mapped).
+    static IMAGE_MODULES: RefCell<friscy_vfs::image::Modules> =
+        RefCell::new(friscy_vfs::image::Modules::default());
 }
 
 /// Allocates `len` bytes for the embedder (never freed before exit: the
@@ -451,8 +476,10 @@ pub unsafe extern "C" fn friscy_layer(tar: *const u8, len: usize) -> i32 {
     })
 }
 
-/// Starts a program of the image given with `friscy_layer`; see the crate
-/// docs. Returns 0 or a negative error code (the message is on fd 2).
+/// Starts a program of the image given with `friscy_layer` (or of the
+/// friscy image given with `friscy_index`, read lazily through `fetch`);
+/// see the crate docs. Returns 0 or a negative error code (the message is
+/// on fd 2).
 ///
 /// # Safety
 /// `args` must point at `args_len` readable bytes of this module's memory.
@@ -465,9 +492,16 @@ pub unsafe extern "C" fn friscy_spawn(
 ) -> i32 {
     // SAFETY: the caller guarantees the range is readable.
     let args = unsafe { std::slice::from_raw_parts(args, args_len) };
-    let fs = LAYERS
-        .with(|cell| cell.borrow_mut().take())
-        .unwrap_or_default();
+    let fs = if INDEXES.with(|cell| cell.borrow().is_empty()) {
+        LAYERS
+            .with(|cell| cell.borrow_mut().take())
+            .unwrap_or_default()
+    } else {
+        match image_fs() {
+            Some(fs) => fs,
+            None => return -3,
+        }
+    };
     start(
         Kernel::new(fs, Box::new(WebHost)),
         args,
@@ -563,12 +597,9 @@ pub unsafe extern "C" fn friscy_boot(
 ) -> i32 {
     // SAFETY: the caller guarantees the range is readable.
     let args = unsafe { std::slice::from_raw_parts(args, args_len) };
-    let indexes = INDEXES.with(|cell| std::mem::take(&mut *cell.borrow_mut()));
-    let mut fs = friscy_vfs::Fs::new();
-    if let Err(e) = fs.apply_friscy_layers(&indexes, Box::new(WebChunks)) {
-        let _ = WebHost.write(2, format!("friscy: the image is corrupt: {e}\n").as_bytes());
+    let Some(fs) = image_fs() else {
         return -3;
-    }
+    };
     let mut kernel = Kernel::new(fs, Box::new(WebHost));
     kernel.enable_tty();
     let creds = friscy_kernel::Creds {
@@ -577,6 +608,24 @@ pub unsafe extern "C" fn friscy_boot(
         ..friscy_kernel::Creds::default()
     };
     start(kernel, args, argc, envc, &creds)
+}
+
+/// The file system of the friscy image given with `friscy_index` (its
+/// modules of translated code kept for the linker), or `None` with the
+/// message on fd 2.
+fn image_fs() -> Option<friscy_vfs::Fs> {
+    let indexes = INDEXES.with(|cell| std::mem::take(&mut *cell.borrow_mut()));
+    let mut fs = friscy_vfs::Fs::new();
+    match fs.apply_friscy_image(&indexes, Box::new(WebChunks)) {
+        Ok((_, modules)) => {
+            IMAGE_MODULES.with(|m| *m.borrow_mut() = modules);
+            Some(fs)
+        }
+        Err(e) => {
+            let _ = WebHost.write(2, format!("friscy: the image is corrupt: {e}\n").as_bytes());
+            None
+        }
+    }
 }
 
 /// Sets the memory limit, in MiB (0: none), for what the container holds:

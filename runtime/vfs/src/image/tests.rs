@@ -403,3 +403,108 @@ fn a_file_larger_than_the_room_is_enomem() {
     .join()
     .unwrap();
 }
+
+/// A translator for tests: the "module" of an ELF-looking file is its
+/// bytes reversed, repeated to span chunks.
+struct Reverse(u32);
+
+impl Translator for Reverse {
+    fn version(&self) -> u32 {
+        7
+    }
+    fn translate(&mut self, data: &[u8]) -> Option<Vec<u8>> {
+        self.0 += 1;
+        let mut v: Vec<u8> = data.iter().rev().copied().collect();
+        let r = v.clone();
+        while v.len() <= CHUNK_SIZE {
+            v.extend_from_slice(&r);
+        }
+        Some(v)
+    }
+}
+
+fn elf_like(n: usize, seed: u8) -> Vec<u8> {
+    let mut v = b"\x7fELF".to_vec();
+    v.extend((0..n).map(|i| (i as u8).wrapping_mul(seed)));
+    v
+}
+
+#[test]
+fn modules_of_elf_files_are_stored_once_and_read_back() {
+    let (one, two) = (elf_like(5000, 3), elf_like(7000, 5));
+    let mut a = T::new();
+    a.file("bin/one", &one)
+        .file("bin/copy", &one)
+        .file("etc/plain", b"not an ELF file");
+    let mut b = T::new();
+    b.file("bin/two", &two).file("bin/one-again", &one);
+    let mut seen = Seen::new();
+    let mut t = Reverse(0);
+    let mut blobs = Vec::new();
+    let mut indexes = Vec::new();
+    for tar in [a.bytes(), b.bytes()] {
+        let mut blob = Vec::new();
+        let out =
+            write_translated_layer(&tar[..], &mut blob, &mut seen, Some(&mut t), &mut |_| {})
+                .expect("write layer");
+        let m = &blob[out.index_offset as usize..(out.index_offset + out.index_len) as usize];
+        let ix = read_pinned_index(m, &out.index_digest).expect("index");
+        assert_eq!(ix.modules.len() as u64, out.modules);
+        assert_eq!(ix, Index::decode(&ix.encode()).expect("round trip"));
+        blobs.push(blob);
+        indexes.push(ix);
+    }
+    // one module per distinct content in a layer: `one` in each layer,
+    // `two`; the second `one` module stores no chunk again
+    assert_eq!(t.0, 3);
+    assert_eq!(indexes[0].modules.len(), 1);
+    assert_eq!(indexes[1].modules.len(), 2);
+    let mut fs = Fs::new();
+    let (_, modules) = fs
+        .apply_friscy_image(&indexes, Box::new(BlobChunks(blobs)))
+        .expect("apply");
+    assert_eq!(modules.len(), 2);
+    let want = Reverse(0).translate(&two).unwrap();
+    let got = modules.get(&Digest::of(&two).0, 7).expect("module").unwrap();
+    assert_eq!(got, want);
+    assert!(modules.get(&Digest::of(&two).0, 8).is_none(), "another version");
+    assert!(modules.get(&Digest::of(b"not an ELF file").0, 7).is_none());
+    // the files themselves are as they were
+    let ino = fs.resolve(ROOT, b"bin/two", true).expect("bin/two");
+    let mut buf = vec![0u8; two.len()];
+    assert_eq!(fs.read(ino, 0, &mut buf).unwrap(), two.len());
+    assert_eq!(buf, two);
+}
+
+#[test]
+fn format_2_indexes_are_read_and_modules_checked() {
+    let ix = Index {
+        modules: vec![ModuleEntry {
+            elf: Digest([1; 32]),
+            version: 3,
+            elf_size: 10,
+            size: 5,
+            chunks: vec![Digest([2; 32])],
+        }],
+        ..Index::default()
+    };
+    let mut v2 = Index::default().encode();
+    // a format 2 index: version 2, no module list
+    v2[8..12].copy_from_slice(&2u32.to_le_bytes());
+    v2.truncate(v2.len() - 4);
+    assert_eq!(Index::decode(&v2).expect("format 2"), Index::default());
+    let mut v4 = ix.encode();
+    v4[8..12].copy_from_slice(&4u32.to_le_bytes());
+    assert!(Index::decode(&v4).is_err(), "an unknown format");
+    // a module whose chunk no layer stores makes the image corrupt
+    let err = Fs::new()
+        .apply_friscy_image(&[ix.clone()], Box::new(BlobChunks(vec![Vec::new()])))
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("no layer stores"), "{err}");
+    // counts larger than the index are refused before allocating
+    let mut huge = ix.encode();
+    let at = huge.len() - (32 + 4 + 8 + 8 + 4 + 32) - 4;
+    huge[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(Index::decode(&huge).is_err());
+}
