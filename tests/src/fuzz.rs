@@ -475,7 +475,7 @@ fn seed_layout_documents() -> Vec<u8> {
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": "riscv64",
         "os": "linux",
-        "config": {"Cmd": ["/bin/sh"], "Labels": {"dev.friscy.format": "2", "dev.friscy.layers": infos}},
+        "config": {"Cmd": ["/bin/sh"], "Labels": {"dev.friscy.format": "3", "dev.friscy.layers": infos}},
         "rootfs": {"type": "layers", "diff_ids": []},
     }))
     .expect("json");

@@ -39,7 +39,7 @@ fn friscy_images_are_oci_images_the_tools_accept() {
     let info: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(info["Architecture"], "riscv64", "{json}");
     assert_eq!(info["Os"], "linux", "{json}");
-    assert_eq!(info["Labels"]["dev.friscy.format"], "2", "{json}");
+    assert_eq!(info["Labels"]["dev.friscy.format"], "3", "{json}");
     assert_eq!(info["Layers"].as_array().map(Vec::len), Some(2), "{json}");
 
     // umoci unpacks it: the friscy data is plain files

@@ -61,7 +61,7 @@ fn a_dockerfile_builds_to_a_friscy_image_through_the_frontend() {
     ]));
     let info: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(info["Architecture"], "riscv64", "{json}");
-    assert_eq!(info["Labels"]["dev.friscy.format"], "2", "{json}");
+    assert_eq!(info["Labels"]["dev.friscy.format"], "3", "{json}");
     let out = run(Command::new(bin("friscy")).args(["run", &format!("docker://{image}")]));
     let (so, se) = output_text(&out);
     assert_eq!(so, "built from the frontend\nriscv64\n", "{se}");

@@ -54,7 +54,7 @@ fn build_push_pull_and_run_from_the_registry() {
     ]));
     let info: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(info["Architecture"], "riscv64", "{json}");
-    assert_eq!(info["Labels"]["dev.friscy.format"], "2", "{json}");
+    assert_eq!(info["Labels"]["dev.friscy.format"], "3", "{json}");
     let layout = tmp.path().join("layout");
     run_ok(Command::new("skopeo").args([
         "copy",

@@ -172,7 +172,9 @@ function imageFromConfig(name, config, layers) {
   if (!labels['dev.friscy.format']) {
     throw new Error(`${name} is not a friscy image: convert it with \`friscy convert ${name} docker://${name}\``);
   }
-  if (labels['dev.friscy.format'] !== '2') throw new Error(`${name} is friscy image format ${labels['dev.friscy.format']}; this page reads format 2 (convert its source again with this friscy)`);
+  // format 3 lists modules of translated code in the indexes, which the
+  // runtime reads itself; format 2 has none
+  if (!['2', '3'].includes(labels['dev.friscy.format'])) throw new Error(`${name} is friscy image format ${labels['dev.friscy.format']}; this page reads formats 2 and 3 (convert its source again with this friscy)`);
   const infos = JSON.parse(labels['dev.friscy.layers'] || '[]');
   if (infos.length !== layers.length) throw new Error(`${name}: ${layers.length} layers but ${infos.length} indexes`);
   return {
