@@ -444,9 +444,8 @@ fn modules_of_elf_files_are_stored_once_and_read_back() {
     let mut indexes = Vec::new();
     for tar in [a.bytes(), b.bytes()] {
         let mut blob = Vec::new();
-        let out =
-            write_translated_layer(&tar[..], &mut blob, &mut seen, Some(&mut t), &mut |_| {})
-                .expect("write layer");
+        let out = write_translated_layer(&tar[..], &mut blob, &mut seen, Some(&mut t), &mut |_| {})
+            .expect("write layer");
         let m = &blob[out.index_offset as usize..(out.index_offset + out.index_len) as usize];
         let ix = read_pinned_index(m, &out.index_digest).expect("index");
         assert_eq!(ix.modules.len() as u64, out.modules);
@@ -465,9 +464,15 @@ fn modules_of_elf_files_are_stored_once_and_read_back() {
         .expect("apply");
     assert_eq!(modules.len(), 2);
     let want = Reverse(0).translate(&two).unwrap();
-    let got = modules.get(&Digest::of(&two).0, 7).expect("module").unwrap();
+    let got = modules
+        .get(&Digest::of(&two).0, 7)
+        .expect("module")
+        .unwrap();
     assert_eq!(got, want);
-    assert!(modules.get(&Digest::of(&two).0, 8).is_none(), "another version");
+    assert!(
+        modules.get(&Digest::of(&two).0, 8).is_none(),
+        "another version"
+    );
     assert!(modules.get(&Digest::of(b"not an ELF file").0, 7).is_none());
     // the files themselves are as they were
     let ino = fs.resolve(ROOT, b"bin/two", true).expect("bin/two");
@@ -498,7 +503,10 @@ fn format_2_indexes_are_read_and_modules_checked() {
     assert!(Index::decode(&v4).is_err(), "an unknown format");
     // a module whose chunk no layer stores makes the image corrupt
     let err = Fs::new()
-        .apply_friscy_image(&[ix.clone()], Box::new(BlobChunks(vec![Vec::new()])))
+        .apply_friscy_image(
+            std::slice::from_ref(&ix),
+            Box::new(BlobChunks(vec![Vec::new()])),
+        )
         .err()
         .expect("refused");
     assert!(err.to_string().contains("no layer stores"), "{err}");
