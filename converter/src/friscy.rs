@@ -25,6 +25,43 @@ pub const LABEL_FORMAT: &str = "dev.friscy.format";
 pub const LABEL_LAYERS: &str = "dev.friscy.layers";
 /// Label: the digest of the source image's config.
 pub const LABEL_SOURCE: &str = "dev.friscy.source";
+/// Label: where the wasm runtime is in the image (see [`RuntimeLabel`]).
+pub const LABEL_RUNTIME: &str = "dev.friscy.runtime";
+/// The version of the contract between the page (`main.js`) and the
+/// runtime files an image carries (`friscy_web.wasm`, `worker.js`): a page
+/// uses an image's runtime only when their protocols agree (else its own).
+/// Change it with `RUNTIME_PROTOCOL` in `runtime/web/page/main.js`.
+pub const RUNTIME_PROTOCOL: u32 = 1;
+
+/// What conversion writes besides the layers' files.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options<'a> {
+    /// Translate the riscv64 ELF files and store their modules.
+    pub aot: bool,
+    /// The wasm runtime's files (name, bytes), stored as a last layer of
+    /// their own.
+    pub runtime: Option<&'a [(String, Vec<u8>)]>,
+}
+
+/// The [`LABEL_RUNTIME`] label's value: the runtime layer (its number
+/// among the image's layers, from 0), the page protocol, the friscy
+/// version that made it, and where each file's gzip member is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeLabel {
+    pub layer: usize,
+    pub protocol: u32,
+    pub friscy: String,
+    pub files: Vec<RuntimeFileLabel>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeFileLabel {
+    pub name: String,
+    pub offset: u64,
+    pub length: u64,
+    pub size: u64,
+    pub digest: String,
+}
 /// The manifest's `artifactType`.
 pub const ARTIFACT_TYPE: &str = "application/vnd.friscy.image.v1";
 /// Layer annotation: `OFFSET,LENGTH` of the layer's index member.
@@ -157,14 +194,16 @@ pub fn layer_infos(src: &SourceImage) -> Result<Vec<LayerInfo>, ConvertError> {
 
 /// Converts `src` (linux/riscv64, already checked) into friscy layers
 /// written under `blobs` (an OCI layout's `blobs/sha256`), and makes the
-/// config and manifest (also written there). With `aot`, each layer also
-/// stores the modules of translated code of its riscv64 ELF files.
+/// config and manifest (also written there). With `options.aot`, each
+/// layer also stores the modules of translated code of its riscv64 ELF
+/// files; with `options.runtime`, a last layer holds the wasm runtime.
 pub fn convert(
     src: &SourceImage,
     blobs: &Path,
-    aot: bool,
+    options: Options,
     progress: &mut dyn Progress,
 ) -> Result<Converted, ConvertError> {
+    let aot = options.aot;
     if src.rootfs.is_some() {
         return Err(ConvertError::Invalid(format!(
             "{}: a dir: tree has no layers to convert (make it an image first)",
@@ -212,7 +251,41 @@ pub fn convert(
         progress.layer_done(i + 1, &o);
         outs.push(o);
     }
-    let config = make_config(src, &outs)?;
+    let mut runtime = None;
+    if let Some(files) = options.runtime {
+        let tmp = blobs.join(format!(".friscy-runtime-{}.tmp", std::process::id()));
+        let file = File::create(&tmp).map_err(io_at(&tmp))?;
+        let mut out = BufWriter::new(file);
+        let named: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.as_slice()))
+            .collect();
+        let (o, placed) = fmt::write_runtime_layer(&named, &mut out)
+            .and_then(|r| out.flush().map(|()| r).map_err(ImageError::Io))
+            .inspect_err(|_| {
+                let _ = fs::remove_file(&tmp);
+            })
+            .map_err(|e| ConvertError::Invalid(format!("the runtime layer: {e}")))?;
+        let dst = blobs.join(o.digest.trim_start_matches("sha256:"));
+        fs::rename(&tmp, &dst).map_err(io_at(&dst))?;
+        runtime = Some(RuntimeLabel {
+            layer: outs.len(),
+            protocol: RUNTIME_PROTOCOL,
+            friscy: env!("CARGO_PKG_VERSION").to_owned(),
+            files: placed
+                .into_iter()
+                .map(|f| RuntimeFileLabel {
+                    name: f.name,
+                    offset: f.offset,
+                    length: f.length,
+                    size: f.size,
+                    digest: f.digest,
+                })
+                .collect(),
+        });
+        outs.push(o);
+    }
+    let config = make_config(src, &outs, runtime.as_ref())?;
     let source = src.config_digest.clone().unwrap_or_default();
     seal(blobs, &source, config, outs)
 }
@@ -264,21 +337,37 @@ fn layer_error(n: usize, layer: &crate::source::Layer, e: ImageError) -> Convert
 
 /// The friscy config: the source's, with the friscy layers' diff ids, one
 /// history entry per layer and the friscy labels.
-fn make_config(src: &SourceImage, outs: &[LayerOutput]) -> Result<Vec<u8>, ConvertError> {
+fn make_config(
+    src: &SourceImage,
+    outs: &[LayerOutput],
+    runtime: Option<&RuntimeLabel>,
+) -> Result<Vec<u8>, ConvertError> {
     let source = src.config_digest.clone().unwrap_or_default();
     let history: Vec<String> = (1..=outs.len())
-        .map(|n| format!("friscy convert: layer {n} of {source}"))
+        .map(|n| match runtime {
+            Some(r) if r.layer + 1 == n => {
+                format!("friscy convert: the wasm runtime of friscy {}", r.friscy)
+            }
+            _ => format!("friscy convert: layer {n} of {source}"),
+        })
         .collect();
     let infos: Vec<LayerInfo> = outs.iter().map(LayerInfo::of).collect();
     let diff_ids: Vec<String> = outs.iter().map(|o| o.diff_id.clone()).collect();
-    friscy_config(
+    let mut config = friscy_config(
         &src.config_json,
         &src.reference,
         &source,
         &diff_ids,
         &history,
         &infos,
-    )
+    )?;
+    if let Some(r) = runtime {
+        let mut cfg: Value = serde_json::from_slice(&config).unwrap_or_default();
+        cfg["config"]["Labels"][LABEL_RUNTIME] =
+            serde_json::to_string(r).unwrap_or_default().into();
+        config = serde_json::to_vec(&cfg).unwrap_or_default();
+    }
+    Ok(config)
 }
 
 /// The config of a friscy image built by the BuildKit frontend from the
@@ -444,11 +533,11 @@ pub fn convert_to_layout(
     src: &SourceImage,
     dir: &Path,
     tag: &str,
-    aot: bool,
+    options: Options,
     progress: &mut dyn Progress,
 ) -> Result<Converted, ConvertError> {
     let blobs = dir.join("blobs").join("sha256");
-    let c = convert(src, &blobs, aot, progress)?;
+    let c = convert(src, &blobs, options, progress)?;
     tag_layout(dir, tag, &c.manifest_digest, c.manifest.len() as u64)?;
     Ok(c)
 }
@@ -922,7 +1011,17 @@ mod tests {
         src.write_index(vec![named(m, "v1")]);
         let r: ImageRef = format!("oci:{}:v1", src.dir.display()).parse().unwrap();
         let source = crate::open_image(&r).unwrap();
-        convert_to_layout(&source, &dir.join("out"), "v1", true, &mut Quiet).unwrap();
+        convert_to_layout(
+            &source,
+            &dir.join("out"),
+            "v1",
+            Options {
+                aot: true,
+                runtime: None,
+            },
+            &mut Quiet,
+        )
+        .unwrap();
         let r: ImageRef = format!("oci:{}:v1", dir.join("out").display())
             .parse()
             .unwrap();

@@ -159,6 +159,13 @@ fn open(image: &str) -> Result<SourceImage> {
     open_image(&r).with_context(|| format!("cannot open image {image}"))
 }
 
+/// The image's runtime layer, as its label says.
+fn runtime_label(
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Option<friscy::RuntimeLabel> {
+    serde_json::from_str(labels.get(friscy::LABEL_RUNTIME)?).ok()
+}
+
 /// The translator versions of an image's modules, this friscy's marked.
 fn module_versions(indexes: &[friscy_vfs::image::Index]) -> String {
     let mut v: Vec<u32> = indexes
@@ -199,7 +206,9 @@ fn convert_dest(source: &str, dest: &Dest, aot: bool) -> Result<ExitCode> {
     let scratch;
     let (c, blobs, shown) = match dest {
         Dest::Oci { dir, tag } => {
-            let c = friscy::convert_to_layout(&src, dir, tag, aot, &mut bar)
+            let mut files = None;
+            let options = crate::serve::convert_options(aot, &mut files);
+            let c = friscy::convert_to_layout(&src, dir, tag, options, &mut bar)
                 .with_context(|| format!("cannot convert {source}"))?;
             (
                 c,
@@ -210,7 +219,9 @@ fn convert_dest(source: &str, dest: &Dest, aot: bool) -> Result<ExitCode> {
         other => {
             scratch = crate::Scratch::new("convert")?;
             let blobs = scratch.0.join("blobs/sha256");
-            let c = friscy::convert(&src, &blobs, aot, &mut bar)
+            let mut files = None;
+            let options = crate::serve::convert_options(aot, &mut files);
+            let c = friscy::convert(&src, &blobs, options, &mut bar)
                 .with_context(|| format!("cannot convert {source}"))?;
             let shown = match other {
                 Dest::Registry(r) => format!("docker://{r}"),
@@ -233,6 +244,18 @@ fn convert_dest(source: &str, dest: &Dest, aot: bool) -> Result<ExitCode> {
         secs,
         files as f64 / 1e6 / secs.max(1e-9)
     );
+    let labels: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice::<serde_json::Value>(&c.config)
+            .ok()
+            .and_then(|v| serde_json::from_value(v["config"]["Labels"].clone()).ok())
+            .unwrap_or_default();
+    if let Some(r) = runtime_label(&labels) {
+        crate::outln!(
+            "  the wasm runtime (friscy {}) as layer {}",
+            r.friscy,
+            r.layer + 1
+        );
+    }
     let modules: u64 = c.layers.iter().map(|l| l.modules).sum();
     if modules > 0 {
         crate::outln!(
@@ -328,6 +351,20 @@ pub fn inspect(image: &str) -> Result<ExitCode> {
         mb(total.file_bytes.saturating_sub(total.chunk_bytes)),
         mb(stored)
     );
+    match runtime_label(&src.labels) {
+        Some(r) => crate::outln!(
+            "runtime   layer {}: {} (friscy {}, page protocol {})",
+            r.layer + 1,
+            r.files
+                .iter()
+                .map(|f| format!("{} {}", f.name, mb(f.size)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            r.friscy,
+            r.protocol
+        ),
+        None => crate::outln!("runtime   none in the image (pages use their own)"),
+    }
     if total.modules == 0 {
         crate::outln!("modules   none (converted with --no-aot, or no riscv64 ELF files)");
     } else {

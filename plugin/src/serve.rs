@@ -93,6 +93,42 @@ fn assets() -> Result<Assets> {
     Ok(Assets(list))
 }
 
+/// The runtime files a friscy image carries (`friscy_web.wasm`,
+/// `worker.js`), from where the page's are; `None` when they are not
+/// there (an installed `friscy` without the wasm build), with why.
+pub fn runtime_files() -> Result<Vec<(String, Vec<u8>)>> {
+    let assets = assets()?;
+    ["/friscy_web.wasm", "/worker.js"]
+        .iter()
+        .map(|url| {
+            let (_, path, _) = assets
+                .0
+                .iter()
+                .find(|(u, _, _)| u == url)
+                .context("the page lists no such file")?;
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Ok((url.trim_start_matches('/').to_owned(), bytes))
+        })
+        .collect()
+}
+
+/// Conversion options: with `aot`, modules of translated code; the runtime
+/// files when this friscy has them (else a note says the image has none).
+pub fn convert_options(
+    aot: bool,
+    runtime: &mut Option<Vec<(String, Vec<u8>)>>,
+) -> friscy::Options<'_> {
+    match runtime_files() {
+        Ok(files) => *runtime = Some(files),
+        Err(e) => eprintln!("friscy: the image gets no wasm runtime ({e:#})"),
+    }
+    friscy::Options {
+        aot,
+        runtime: runtime.as_deref(),
+    }
+}
+
 /// The image to serve: a friscy image whose layer blobs are its friscy
 /// blobs (a source image is converted, a recompressed one rebuilt, into
 /// `scratch`).
@@ -115,7 +151,8 @@ fn prepare(image: &str, scratch: &Path, aot: bool) -> Result<SourceImage> {
     let blobs = scratch.join("blobs/sha256");
     if !friscy::is_friscy(&src) {
         eprintln!("friscy: converting {image} into a friscy image");
-        let c = friscy::convert(&src, &blobs, aot, &mut Quiet)
+        let mut files = None;
+        let c = friscy::convert(&src, &blobs, convert_options(aot, &mut files), &mut Quiet)
             .with_context(|| format!("cannot convert {image}"))?;
         return layout(&c);
     }

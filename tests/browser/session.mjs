@@ -120,6 +120,7 @@ await run(page, 'echo $((6*7))', /\n42\n/, 'echo $((6*7))');
 const figures = { cold_ms: cold.ms, cold_bytes: cold.fetched };
 figures.translated = await page.evaluate(() => window.friscy.stats.translated || 0);
 figures.regions = await page.evaluate(() => window.friscy.stats.regions || 0);
+figures.runtime = await page.evaluate(() => window.friscy.runtime || null);
 if (!quick) {
   await run(page, "python3 -c 'print(sum(range(10)))'", /\n45\n/, 'python3');
   await run(page, 'cat /etc/os-release', /Debian/, 'os-release');

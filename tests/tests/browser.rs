@@ -256,10 +256,25 @@ fn the_page_loads_a_friscy_image_from_a_registry() {
         &base,
         &format!("docker://{reg}/web/base:1"),
     ]));
-    let server = serve(&base);
+    // a page whose server has no runtime of its own: the image's is used
+    let tmp = TempDir::new("brt");
+    let site = tmp.path().join("site");
+    run_ok(
+        Command::new(bin("friscy"))
+            .arg("export")
+            .arg(&base)
+            .arg(&site),
+    );
+    for f in ["friscy_web.wasm", "worker.js", "image.json"] {
+        std::fs::remove_file(site.join(f)).unwrap();
+    }
+    std::fs::remove_dir_all(site.join("blobs")).unwrap();
+    let server = static_server(&site, true);
     let url = format!("{}?image={reg}/web/base:1", server.1);
-    session(&url, "browser-registry.png", &["--quick"]);
+    let f = session(&url, "browser-registry.png", &["--quick"]);
+    assert_eq!(f["runtime"], "image", "{f}");
     // a missing image is an error a person can act on
+    let server = serve(&base);
     let url = format!("{}?image={reg}/web/nope:1", server.1);
     session(
         &url,

@@ -41,6 +41,9 @@ pub const CHUNK_SIZE: usize = 1 << 20;
 pub const INDEX_PATH: &str = "friscy/index";
 /// The directory of the chunks inside the layer tar.
 pub const CHUNK_DIR: &str = "friscy/c/";
+/// The directory of the wasm runtime's files inside a runtime layer's tar
+/// (see [`write_runtime_layer`]).
+pub const RUNTIME_DIR: &str = "friscy/runtime/";
 /// gzip level of every member (a fixed level keeps conversion
 /// deterministic).
 const LEVEL: u32 = 1;
@@ -699,6 +702,56 @@ pub fn write_translated_layer<R: Read, W: Write>(
     w.finish_layer(&index, &mut result)?;
     result.entries = stats.entries;
     Ok(result)
+}
+
+/// Where one file of a runtime layer is (see [`write_runtime_layer`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeFile {
+    pub name: String,
+    /// Its gzip member in the layer blob (the tar header, then the data).
+    pub offset: u64,
+    pub length: u64,
+    /// The file's size and the sha256 of its bytes (`sha256:<hex>`).
+    pub size: u64,
+    pub digest: String,
+}
+
+/// Writes the runtime layer: a friscy layer with an empty tree whose tar
+/// also holds `files` (the wasm runtime and the JavaScript it needs) under
+/// [`RUNTIME_DIR`], each entry one gzip member, so that a page can read
+/// each file with one range request. The blob depends on `files` only:
+/// every image made with the same runtime has the same runtime layer, which
+/// a registry and a browser cache hold once. Names are plain file names.
+pub fn write_runtime_layer<W: Write>(
+    files: &[(&str, &[u8])],
+    out: W,
+) -> Result<(LayerOutput, Vec<RuntimeFile>), ImageError> {
+    let mut w = BlobWriter::start_layer(out)?;
+    w.member(&entry_bytes(RUNTIME_DIR, &[], true))?;
+    let mut placed = Vec::with_capacity(files.len());
+    for (name, data) in files {
+        let plain = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            && !name.starts_with('.');
+        if !plain {
+            return Err(corrupt(format!("{name:?} is not a runtime file name")));
+        }
+        let (offset, length, _) =
+            w.member(&entry_bytes(&format!("{RUNTIME_DIR}{name}"), data, false))?;
+        placed.push(RuntimeFile {
+            name: (*name).to_owned(),
+            offset,
+            length,
+            size: data.len() as u64,
+            digest: sha256_digest(data),
+        });
+    }
+    let mut result = LayerOutput::default();
+    w.finish_layer(&Index::default(), &mut result)?;
+    Ok((result, placed))
 }
 
 /// Stores chunk `d` (`piece`) in the layer unless `seen` has it.

@@ -24,6 +24,11 @@ const CACHE = 'friscy-blobs-v1';
 // The container's memory limit in MiB (`?memory=MiB`; 0: none): wasm32
 // memory ends at 4 GiB, and a tab should leave the browser room.
 const DEFAULT_MEMORY_MIB = 2048;
+// The contract between this page and the runtime files an image carries
+// (friscy_web.wasm, worker.js: the messages, the shared buffers); the
+// page uses an image's runtime only when it says the same (converter's
+// RUNTIME_PROTOCOL), else its own.
+const RUNTIME_PROTOCOL = 1;
 
 const $ = (id) => document.getElementById(id);
 const stats = { fetched: 0, cached: 0, start: performance.now(), firstOutput: null, exited: null };
@@ -179,6 +184,7 @@ function imageFromConfig(name, config, layers) {
   if (infos.length !== layers.length) throw new Error(`${name}: ${layers.length} layers but ${infos.length} indexes`);
   return {
     name,
+    runtime: runtimeOf(config.config, layers),
     config: config.config || {},
     layers: layers.map((l, i) => {
       if (infos[i].digest === '') {
@@ -235,7 +241,45 @@ async function fromRegistry(ref) {
 async function fromServer() {
   const r = await http('image.json', { cache: 'no-cache' }, 'the image description (image.json)');
   const img = await r.json();
-  return { ...img, layers: img.layers.map((l) => ({ ...l, url: new URL(l.url, location.href).href })) };
+  const layers = img.layers.map((l) => ({ ...l, url: new URL(l.url, location.href).href }));
+  return { ...img, layers, runtime: runtimeOf(img.config, layers) };
+}
+
+// The runtime the image carries (its `dev.friscy.runtime` label), if this
+// page can use it.
+function runtimeOf(config, layers) {
+  const labels = (config && config.Labels) || {};
+  if (!labels['dev.friscy.runtime']) return null;
+  let r;
+  try { r = JSON.parse(labels['dev.friscy.runtime']); } catch (e) { return null; }
+  if (r.protocol !== RUNTIME_PROTOCOL || !layers[r.layer] || !Array.isArray(r.files)) {
+    console.warn(`friscy: the image's runtime (friscy ${r.friscy}, protocol ${r.protocol}) is not this page's; using the page's own`);
+    return null;
+  }
+  return r;
+}
+
+// The runtime's files from the image: each a gzip member of the runtime
+// layer (a tar header, then the bytes), checked against the digest the
+// config pins.
+async function imageRuntime(image) {
+  const r = image.runtime;
+  const files = {};
+  for (const f of r.files) {
+    if (!DIGEST.test(f.digest || '')) throw new Error(`the image's ${f.name} has no digest`);
+    const member = await range(image.layers[r.layer], f.offset, f.length);
+    const tar = new Uint8Array(await new Response(new Blob([member]).stream().pipeThrough(new DecompressionStream('gzip'))).arrayBuffer());
+    const data = tar.slice(512, 512 + f.size);
+    if (data.length !== f.size || await sha256(data) !== f.digest) {
+      throw new Error(`the image's ${f.name} does not match its digest: the image is corrupt or was tampered with`);
+    }
+    files[f.name] = data;
+  }
+  if (!files['friscy_web.wasm'] || !files['worker.js']) throw new Error('the image\'s runtime lacks friscy_web.wasm or worker.js');
+  return {
+    module: await WebAssembly.compile(files['friscy_web.wasm']),
+    worker: URL.createObjectURL(new Blob([files['worker.js']], { type: 'text/javascript' })),
+  };
 }
 
 // ---- the terminal and the worker ----
@@ -283,7 +327,12 @@ async function main() {
 
   phase('reading the file system indexes');
   if (Array.isArray(image.prefetch)) prefetch(image, image.prefetch);
-  const runtime = WebAssembly.compileStreaming(fetch('friscy_web.wasm'));
+  // the runtime: the image's own (so a page given only ?image= needs
+  // nothing else from its server), else the page's
+  window.friscy.runtime = image.runtime ? 'image' : 'page';
+  const runtime = image.runtime
+    ? imageRuntime(image)
+    : WebAssembly.compileStreaming(fetch('friscy_web.wasm')).then((module) => ({ module, worker: 'worker.js' }));
   let indexes;
   try {
     indexes = await Promise.all(image.layers.map((l) => range(l, l.index[0], l.index[1]).then((b) => b.slice().buffer)));
@@ -292,8 +341,8 @@ async function main() {
     return;
   }
   phase('starting the runtime');
-  let module;
-  try { module = await runtime; } catch (e) { fail('Cannot load the runtime (friscy_web.wasm)', e.message); return; }
+  let module, workerUrl;
+  try { ({ module, worker: workerUrl } = await runtime); } catch (e) { fail(`Cannot load the runtime (friscy_web.wasm, from the ${window.friscy.runtime})`, e.message); return; }
 
   const term = new Terminal({ cursorBlink: true, scrollback: 5000, fontSize: 15, allowProposedApi: true });
   const fit = new FitAddon();
@@ -333,7 +382,7 @@ async function main() {
   term.onResize(resized);
   window.addEventListener('resize', () => fit.fit());
 
-  const worker = new Worker('worker.js');
+  const worker = new Worker(workerUrl);
   worker.onmessage = async (ev) => {
     const m = ev.data;
     if (m.t === 'out') {
