@@ -991,9 +991,18 @@ mod tests {
 
     /// A one-layer riscv64 image converted into a friscy image in `dir`.
     fn friscy_image(dir: &Path) -> SourceImage {
+        friscy_image_with(dir, None, b"hello\n")
+    }
+
+    /// [`friscy_image`] with these runtime files and this `etc/motd`.
+    fn friscy_image_with(
+        dir: &Path,
+        runtime: Option<&[(String, Vec<u8>)]>,
+        motd: &[u8],
+    ) -> SourceImage {
         let src = OciLayout::new(dir.join("src"));
         let mut b = tar::Builder::new(Vec::new());
-        for (name, data) in [("etc/motd", &b"hello\n"[..]), ("bin/tool", b"\x7fELF tool")] {
+        for (name, data) in [("etc/motd", motd), ("bin/tool", b"\x7fELF tool")] {
             let mut h = tar::Header::new_ustar();
             h.set_size(data.len() as u64);
             h.set_mode(0o755);
@@ -1015,10 +1024,7 @@ mod tests {
             &source,
             &dir.join("out"),
             "v1",
-            Options {
-                aot: true,
-                runtime: None,
-            },
+            Options { aot: true, runtime },
             &mut Quiet,
         )
         .unwrap();
@@ -1124,5 +1130,46 @@ mod tests {
         let l = &img.layers[0];
         let member = l.read_range(infos[0].index[0], infos[0].index[1]).unwrap();
         assert_eq!(sha256_of(&member), infos[0].index_digest);
+    }
+
+    #[test]
+    fn the_runtime_layer_is_one_blob_for_every_image_and_pinned() {
+        let files = vec![
+            ("friscy_web.wasm".to_owned(), b"\0asm\x01\0\0\0".to_vec()),
+            ("worker.js".to_owned(), b"// the worker\n".to_vec()),
+        ];
+        let (a, b) = (TempDir::new(), TempDir::new());
+        let one = friscy_image_with(a.path(), Some(&files), b"hello\n");
+        let two = friscy_image_with(b.path(), Some(&files), b"other\n");
+        assert_eq!(one.layers.len(), 2);
+        assert_ne!(one.layers[0].digest, two.layers[0].digest);
+        assert_eq!(one.layers[1].digest, two.layers[1].digest, "shared");
+        let label: RuntimeLabel = serde_json::from_str(&one.labels[LABEL_RUNTIME]).unwrap();
+        assert_eq!((label.layer, label.protocol), (1, RUNTIME_PROTOCOL));
+        assert_eq!(label.files.len(), 2);
+        for (f, (name, bytes)) in label.files.iter().zip(&files) {
+            assert_eq!(&f.name, name);
+            let member = one.layers[1].read_range(f.offset, f.length).unwrap();
+            let data = fmt::member_data(&member, f.size as usize).unwrap();
+            assert_eq!(&data, bytes);
+            assert_eq!(sha256_of(&data), f.digest);
+        }
+        // readers apply it as nothing
+        let indexes = read_indexes(&one).unwrap();
+        assert!(indexes[1].entries.is_empty() && indexes[1].chunks.is_empty());
+        // no runtime, no label
+        let c = TempDir::new();
+        assert!(!friscy_image(c.path()).labels.contains_key(LABEL_RUNTIME));
+    }
+
+    #[test]
+    fn the_page_speaks_the_runtime_protocol_images_name() {
+        let main = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../runtime/web/page/main.js"
+        ))
+        .unwrap();
+        let line = format!("const RUNTIME_PROTOCOL = {RUNTIME_PROTOCOL};");
+        assert!(main.contains(&line), "main.js lacks {line:?}");
     }
 }
