@@ -7,7 +7,10 @@
 //! linear sweep of the executable segments for the targets of direct
 //! calls, the return points after calls (a callee in another region
 //! returns there) and addresses made by `auipc`+`addi` (function
-//! pointers). A place found wrongly costs module bytes, never an answer:
+//! pointers), and the addresses the dynamic linker writes into data
+//! (`R_RISCV_RELATIVE`: function pointers of position-independent files,
+//! and the label tables of computed gotos, such as python's bytecode
+//! loop). A place found wrongly costs module bytes, never an answer:
 //! a region only runs when the guest reaches its exact entry, and it
 //! decodes from there as the interpreter would.
 
@@ -15,7 +18,8 @@ use std::collections::BTreeSet;
 
 use friscy_isa::{Op, decode};
 use object::{
-    Object, ObjectSection, ObjectSegment, ObjectSymbol, SectionKind, SegmentFlags, SymbolKind,
+    Object, ObjectSection, ObjectSegment, ObjectSymbol, RelocationFlags, SectionKind, SegmentFlags,
+    SymbolKind,
 };
 
 use crate::abi::{CodeMap, Entry};
@@ -124,6 +128,15 @@ pub fn translate_elf(data: &[u8], limits: Limits) -> Option<ElfModule> {
     for sym in file.symbols().chain(file.dynamic_symbols()) {
         if sym.kind() == SymbolKind::Text && sym.address() != 0 {
             entries.insert(sym.address());
+        }
+    }
+    // addresses relocated into data by the dynamic linker
+    for (_, r) in file.dynamic_relocations().into_iter().flatten() {
+        let RelocationFlags::Elf { r_type } = r.flags() else {
+            continue;
+        };
+        if r_type == object::elf::R_RISCV_RELATIVE || r_type == object::elf::R_RISCV_IRELATIVE {
+            entries.insert(r.addend() as u64);
         }
     }
     let mut returns = BTreeSet::new();

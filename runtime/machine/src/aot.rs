@@ -79,6 +79,11 @@ pub struct Stats {
     pub modules: u64,
     /// Guest instructions retired in translated code.
     pub instret: u64,
+    /// Calls from the interpreter into translated code, and those that
+    /// came back to have the interpreter run an instruction (an `Interpret`
+    /// or `Fault` exit).
+    pub entries: u64,
+    pub to_interpreter: u64,
 }
 
 impl Stats {
@@ -86,6 +91,8 @@ impl Stats {
         regions: 0,
         modules: 0,
         instret: 0,
+        entries: 0,
+        to_interpreter: 0,
     };
 }
 
@@ -387,6 +394,9 @@ pub(crate) struct Regions {
     map: HashMap<u64, Option<(Linked, u32)>>,
     /// How many times each pc not in `map` was reached (see [`HOT`]).
     seen: HashMap<u64, u32>,
+    /// A pc whose translation was linked since the interpreter last asked
+    /// (so that it stops running that pc's block itself).
+    pub(crate) linked: Option<u64>,
     links: Box<[LinkEntry]>,
 }
 
@@ -395,6 +405,7 @@ impl Default for Regions {
         Regions {
             map: HashMap::new(),
             seen: HashMap::new(),
+            linked: None,
             links: vec![NO_LINK; abi::LINKS as usize].into_boxed_slice(),
         }
     }
@@ -418,6 +429,17 @@ pub fn set_hot(n: u32) {
     HOT_AFTER.with(|h| h.set(n.max(1)));
 }
 
+/// How many times the interpreter runs a block within a round before it
+/// stops there to ask for the block's translation (every time in
+/// [`Mode::Force`], which translates each block first).
+pub(crate) fn hot() -> u32 {
+    match mode() {
+        Mode::Off => 0,
+        Mode::Force => 1,
+        Mode::Modules => HOT_AFTER.with(std::cell::Cell::get),
+    }
+}
+
 /// The link table slot of `pc`.
 fn link_index(pc: u64) -> usize {
     ((pc >> 1) as usize) & (abi::LINKS as usize - 1)
@@ -425,8 +447,11 @@ fn link_index(pc: u64) -> usize {
 
 /// What running translated code at a pc did.
 pub(crate) enum Ran {
-    /// Nothing is translated there: interpret the block.
+    /// Nothing is translated there yet: interpret the block.
     Interpret,
+    /// Nothing is translated there, and nothing will be (until code is
+    /// dropped): interpret the block, and let rounds run it freely.
+    Untranslated,
     /// It ran `executed` instructions and returned `exit` (an
     /// `abi::Exit`), with the pc to go on at in the hart.
     Returned { executed: u64, exit: abi::Exit },
@@ -474,13 +499,14 @@ impl Regions {
                 });
                 if let Some((Linked(slot), block)) = f {
                     self.links[link_index(pc)] = LinkEntry { pc, slot, block };
+                    self.linked = Some(pc);
                 }
                 self.map.insert(pc, f);
                 f
             }
         };
         let Some((f, block)) = f else {
-            return Ran::Interpret;
+            return Ran::Untranslated;
         };
         let mut state = State::new(hart, mem, budget, &self.links, block);
         let code = LINKER.with(|l| {
@@ -491,7 +517,11 @@ impl Regions {
         });
         let exit = abi::Exit::from_i32(code).unwrap_or(abi::Exit::Interpret);
         hart.pc = state.pc;
-        count(|s| s.instret += state.executed);
+        count(|s| {
+            s.instret += state.executed;
+            s.entries += 1;
+            s.to_interpreter += u64::from(matches!(exit, abi::Exit::Interpret | abi::Exit::Fault));
+        });
         if exit == abi::Exit::Fault {
             return Ran::Fault {
                 executed: state.executed,

@@ -68,7 +68,15 @@ struct Block {
     insts: Box<[DInst]>,
     /// Byte offset of each instruction from `pc`.
     offs: Box<[u16]>,
+    /// With translation on: how many times a round entered this block
+    /// from another one. At the hot threshold a round stops before it, so
+    /// that the run loop asks for its translation; [`TRANSLATED`] once it
+    /// has one (a round never runs it interpreted).
+    heat: Cell<u32>,
 }
+
+/// A block's `heat` once its pc runs translated.
+const TRANSLATED: u32 = u32::MAX;
 
 const CACHE_BITS: u32 = 12;
 /// Blocks entered one from another before returning to the run loop.
@@ -201,7 +209,10 @@ impl CodeCache {
         let mut left = budget as i64;
         // the block at pc is the interpreter's (translated code left it)
         let mut interpret = false;
+        // and it has no translation
+        let mut untranslated = false;
         let translate = crate::aot::active();
+        let hot = if translate { crate::aot::hot() } else { 0 };
         loop {
             if left <= 0 {
                 hart.pc = pc;
@@ -209,8 +220,16 @@ impl CodeCache {
             }
             if translate && !std::mem::take(&mut interpret) {
                 hart.pc = pc;
-                match self.regions.run(hart, mem, left) {
+                let ran = self.regions.run(hart, mem, left);
+                if let Some(at) = self.regions.linked.take()
+                    && let Some(&i) = self.map.get(&at)
+                {
+                    // rounds stop before it now: it runs translated
+                    self.blocks[i as usize].heat.set(TRANSLATED);
+                }
+                match ran {
                     Ran::Interpret => {}
+                    Ran::Untranslated => untranslated = true,
                     Ran::Returned { executed, exit } => {
                         hart.instret += executed;
                         left -= executed as i64;
@@ -241,6 +260,10 @@ impl CodeCache {
                 }
             };
             let block = &self.blocks[bi as usize];
+            if std::mem::take(&mut untranslated) {
+                // rounds may run it again until it is hot again
+                block.heat.set(0);
+            }
             let Hart {
                 regs,
                 pc: hart_pc,
@@ -264,6 +287,7 @@ impl CodeCache {
                 executed: u64::from(block.n),
                 unretired: 0,
                 chain: CHAIN.min((left / 16).max(1) as u32),
+                hot,
                 next: block.end,
                 exit: None,
             };
@@ -321,6 +345,7 @@ pub fn step_one(hart: &mut Hart, mem: &mut Memory) -> Option<Exit> {
         executed: u64::from(block.n),
         unretired: 0,
         chain: 0,
+        hot: 0,
         next: block.end,
         exit: None,
     };
@@ -399,6 +424,7 @@ fn decode_block(pc: u64, mem: &mut Memory, limit: usize) -> Result<Block, Exit> 
         links: [Cell::new(NO_LINK), Cell::new(NO_LINK)],
         insts: insts.into_boxed_slice(),
         offs: offs.into_boxed_slice(),
+        heat: Cell::new(0),
     })
 }
 
@@ -791,6 +817,9 @@ pub struct Cx<'a> {
     /// zero once decoded code went stale. (Handlers end in tail calls; this
     /// bounds the stack even where a build does not make them jumps.)
     chain: u32,
+    /// With translation on, the heat at which a round stops before a block
+    /// (see `Block::heat`); 0 with it off.
+    hot: u32,
     /// Where to continue after the block (set by its last instruction).
     next: u64,
     /// Set when the run must stop (trap, fault, illegal instruction).
@@ -963,6 +992,13 @@ fn next_block<'a>(c: &mut Cx<'a>, target: u64, link: usize) -> Option<&'a Block>
         });
         b
     };
+    if c.hot != 0 {
+        let heat = block.heat.get();
+        if heat >= c.hot {
+            return None;
+        }
+        block.heat.set(heat + 1);
+    }
     c.chain -= 1;
     c.executed += u64::from(block.n);
     c.block = block;

@@ -252,6 +252,7 @@ if (stats) {
   process.stderr.write(`friscy-stats: instret=${n} seconds=${secs.toFixed(6)} mips=${(Number(n) / secs / 1e6).toFixed(1)}` +
     ` translated-instret=${x.friscy_translated_instret()} regions=${x.friscy_translated_regions()}` +
     ` modules=${x.friscy_translated_modules()}` +
+    ` entries=${x.friscy_translated_entries()} to-interpreter=${x.friscy_translated_to_interpreter()}` +
     ` link-seconds=${(Number(linkNanos) / 1e9).toFixed(3)} module-bytes=${linkedBytes}\n`);
 }
 process.exit(status);

@@ -309,6 +309,19 @@ pub extern "C" fn friscy_translated_regions() -> u64 {
     friscy_machine::aot::stats().regions
 }
 
+/// Calls into translated code so far.
+#[unsafe(no_mangle)]
+pub extern "C" fn friscy_translated_entries() -> u64 {
+    friscy_machine::aot::stats().entries
+}
+
+/// Of those, the ones that came back for the interpreter to run an
+/// instruction translated code does not (or that faulted).
+#[unsafe(no_mangle)]
+pub extern "C" fn friscy_translated_to_interpreter() -> u64 {
+    friscy_machine::aot::stats().to_interpreter
+}
+
 /// Chunks of a friscy image, fetched by the embedder (range reads of the
 /// layer blobs; the page caches them by digest).
 struct WebChunks;
