@@ -32,7 +32,9 @@ fn friscy_images_are_oci_images_the_tools_accept() {
     let src = format!("oci:{}:python", fixture("python").display());
     let out = tmp.path().join("out");
     let said = convert(&src, &format!("oci:{}:py", out.display()));
-    assert!(said.contains("2 layers"), "{said}");
+    // the source's two layers, and the runtime's
+    assert!(said.contains("3 layers"), "{said}");
+    assert!(said.contains("modules of translated code"), "{said}");
     let reference = format!("oci:{}:py", out.display());
 
     let json = run_ok(Command::new("skopeo").args(["inspect", &reference]));
@@ -40,7 +42,7 @@ fn friscy_images_are_oci_images_the_tools_accept() {
     assert_eq!(info["Architecture"], "riscv64", "{json}");
     assert_eq!(info["Os"], "linux", "{json}");
     assert_eq!(info["Labels"]["dev.friscy.format"], "3", "{json}");
-    assert_eq!(info["Layers"].as_array().map(Vec::len), Some(2), "{json}");
+    assert_eq!(info["Layers"].as_array().map(Vec::len), Some(3), "{json}");
 
     // umoci unpacks it: the friscy data is plain files
     let bundle = tmp.path().join("bundle");
@@ -71,8 +73,10 @@ fn friscy_images_are_oci_images_the_tools_accept() {
     assert_eq!(hello, "42\n");
 
     let shown = run_ok(friscy().args(["inspect", &reference]));
-    assert!(shown.contains("format    friscy 2"), "{shown}");
+    assert!(shown.contains("format    friscy 3"), "{shown}");
     assert!(shown.contains("layer 2"), "{shown}");
+    assert!(shown.contains("runtime   layer 3: friscy_web.wasm"), "{shown}");
+    assert!(shown.contains("(this friscy's)"), "{shown}");
 }
 
 #[test]
@@ -101,8 +105,11 @@ fn conversion_is_deterministic_and_shares_base_layers() {
             .collect()
     };
     let (base_layers, tool_layers) = (layers("base"), layers("t"));
-    assert_eq!(base_layers.len(), 1);
+    // the base's layer, then the runtime's
+    assert_eq!(base_layers.len(), 2);
     assert_eq!(tool_layers[0], base_layers[0]);
+    // the same runtime layer on any image
+    assert_eq!(tool_layers.last(), base_layers.last());
     // both tags live in one layout
     assert_eq!(manifest_digest(&a, "t"), manifest_digest(&b, "t"));
 }

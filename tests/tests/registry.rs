@@ -159,7 +159,7 @@ fn friscy_images_in_a_registry_are_read_lazily() {
     let stored: u64 = {
         let shown =
             run_ok(friscy_on_engine(host).args(["inspect", &format!("docker://{reg}/py:tools")]));
-        assert!(shown.contains("format    friscy 2"), "{shown}");
+        assert!(shown.contains("format    friscy 3"), "{shown}");
         let manifest = run_ok(Command::new("skopeo").args([
             "inspect",
             "--raw",
