@@ -75,7 +75,10 @@ fn friscy_images_are_oci_images_the_tools_accept() {
     let shown = run_ok(friscy().args(["inspect", &reference]));
     assert!(shown.contains("format    friscy 3"), "{shown}");
     assert!(shown.contains("layer 2"), "{shown}");
-    assert!(shown.contains("runtime   layer 3: friscy_web.wasm"), "{shown}");
+    assert!(
+        shown.contains("runtime   layer 3: friscy_web.wasm"),
+        "{shown}"
+    );
     assert!(shown.contains("(this friscy's)"), "{shown}");
 }
 

@@ -141,7 +141,26 @@ pub fn translate_elf(data: &[u8], limits: Limits) -> Option<ElfModule> {
     }
     let mut returns = BTreeSet::new();
     let mut insts_at = BTreeSet::new();
-    sweep(&segs, &mut entries, &mut returns, &mut insts_at);
+    // a file linked at a fixed address holds its code's addresses as they
+    // are: made by `lui`+`addi`, and written into its data (function
+    // pointers: a type's methods, callbacks) with no relocation to say so
+    let fixed = file.kind() == object::ObjectKind::Executable;
+    sweep(&segs, fixed, &mut entries, &mut returns, &mut insts_at);
+    if fixed {
+        for s in file.sections() {
+            if s.kind() == SectionKind::Text {
+                continue;
+            }
+            let Ok(bytes) = s.data() else { continue };
+            let skip = (8 - (s.address() % 8) as usize) % 8;
+            for w in bytes.get(skip..).unwrap_or_default().chunks_exact(8) {
+                let v = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+                if insts_at.contains(&v) {
+                    entries.insert(v);
+                }
+            }
+        }
+    }
     // addresses made outside the code may be jump tables
     let tables: Vec<u64> = entries
         .iter()
@@ -204,19 +223,22 @@ pub fn translate_elf(data: &[u8], limits: Limits) -> Option<ElfModule> {
     })
 }
 
-/// The linear sweep: call targets and `auipc`+`addi` addresses (into
-/// `entries`), return points (into `returns`) and where instructions
-/// start (into `insts_at`) in every executable segment.
+/// The linear sweep: call targets and `auipc`+`addi` addresses (and, in a
+/// file linked at a `fixed` address, `lui`+`addi` ones) into `entries`,
+/// return points (into `returns`) and where instructions start (into
+/// `insts_at`) in every executable segment.
 fn sweep(
     segs: &Segments<'_>,
+    fixed: bool,
     entries: &mut BTreeSet<u64>,
     returns: &mut BTreeSet<u64>,
     insts_at: &mut BTreeSet<u64>,
 ) {
     for &(addr, bytes) in &segs.list {
         let mut at = 0usize;
-        // the last auipc: (register, value)
-        let mut auipc: Option<(u8, u64)> = None;
+        // registers holding an address made by `auipc` (or `lui`), until
+        // something else writes them or a call or jump comes
+        let mut known: [Option<u64>; 32] = [None; 32];
         while at + 2 <= bytes.len() {
             let pc = addr + at as u64;
             let lo = u16::from_le_bytes([bytes[at], bytes[at + 1]]);
@@ -229,7 +251,7 @@ fn sweep(
             };
             let Some(inst) = raw.and_then(|r| decode(r).ok()) else {
                 at += 2;
-                auipc = None;
+                known = [None; 32];
                 continue;
             };
             let next = pc.wrapping_add(u64::from(inst.len));
@@ -243,16 +265,20 @@ fn sweep(
                     returns.insert(next);
                 }
                 Op::Addi => {
-                    if let Some((r, v)) = auipc
-                        && inst.rs1 == r
-                    {
+                    if let Some(v) = known[usize::from(inst.rs1 & 31)] {
                         entries.insert(v.wrapping_add(inst.imm as u64));
                     }
                 }
                 _ => {}
             }
-            auipc = (inst.op == Op::Auipc && inst.rd != 0)
-                .then(|| (inst.rd, pc.wrapping_add(inst.imm as u64)));
+            let rd = usize::from(inst.rd & 31);
+            match inst.op {
+                Op::Auipc => known[rd] = Some(pc.wrapping_add(inst.imm as u64)),
+                Op::Lui if fixed => known[rd] = Some(inst.imm as u64),
+                Op::Jal | Op::Jalr => known = [None; 32],
+                _ => known[rd] = None,
+            }
+            known[0] = None;
             at += usize::from(inst.len);
         }
     }
