@@ -6,10 +6,15 @@
 //
 //   node tests/browser/exec.mjs PROGRAM [ARG...]
 //
+// FRISCY_AOT=DIR: the program's module translated ahead of time
+// (`friscy aot`, DIR/<sha256 of PROGRAM>.wasm) goes with it, and the
+// runtime runs the program's hot code from it, as the page does.
+//
 // scripts/bench uses it as a runner: scripts/bench --compare browser="node tests/browser/exec.mjs"
 import { chromium } from 'playwright-core';
 import { createServer } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -19,6 +24,9 @@ const wasmPath = process.env.FRISCY_WASM ||
 const [program, ...args] = process.argv.slice(2);
 if (!program) { console.error('usage: node exec.mjs PROGRAM [ARG...]'); process.exit(125); }
 
+const elfBytes = readFileSync(program);
+const key = createHash('sha256').update(elfBytes).digest('hex');
+const modulePath = process.env.FRISCY_AOT ? path.join(process.env.FRISCY_AOT, `${key}.wasm`) : null;
 const worker = `
 let memory, out = [];
 const bytes = (p, n) => new Uint8Array(memory.buffer, Number(p), Number(n));
@@ -32,11 +40,37 @@ const host = {
   random(p, n) { const b = bytes(p, n); for (let o = 0; o < b.length; o += 65536) crypto.getRandomValues(b.subarray(o, Math.min(b.length, o + 65536))); },
   is_terminal() { return 0; }, input_ready() { return 0; }, wait_input() { return 0; },
   window_size() { return 0; }, fetch() { return -5n; },
+  // the program's module, if it came with one (by its sha256)
+  module_size(key) { return module && hex(key) === moduleKey ? BigInt(module.byteLength) : -1n; },
+  module_read(key, p, n) {
+    if (!module || hex(key) !== moduleKey || n !== module.byteLength) return -1n;
+    bytes(p, n).set(new Uint8Array(module));
+    return BigInt(n);
+  },
+  link(ptr, len, base) {
+    try {
+      const code = new WebAssembly.Module(bytes(ptr, len).slice());
+      const table = x.__indirect_function_table;
+      const linked = new WebAssembly.Instance(code, {
+        env: {
+          memory, table, load: x.friscy_aot_load, store: x.friscy_aot_store, exec: x.friscy_aot_exec,
+          base: new WebAssembly.Global({ value: 'i64', mutable: false }, base),
+        },
+      });
+      const n = WebAssembly.Module.exports(code).length;
+      const slot = table.grow(n);
+      for (let k = 0; k < n; k++) table.set(slot + k, linked.exports[k]);
+      return slot;
+    } catch (e) { return -1; }
+  },
 };
+let x, module = null, moduleKey = '';
+const hex = (p) => Array.from(bytes(p, 32), (b) => b.toString(16).padStart(2, '0')).join('');
 onmessage = async (ev) => {
-  const { wasm, elf, argv } = ev.data;
+  const { wasm, elf, argv, aot, key } = ev.data;
   const { instance } = await WebAssembly.instantiate(wasm, { friscy_host: host });
-  const x = instance.exports; memory = x.memory;
+  x = instance.exports; memory = x.memory;
+  if (aot) { module = aot; moduleKey = key; x.friscy_translate(2); }
   const enc = new TextEncoder();
   const strs = ['/program', ...argv].map((s) => enc.encode(s + '\\0'));
   const len = strs.reduce((n, s) => n + s.length, 0);
@@ -49,18 +83,20 @@ onmessage = async (ev) => {
   postMessage({ status, out, secs: (performance.now() - s0) / 1000 });
 };`;
 const page = `<!doctype html><script type="module">
-const [wasm, elf] = await Promise.all([fetch('/friscy_web.wasm').then((r) => r.arrayBuffer()), fetch('/program').then((r) => r.arrayBuffer())]);
+const [wasm, elf, aot] = await Promise.all([fetch('/friscy_web.wasm').then((r) => r.arrayBuffer()), fetch('/program').then((r) => r.arrayBuffer()),
+  fetch('/module.wasm').then((r) => (r.ok ? r.arrayBuffer() : null))]);
 const w = new Worker('/worker.js');
 window.result = new Promise((resolve) => { w.onmessage = (e) => resolve(e.data); });
-w.postMessage({ wasm, elf, argv: ${JSON.stringify([path.basename(program), ...args])} });
+w.postMessage({ wasm, elf, aot, key: ${JSON.stringify(key)}, argv: ${JSON.stringify([path.basename(program), ...args])} });
 </script>`;
 
 const files = {
   '/': ['text/html', page],
   '/worker.js': ['text/javascript', worker],
   '/friscy_web.wasm': ['application/wasm', readFileSync(wasmPath)],
-  '/program': ['application/octet-stream', readFileSync(program)],
+  '/program': ['application/octet-stream', elfBytes],
 };
+if (modulePath && existsSync(modulePath)) files['/module.wasm'] = ['application/wasm', readFileSync(modulePath)];
 const server = createServer((req, res) => {
   const f = files[req.url];
   if (!f) { res.writeHead(404); res.end(); return; }
