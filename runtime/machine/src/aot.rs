@@ -397,6 +397,8 @@ pub(crate) struct Regions {
     /// A pc whose translation was linked since the interpreter last asked
     /// (so that it stops running that pc's block itself).
     pub(crate) linked: Option<u64>,
+    /// Whether any pc runs translated here yet.
+    linked_any: bool,
     links: Box<[LinkEntry]>,
 }
 
@@ -406,6 +408,7 @@ impl Default for Regions {
             map: HashMap::new(),
             seen: HashMap::new(),
             linked: None,
+            linked_any: false,
             links: vec![NO_LINK; abi::LINKS as usize].into_boxed_slice(),
         }
     }
@@ -418,6 +421,11 @@ impl Default for Regions {
 /// that runs a few times (bash starting under node: 0.13 s interpreted,
 /// 1.36 s with every function it touches compiled, 0.19 s with this).
 pub const HOT: u32 = 256;
+/// Once some code of an address space runs translated, other code needs
+/// only a `HOT_AGAIN`th of the visits (python3's bytecode loop has
+/// thousands of pcs, each a return to the interpreter per visit until it
+/// is hot).
+const HOT_AGAIN: u32 = 16;
 
 thread_local! {
     static HOT_AFTER: std::cell::Cell<u32> = const { std::cell::Cell::new(HOT) };
@@ -474,12 +482,28 @@ impl Regions {
         }
         let pc = hart.pc;
         let f = match self.map.get(&pc) {
-            Some(f) => *f,
+            Some(f) => {
+                // back in the link table if another pc took its place there
+                if let Some((Linked(slot), block)) = *f {
+                    self.links[link_index(pc)] = LinkEntry { pc, slot, block };
+                }
+                *f
+            }
             None => {
                 if mode() == Mode::Modules {
                     let n = self.seen.entry(pc).or_insert(0);
                     *n += 1;
-                    if *n < HOT_AFTER.with(std::cell::Cell::get) {
+                    // once some code of this address space runs translated
+                    // (it has run long enough to get hot), the rest gets
+                    // there sooner: each pc waiting costs a return to the
+                    // interpreter at each visit
+                    let hot = HOT_AFTER.with(std::cell::Cell::get);
+                    let hot = if self.linked_any {
+                        hot.div_ceil(HOT_AGAIN)
+                    } else {
+                        hot
+                    };
+                    if *n < hot {
                         return Ran::Interpret;
                     }
                     self.seen.remove(&pc);
@@ -500,6 +524,7 @@ impl Regions {
                 if let Some((Linked(slot), block)) = f {
                     self.links[link_index(pc)] = LinkEntry { pc, slot, block };
                     self.linked = Some(pc);
+                    self.linked_any = true;
                 }
                 self.map.insert(pc, f);
                 f
