@@ -39,7 +39,7 @@ pub const IMPORT_BASE: &str = "base";
 pub const CUSTOM_SECTION: &str = "friscy-aot";
 /// The translator's version: a module made by another version is not
 /// used (it is part of what names a module in a friscy image).
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 
 /// Offsets in the state block.
 /// `u32`: address of the integer registers (`x0..x31`, 8 bytes each;
@@ -86,10 +86,13 @@ pub const STATUS_FAULT: i32 = 1;
 pub const STATUS_CODE: i32 = 2;
 pub const STATUS_INTERPRET: i32 = 3;
 
-/// A software TLB entry: the page number (`u64`, at 0) and the host
-/// address of the page (`u32`, at [`TLB_BASE`]); [`TLB_ENTRY`] bytes.
+/// A software TLB entry: the page number (`u64`, at 0), the host
+/// address of the page (`u32`, at [`TLB_BASE`]) and what to add to the low
+/// 32 bits of a guest address in the page to get its host address (`u32`,
+/// at [`TLB_ADDEND`]); [`TLB_ENTRY`] bytes.
 pub const TLB_ENTRY: u32 = 16;
 pub const TLB_BASE: u32 = 8;
+pub const TLB_ADDEND: u32 = 12;
 /// Entries per TLB (direct-mapped by the low bits of the page number).
 pub const TLB_SIZE: u32 = 512;
 /// Guest page size.

@@ -194,14 +194,19 @@ pub fn translate_elf(data: &[u8], limits: Limits) -> Option<ElfModule> {
             continue;
         };
         let function = regions.len() as u32;
-        for (k, b) in r.blocks.iter().enumerate() {
+        let shape = crate::layout::layout(&r);
+        for (b, entry) in r.blocks.iter().zip(&shape.entries) {
             insts += b.insts.len();
             stop.insert(b.start);
-            if entered.insert(b.start) {
+            // the inner blocks of a wasm loop are not entries (a pc that
+            // must be one still gets a function of its own)
+            if let Some(block) = *entry
+                && entered.insert(b.start)
+            {
                 list.push(Entry {
                     pc: b.start,
                     function,
-                    block: k as u32,
+                    block,
                 });
             }
         }

@@ -1,15 +1,24 @@
 //! Emitting a region as a wasm module (see the crate docs and
 //! `crate::abi`).
 //!
-//! The function is a loop around a `br_table` over the region's blocks:
+//! The function is a loop around a `br_table` over the blocks it can be
+//! entered at, laid out as [`crate::layout`] says:
 //!
 //! ```text
 //! block $out                 ;; the epilogue follows it
-//!   loop $next
-//!     block $bN-1 … block $b0
-//!       br_table $b0 … $bN-1 (local.get $block)
-//!     end  ;; block 0's code, ending in a branch to $next or $out
-//!     …
+//!   block $site              ;; decoding a site exit follows it
+//!     loop $next
+//!       block $bN-1 … block $b0
+//!         br_table $b0 … $bN-1 (local.get $block)
+//!       end  ;; block 0's code, ending in a branch
+//!       …
+//!       end  ;; a loop's header:
+//!       loop $h
+//!         block … (the loop's other blocks)
+//!         ;; the header's code; going round is `br $h`
+//!       end
+//!       …
+//!     end
 //!   end
 //! end
 //! ;; write back the registers the region writes, the count; return $exit
@@ -24,6 +33,7 @@ use wasm_encoder::{
 };
 
 use crate::abi::{self, Exit};
+use crate::layout::{self, Layout};
 use crate::region::{Block, Region, Term};
 
 /// Whether `op` is translated (into wasm of its own, or as a call of the
@@ -185,18 +195,16 @@ const L_EXIT: u32 = 33;
 const L_TLBR: u32 = 34;
 const L_TLBW: u32 = 35;
 const L_E: u32 = 36;
-const L_OFF: u32 = 37;
-const L_BUDGET: u32 = 38;
-const L_EXEC: u32 = 39;
-const L_ADDR: u32 = 40;
-const L_VPN: u32 = 41;
-const L_T1: u32 = 42;
-const L_T2: u32 = 43;
-const L_T3: u32 = 44;
-const L_T4: u32 = 45;
-const L_LINKS: u32 = 46;
+const L_BUDGET: u32 = 37;
+const L_EXEC: u32 = 38;
+const L_ADDR: u32 = 39;
+const L_T1: u32 = 40;
+const L_T2: u32 = 41;
+const L_T3: u32 = 42;
+const L_T4: u32 = 43;
+const L_LINKS: u32 = 44;
 /// A site exit (see [`Emitter::leave`]): where, how many retired, why.
-const L_SITE: u32 = 47;
+const L_SITE: u32 = 45;
 
 /// A site exit packs the pc's offset from the function's first pc (signed,
 /// in the bits above [`SITE_PC_SHIFT`]), the instructions of the block
@@ -208,8 +216,6 @@ const L_SITE: u32 = 47;
 const SITE_PC_SHIFT: u32 = 16;
 const SITE_DONE_SHIFT: u32 = 3;
 const SITE_DONE_MAX: usize = (1 << (SITE_PC_SHIFT - SITE_DONE_SHIFT)) - 1;
-
-const PAGE: i32 = 1 << abi::PAGE_SHIFT;
 
 fn mem(offset: u32, align: u32) -> MemArg {
     MemArg {
@@ -325,8 +331,8 @@ fn registers(region: &Region) -> ([bool; 32], [bool; 32]) {
 fn run_function(region: &Region) -> Function {
     let mut f = Function::new([
         (31, ValType::I64),
-        (6, ValType::I32),
-        (8, ValType::I64),
+        (5, ValType::I32),
+        (7, ValType::I64),
         (2, ValType::I32),
     ]);
     let (read, written) = registers(region);
@@ -355,34 +361,44 @@ fn run_function(region: &Region) -> Function {
         .local_get(L_STATE)
         .i32_load(mem(abi::BLOCK, 2))
         .local_set(L_BLOCK);
-    let n = region.blocks.len() as u32;
+    let layout = layout::layout(region);
     let first = region.blocks[0].start;
-    // $out, $site, then the dispatch loop
-    s.block(BlockType::Empty)
-        .block(BlockType::Empty)
-        .loop_(BlockType::Empty);
-    for _ in 0..n {
-        s.block(BlockType::Empty);
+    let mut e = Emitter {
+        s: &mut s,
+        region,
+        layout: &layout,
+        labels: Vec::new(),
+        first,
+    };
+    // $out, $site, then the dispatch loop around the blocks
+    e.open(Label::Out, Open::Block);
+    e.open(Label::Site, Open::Block);
+    e.open(Label::Dispatch, Open::Loop);
+    // a label for each entry: its code starts where the label ends
+    let entries: Vec<usize> = (layout.order.iter().copied())
+        .filter(|&k| layout.entries[k].is_some())
+        .collect();
+    for &k in entries.iter().rev() {
+        e.open(Label::Start(k), Open::Block);
     }
-    s.local_get(L_BLOCK).br_table(0..n, 0).end();
-    for (k, b) in region.blocks.iter().enumerate() {
-        let mut e = Emitter {
-            s: &mut s,
-            region,
-            // labels between a block's code and the loop: the blocks of
-            // the later ones
-            to_next: n - 1 - k as u32,
-            k,
-            extra: 0,
-            first,
-        };
-        e.block(b);
-        if (k as u32) < n - 1 {
-            s.end();
+    e.s.local_get(L_BLOCK).br_table(0..layout.entry_count(), 0);
+    for (at, &k) in layout.order.iter().enumerate() {
+        e.close(Label::Start(k));
+        if let Some(last) = layout.loop_at(at) {
+            e.open(Label::Loop(k), Open::Loop);
+            for &j in layout.order[at + 1..=last].iter().rev() {
+                e.open(Label::Start(j), Open::Block);
+            }
+        }
+        e.block(&region.blocks[k]);
+        if let Some(&(h, _)) = layout.loops.iter().find(|(_, t)| *t == at) {
+            e.close(Label::Loop(layout.order[h]));
         }
     }
-    // the last block's code ends the loop and $site
-    s.end().end();
+    // the last block's code ends the dispatch loop and $site
+    e.close(Label::Dispatch);
+    e.close(Label::Site);
+    debug_assert_eq!(e.labels, [Label::Out]);
     // a site exit: the pc from the function's first one, the instructions
     // retired, the exit
     s.local_get(L_STATE)
@@ -470,30 +486,89 @@ fn run_function(region: &Region) -> Function {
     f
 }
 
+/// A wasm label the emitter branches to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Label {
+    /// Around everything: the epilogue follows it.
+    Out,
+    /// Around the dispatch: the code that decodes a site exit follows it.
+    Site,
+    /// The loop around the blocks: a branch here dispatches on `L_BLOCK`.
+    Dispatch,
+    /// Ends where block `k`'s code starts.
+    Start(usize),
+    /// The wasm loop whose header is block `k`: a branch goes round.
+    Loop(usize),
+    /// An `if` inside a block's code.
+    If,
+}
+
+/// How a label opens.
+enum Open {
+    Block,
+    Loop,
+}
+
 struct Emitter<'a, 'b> {
     s: &'a mut InstructionSink<'b>,
     region: &'a Region,
-    /// Labels from the block's code out to the loop.
-    to_next: u32,
-    /// The block whose code this is.
-    k: usize,
-    /// Labels opened inside the block's code so far.
-    extra: u32,
+    layout: &'a Layout,
+    /// The labels open at this point, innermost last.
+    labels: Vec<Label>,
     /// The function's first pc (site exits are relative to it).
     first: u64,
 }
 
 impl Emitter<'_, '_> {
+    fn open(&mut self, label: Label, how: Open) {
+        match how {
+            Open::Block => self.s.block(BlockType::Empty),
+            Open::Loop => self.s.loop_(BlockType::Empty),
+        };
+        self.labels.push(label);
+    }
+
+    /// Ends `label`, the innermost one open.
+    fn close(&mut self, label: Label) {
+        let top = self.labels.pop();
+        debug_assert_eq!(top, Some(label), "labels close innermost first");
+        self.s.end();
+    }
+
+    /// Opens an `if` (on the condition on the stack).
+    fn if_(&mut self) {
+        self.s.if_(BlockType::Empty);
+        self.labels.push(Label::If);
+    }
+
+    /// Ends the innermost `if`.
+    fn end_if(&mut self) {
+        self.close(Label::If);
+    }
+
+    /// The depth of `label` from here, if it is open.
+    fn depth(&self, label: Label) -> Option<u32> {
+        let at = self.labels.iter().rposition(|l| *l == label)?;
+        Some((self.labels.len() - 1 - at) as u32)
+    }
+
+    fn br(&mut self, label: Label) {
+        let depth = self
+            .depth(label)
+            .expect("the function's own labels are always open");
+        self.s.br(depth);
+    }
+
     fn br_next(&mut self) {
-        self.s.br(self.to_next + self.extra);
+        self.br(Label::Dispatch);
     }
 
     fn br_out(&mut self) {
-        self.s.br(self.to_next + self.extra + 2);
+        self.br(Label::Out);
     }
 
     fn br_site(&mut self) {
-        self.s.br(self.to_next + self.extra + 1);
+        self.br(Label::Site);
     }
 
     /// Leaves the region with `exit`, going on at `pc`, `done` more
@@ -549,24 +624,35 @@ impl Emitter<'_, '_> {
 
     /// Goes to block `j`: a later block is the end of one of the labels
     /// around this code (its code starts right after), so a plain branch
-    /// gets there; an earlier one (a loop) goes through the dispatch.
+    /// gets there; a jump back to the header of the wasm loop this code is
+    /// in goes round it; any other jump back goes through the dispatch.
     /// Only a loop can run forever inside a function, so the budget
     /// (instructions retired against what the runtime allowed) is checked
-    /// there, before going round again.
+    /// before going round again.
     fn enter_block(&mut self, j: usize) {
-        if j > self.k {
-            self.s.br((j - self.k - 1) as u32 + self.extra);
-        } else {
-            self.s
-                .local_get(L_EXEC)
-                .local_get(L_BUDGET)
-                .i64_ge_s()
-                .if_(BlockType::Empty);
-            self.extra += 1;
-            self.leave(Exit::Budget, self.region.blocks[j].start, 0);
-            self.extra -= 1;
-            self.s.end().i32_const(j as i32).local_set(L_BLOCK);
-            self.br_next();
+        if let Some(depth) = self.depth(Label::Start(j)) {
+            self.s.br(depth);
+            return;
+        }
+        let round = self.depth(Label::Loop(j)).is_some();
+        let entry = self.layout.entries[j];
+        if !round && entry.is_none() {
+            // inside a loop this code is not in: not reachable from here
+            // by a branch (the layout keeps this from happening); leaving
+            // for its pc is still exact
+            self.leave(Exit::Continue, self.region.blocks[j].start, 0);
+            return;
+        }
+        self.s.local_get(L_EXEC).local_get(L_BUDGET).i64_ge_s();
+        self.if_();
+        self.leave(Exit::Budget, self.region.blocks[j].start, 0);
+        self.end_if();
+        match entry {
+            Some(d) if !round => {
+                self.s.i32_const(d as i32).local_set(L_BLOCK);
+                self.br_next();
+            }
+            _ => self.br(Label::Loop(j)),
         }
     }
 
@@ -590,13 +676,11 @@ impl Emitter<'_, '_> {
                         Op::Bltu => self.s.i64_lt_u(),
                         _ => self.s.i64_ge_u(),
                     };
-                    self.s.if_(BlockType::Empty);
-                    self.extra += 1;
+                    self.if_();
                     self.goto(taken, n);
                     self.s.else_();
                     self.goto(fall, n);
-                    self.extra -= 1;
-                    self.s.end();
+                    self.end_if();
                     return;
                 }
                 Op::Jal if last => {
@@ -625,11 +709,10 @@ impl Emitter<'_, '_> {
                         };
                         self.s.local_get(L_T1);
                         self.address(back);
-                        self.s.i64_eq().if_(BlockType::Empty);
-                        self.extra += 1;
+                        self.s.i64_eq();
+                        self.if_();
                         self.enter_block(k);
-                        self.extra -= 1;
-                        self.s.end();
+                        self.end_if();
                     }
                     self.s
                         .local_get(L_STATE)
@@ -650,7 +733,7 @@ impl Emitter<'_, '_> {
         }
         match b.term {
             Term::Jump { target } => self.goto(target, n),
-            Term::Interpret { pc } => self.leave(Exit::Interpret, pc, n),
+            Term::Interpret { pc, .. } => self.leave(Exit::Interpret, pc, n),
             Term::Branch { .. } | Term::Indirect => {
                 unreachable!("branch and indirect ends are the block's last instruction")
             }
@@ -685,7 +768,10 @@ impl Emitter<'_, '_> {
 
     /// Computes the address `rs1 + imm` into `L_ADDR` and the TLB entry
     /// for it into `L_E`; leaves "the entry serves a `size`-byte access"
-    /// on the stack.
+    /// on the stack. An entry sits at the index of its own page, so the
+    /// entry at the index of the access's first byte holds the page of its
+    /// last byte only if both are in that page: one compare checks the
+    /// page and that the access does not cross it.
     fn tlb(&mut self, inst: &Inst, tlb: u32, size: i32) {
         self.get(inst.rs1);
         self.s
@@ -694,7 +780,6 @@ impl Emitter<'_, '_> {
             .local_tee(L_ADDR)
             .i64_const(i64::from(abi::PAGE_SHIFT))
             .i64_shr_u()
-            .local_tee(L_VPN)
             .i32_wrap_i64()
             .i32_const((abi::TLB_SIZE - 1) as i32)
             .i32_and()
@@ -704,24 +789,23 @@ impl Emitter<'_, '_> {
             .i32_add()
             .local_tee(L_E)
             .i64_load(mem(0, 3))
-            .local_get(L_VPN)
-            .i64_eq()
-            .local_get(L_ADDR)
-            .i32_wrap_i64()
-            .i32_const(PAGE - 1)
-            .i32_and()
-            .local_tee(L_OFF)
-            .i32_const(PAGE - size)
-            .i32_le_u()
-            .i32_and();
+            .local_get(L_ADDR);
+        if size > 1 {
+            self.s.i64_const(i64::from(size - 1)).i64_add();
+        }
+        self.s
+            .i64_const(i64::from(abi::PAGE_SHIFT))
+            .i64_shr_u()
+            .i64_eq();
     }
 
     /// Pushes the host address of the access found by [`Emitter::tlb`].
     fn host(&mut self) {
         self.s
+            .local_get(L_ADDR)
+            .i32_wrap_i64()
             .local_get(L_E)
-            .i32_load(mem(abi::TLB_BASE, 2))
-            .local_get(L_OFF)
+            .i32_load(mem(abi::TLB_ADDEND, 2))
             .i32_add();
     }
 
@@ -731,27 +815,21 @@ impl Emitter<'_, '_> {
         self.s
             .local_get(L_STATE)
             .i32_load(mem(abi::STATUS, 2))
-            .local_tee(L_E)
-            .if_(BlockType::Empty);
-        self.extra += 1;
+            .local_tee(L_E);
+        self.if_();
         if !store {
             self.leave(Exit::Fault, pc, i);
-            self.extra -= 1;
-            self.s.end();
+            self.end_if();
             return;
         }
-        self.s
-            .local_get(L_E)
-            .i32_const(abi::STATUS_FAULT)
-            .i32_eq()
-            .if_(BlockType::Empty);
-        self.extra += 1;
+        self.s.local_get(L_E).i32_const(abi::STATUS_FAULT).i32_eq();
+        self.if_();
         self.leave(Exit::Fault, pc, i);
         self.s.else_();
         // the store went through, into a page that holds code
         self.leave(Exit::CodeWritten, next, i + 1);
-        self.extra -= 2;
-        self.s.end().end();
+        self.end_if();
+        self.end_if();
     }
 
     /// The interpreter runs the instruction at `pc` on the registers in
@@ -777,12 +855,10 @@ impl Emitter<'_, '_> {
             .i32_load(mem(abi::STATUS, 2))
             .local_tee(L_E)
             .i32_const(abi::STATUS_INTERPRET)
-            .i32_eq()
-            .if_(BlockType::Empty);
-        self.extra += 1;
+            .i32_eq();
+        self.if_();
         self.leave(Exit::Interpret, pc, i);
-        self.extra -= 1;
-        self.s.end();
+        self.end_if();
         if rd && inst.rd & 31 != 0 {
             let r = u32::from(inst.rd & 31);
             self.s
@@ -792,11 +868,10 @@ impl Emitter<'_, '_> {
                 .local_set(r);
         }
         // it wrote a page of code
-        self.s.local_get(L_E).if_(BlockType::Empty);
-        self.extra += 1;
+        self.s.local_get(L_E);
+        self.if_();
         self.leave(Exit::CodeWritten, next, i + 1);
-        self.extra -= 1;
-        self.s.end();
+        self.end_if();
     }
 
     fn load(&mut self, inst: &Inst, pc: u64, i: usize) {
@@ -808,6 +883,7 @@ impl Emitter<'_, '_> {
         };
         self.tlb(inst, L_TLBR, size);
         self.s.if_(BlockType::Result(ValType::I64));
+        self.labels.push(Label::If);
         self.host();
         match size {
             1 => self.s.i64_load8_u(mem(0, 0)),
@@ -816,7 +892,6 @@ impl Emitter<'_, '_> {
             _ => self.s.i64_load(mem(0, 0)),
         };
         self.s.else_();
-        self.extra += 1;
         self.s
             .local_get(L_STATE)
             .local_get(L_ADDR)
@@ -825,8 +900,7 @@ impl Emitter<'_, '_> {
             .local_set(L_T1);
         self.check_status(pc, pc, i, false);
         self.s.local_get(L_T1);
-        self.extra -= 1;
-        self.s.end();
+        self.end_if();
         match inst.op {
             Op::Lb => self.s.i64_extend8_s(),
             Op::Lh => self.s.i64_extend16_s(),
@@ -844,7 +918,7 @@ impl Emitter<'_, '_> {
             _ => 8,
         };
         self.tlb(inst, L_TLBW, size);
-        self.s.if_(BlockType::Empty);
+        self.if_();
         self.host();
         self.get(inst.rs2);
         match size {
@@ -854,13 +928,11 @@ impl Emitter<'_, '_> {
             _ => self.s.i64_store(mem(0, 0)),
         };
         self.s.else_();
-        self.extra += 1;
         self.s.local_get(L_STATE).local_get(L_ADDR);
         self.get(inst.rs2);
         self.s.i32_const(size).call(F_STORE);
         self.check_status(pc, next, i, true);
-        self.extra -= 1;
-        self.s.end();
+        self.end_if();
     }
 
     /// `a op b` into rd for the register-register form (`b` from rs2) or

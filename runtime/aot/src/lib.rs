@@ -18,6 +18,7 @@
 pub mod abi;
 pub mod elf;
 mod emit;
+mod layout;
 mod region;
 
 pub use elf::{ElfModule, is_riscv64_elf, translate_elf};

@@ -18,8 +18,9 @@ pub enum Term {
     /// A `jalr`: the target is computed; leave the region.
     Indirect,
     /// The instruction at `pc` is not translated (or cannot be read):
-    /// leave the region there, for the interpreter.
-    Interpret { pc: u64 },
+    /// leave the region there, for the interpreter, which comes back at
+    /// `resume` (the next instruction's pc; `None` when it cannot be read).
+    Interpret { pc: u64, resume: Option<u64> },
 }
 
 /// A straight run of instructions and how it ends. A `Branch`, `Jump` by
@@ -114,14 +115,20 @@ fn scan(code: &mut dyn Code, pc: u64, starts: &BTreeSet<u64>, room: usize) -> Bl
             return Block {
                 start: pc,
                 insts,
-                term: Term::Interpret { pc: cur },
+                term: Term::Interpret {
+                    pc: cur,
+                    resume: None,
+                },
             };
         };
         if !crate::emit::supported(inst.op) {
             return Block {
                 start: pc,
                 insts,
-                term: Term::Interpret { pc: cur },
+                term: Term::Interpret {
+                    pc: cur,
+                    resume: Some(cur.wrapping_add(u64::from(inst.len))),
+                },
             };
         }
         let next = cur.wrapping_add(u64::from(inst.len));
@@ -290,10 +297,11 @@ pub fn discover_in(
         // instruction left to the interpreter is part of the function too:
         // the interpreter comes back to it
         if !calls
-            && let Term::Interpret { pc: at } = b.term
-            && let Some(i) = fetch(code, at)
+            && let Term::Interpret {
+                resume: Some(next), ..
+            } = b.term
         {
-            work.push(at.wrapping_add(u64::from(i.len)));
+            work.push(next);
         }
         blocks.insert(pc, b);
     }

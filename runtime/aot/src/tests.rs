@@ -250,3 +250,108 @@ fn bad_files_and_code_maps_are_refused() {
     assert_eq!(abi::CodeMap::decode(&bad.encode()), None);
     assert_eq!(abi::custom_section(b"\0asm\x01\0\0\0\0\xff"), None);
 }
+
+/// The layout of the function `code` makes from `base` ahead of time (not
+/// following calls), and its module validated.
+fn laid_out(code: &mut Bytes) -> (region::Region, layout::Layout) {
+    let base = code.base;
+    let r = region::discover_in(
+        code,
+        base,
+        Limits::AHEAD_OF_TIME,
+        false,
+        &Default::default(),
+        &[],
+    )
+    .expect("a function");
+    validate(&emit::module(std::slice::from_ref(&r), None));
+    let l = layout::layout(&r);
+    (r, l)
+}
+
+/// A loop whose test is at the top of its code is a wasm loop as it
+/// stands; every block is an entry (only a loop's inner blocks are not,
+/// and this one has one block).
+#[test]
+fn a_loop_entered_at_its_top_is_a_wasm_loop() {
+    let mut code = words(
+        0x1000,
+        &[
+            i_type(ADDI.0, ADDI.1, 10, 0, 100), // 0: li a0, 100
+            r_type(0x33, 0, 0, 11, 11, 10),     // 4: add a1, a1, a0
+            i_type(ADDI.0, ADDI.1, 10, 10, -1), // 8: addi a0, a0, -1
+            b_type(1, 10, 0, -8),               // c: bnez a0, 4
+            i_type(0x67, 0, 0, 1, 0),           // 10: ret
+        ],
+    );
+    let (r, l) = laid_out(&mut code);
+    let starts: Vec<u64> = r.blocks.iter().map(|b| b.start).collect();
+    assert_eq!(starts, [0x1000, 0x1004, 0x1010]);
+    assert_eq!(l.order, [0, 1, 2]);
+    assert_eq!(l.loops, [(1, 1)]);
+    assert_eq!(l.entries, [Some(0), Some(1), Some(2)]);
+}
+
+/// A loop laid out with its test at the bottom and entered there (a jump
+/// over its body, as compilers lay out `while` loops) is turned round:
+/// the block it is entered at heads the wasm loop, and the body it jumps
+/// back to, now inside the loop, is not an entry.
+#[test]
+fn a_loop_entered_at_its_test_is_turned_round() {
+    let mut code = words(
+        0x1000,
+        &[
+            i_type(ADDI.0, ADDI.1, 10, 0, 10),  // 0: li a0, 10
+            jal(0, 8),                          // 4: j c
+            i_type(ADDI.0, ADDI.1, 11, 11, 1),  // 8: addi a1, a1, 1
+            i_type(ADDI.0, ADDI.1, 10, 10, -1), // c: addi a0, a0, -1
+            b_type(1, 10, 0, -8),               // 10: bnez a0, 8
+            i_type(0x67, 0, 0, 1, 0),           // 14: ret
+        ],
+    );
+    let (r, l) = laid_out(&mut code);
+    let starts: Vec<u64> = r.blocks.iter().map(|b| b.start).collect();
+    assert_eq!(starts, [0x1000, 0x1008, 0x100c, 0x1014]);
+    assert_eq!(l.order, [0, 2, 1, 3]);
+    assert_eq!(l.loops, [(1, 2)]);
+    assert_eq!(l.entries, [Some(0), None, Some(1), Some(2)]);
+}
+
+/// Code a callee returns to is entered from outside the function, so a
+/// loop around a call keeps its blocks as entries and goes round through
+/// the dispatch; so does a loop with another loop inside (the inner one
+/// is a wasm loop).
+#[test]
+fn loops_entered_from_outside_or_holding_loops_go_through_the_dispatch() {
+    let mut code = words(
+        0x1000,
+        &[
+            i_type(ADDI.0, ADDI.1, 10, 0, 10),  // 0: li a0, 10
+            jal(1, 0x100),                      // 4: call 104
+            i_type(ADDI.0, ADDI.1, 10, 10, -1), // 8: addi a0, a0, -1
+            b_type(1, 10, 0, -8),               // c: bnez a0, 4
+            i_type(0x67, 0, 0, 1, 0),           // 10: ret
+        ],
+    );
+    let (_, l) = laid_out(&mut code);
+    assert!(l.loops.is_empty(), "{l:?}");
+    assert!(l.entries.iter().all(Option::is_some), "{l:?}");
+
+    let mut code = words(
+        0x1000,
+        &[
+            i_type(ADDI.0, ADDI.1, 10, 0, 10),  // 0: li a0, 10
+            i_type(ADDI.0, ADDI.1, 11, 0, 10),  // 4: li a1, 10
+            i_type(ADDI.0, ADDI.1, 11, 11, -1), // 8: addi a1, a1, -1
+            b_type(1, 11, 0, -4),               // c: bnez a1, 8
+            i_type(ADDI.0, ADDI.1, 10, 10, -1), // 10: addi a0, a0, -1
+            b_type(1, 10, 0, -16),              // 14: bnez a0, 4
+            i_type(0x67, 0, 0, 1, 0),           // 18: ret
+        ],
+    );
+    let (r, l) = laid_out(&mut code);
+    let starts: Vec<u64> = r.blocks.iter().map(|b| b.start).collect();
+    assert_eq!(starts, [0x1000, 0x1004, 0x1008, 0x1010, 0x1018]);
+    assert_eq!(l.loops, [(2, 2)]);
+    assert!(l.entries.iter().all(Option::is_some), "{l:?}");
+}

@@ -171,12 +171,28 @@ struct Region {
 }
 
 /// The layout translated code reads (`friscy_aot::abi`: the page number
-/// at 0, the host address at `TLB_BASE`).
+/// at 0, the host address at `TLB_BASE`, and in the wasm build what to add
+/// to a guest address in the page for its host address at `TLB_ADDEND`).
 #[derive(Clone, Copy)]
 #[repr(C)]
 pub(crate) struct TlbEntry {
     vpn: u64,
     base: *mut u8,
+    #[cfg(target_arch = "wasm32")]
+    addend: u32,
+}
+
+impl TlbEntry {
+    fn new(vpn: u64, base: *mut u8) -> TlbEntry {
+        TlbEntry {
+            vpn,
+            base,
+            // host = (guest address as u32) + addend, wrapping (wasm32
+            // addresses are 32 bits)
+            #[cfg(target_arch = "wasm32")]
+            addend: (base as usize as u32).wrapping_sub((vpn << PAGE_SHIFT) as u32),
+        }
+    }
 }
 
 const TLB_BITS: u32 = 9;
@@ -186,11 +202,14 @@ const _: () = assert!(TLB_SIZE == friscy_aot::abi::TLB_SIZE as usize);
 const _: () = {
     assert!(std::mem::size_of::<TlbEntry>() == friscy_aot::abi::TLB_ENTRY as usize);
     assert!(std::mem::offset_of!(TlbEntry, base) == friscy_aot::abi::TLB_BASE as usize);
+    assert!(std::mem::offset_of!(TlbEntry, addend) == friscy_aot::abi::TLB_ADDEND as usize);
 };
 const INVALID_VPN: u64 = u64::MAX;
 const EMPTY: TlbEntry = TlbEntry {
     vpn: INVALID_VPN,
     base: std::ptr::null_mut(),
+    #[cfg(target_arch = "wasm32")]
+    addend: 0,
 };
 
 /// A guest address space.
@@ -677,7 +696,7 @@ impl Memory {
                 None => self.zero.ptr(),
             };
             if access == Access::Load {
-                self.tlb_read[tlb_index(vpn)] = TlbEntry { vpn, base };
+                self.tlb_read[tlb_index(vpn)] = TlbEntry::new(vpn, base);
             }
             return Ok(base);
         }
@@ -686,7 +705,7 @@ impl Memory {
             .ok_or(fault(FaultCause::OutOfMemory))?;
         // The page may have moved (first touch or copy): refresh reads too.
         self.tlb_read[tlb_index(vpn)] = if region.perm.contains(Perm::R) {
-            TlbEntry { vpn, base }
+            TlbEntry::new(vpn, base)
         } else {
             EMPTY
         };
@@ -695,7 +714,7 @@ impl Memory {
             self.code_dirty = true;
             self.drop_images(vpn, vpn + 1);
         }
-        self.tlb_write[tlb_index(vpn)] = TlbEntry { vpn, base };
+        self.tlb_write[tlb_index(vpn)] = TlbEntry::new(vpn, base);
         Ok(base)
     }
 
