@@ -702,8 +702,9 @@ impl Emitter<'_, '_> {
                         .local_set(L_T1);
                     self.set_address(inst.rd, next);
                     self.retire(n);
-                    // a return to a call of this region stays in it
-                    for &back in &self.region.returns {
+                    // a return to a call of this region, or a jump through
+                    // one of its jump tables, stays in it
+                    for &back in self.region.indirect_targets(b) {
                         let Some(k) = self.region.block_at(back) else {
                             continue;
                         };

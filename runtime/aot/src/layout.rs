@@ -62,9 +62,9 @@ pub fn successors(region: &Region) -> Vec<Vec<usize>> {
                     .filter_map(|pc| region.block_at(*pc))
                     .collect(),
                 Term::Jump { target } => region.block_at(target).into_iter().collect(),
-                // a `jalr` compares its target with the region's returns
+                // a `jalr` compares its target with where it may go
                 Term::Indirect => region
-                    .returns
+                    .indirect_targets(b)
                     .iter()
                     .filter_map(|pc| region.block_at(*pc))
                     .collect(),

@@ -37,11 +37,13 @@ pub struct Block {
 #[derive(Clone, Debug)]
 pub struct Region {
     pub blocks: Vec<Block>,
-    /// Where an indirect jump may go that are blocks of the region: the
-    /// return addresses of its calls (when their callees are in it) and
-    /// the targets of its jump tables. A jump to one of them stays in the
-    /// region.
+    /// Where a return may go that are blocks of the region: the return
+    /// addresses of its calls (when their callees are in it). A return to
+    /// one of them stays in the region.
     pub returns: Vec<u64>,
+    /// Where another indirect jump (not a call) may go that are blocks of
+    /// the region: the targets of its jump tables.
+    pub jumps: Vec<u64>,
     /// Where the region would have gone on but for its limits (a function
     /// translated ahead of time leaves these to functions of their own).
     pub cut: Vec<u64>,
@@ -51,6 +53,22 @@ impl Region {
     /// The index of the block that starts at `pc`, if the region has one.
     pub fn block_at(&self, pc: u64) -> Option<usize> {
         self.blocks.iter().position(|b| b.start == pc)
+    }
+
+    /// Where the indirect jump that ends `b` may go inside the region:
+    /// [`Region::returns`] for a return, [`Region::jumps`] for another
+    /// jump, nothing for a call or a block that does not end in one.
+    pub fn indirect_targets(&self, b: &Block) -> &[u64] {
+        match b.insts.last() {
+            Some((_, i)) if b.term == Term::Indirect && i.rd & 31 == 0 => {
+                if i.rs1 & 31 == RA {
+                    &self.returns
+                } else {
+                    &self.jumps
+                }
+            }
+            _ => &[],
+        }
     }
 
     /// The addresses the region's code comes from: [lowest, end of the
@@ -318,13 +336,20 @@ pub fn discover_in(
         .filter_map(call_return)
         .filter(|back| starts.contains(back))
         .collect();
-    returns.extend(jumps.iter().filter(|pc| starts.contains(pc)));
     returns.sort_unstable();
     returns.dedup();
+    let mut jumps: Vec<u64> = jumps
+        .iter()
+        .copied()
+        .filter(|pc| starts.contains(pc))
+        .collect();
+    jumps.sort_unstable();
+    jumps.dedup();
     cut.retain(|pc| !starts.contains(pc));
     Some(Region {
         blocks: list,
         returns,
+        jumps,
         cut,
     })
 }
