@@ -259,6 +259,16 @@ impl CodeMap {
     }
 }
 
+/// The translator version a module's code map names, if the module has
+/// one (to say why a module of another version is not used).
+pub fn module_version(module: &[u8]) -> Option<u32> {
+    let map = custom_section(module)?;
+    if map.get(..4)? != CODE_MAP_MAGIC {
+        return None;
+    }
+    Some(u32::from_le_bytes(map.get(4..8)?.try_into().ok()?))
+}
+
 /// The custom section named [`CUSTOM_SECTION`] of a module, if it has one
 /// (a minimal reader of the module's section headers: the runtime does
 /// not carry a wasm parser).

@@ -193,7 +193,32 @@ impl friscy_machine::aot::Linker for WebLinker {
         // SAFETY: the import writes at most `size` bytes into `wasm`,
         // which holds that many, and reads the 32 bytes of `key`.
         let got = unsafe { imports::module_read(key.as_ptr(), wasm.as_mut_ptr(), size) };
-        (usize::try_from(got).ok()? == size).then_some(wasm)
+        if usize::try_from(got).ok()? != size {
+            return None;
+        }
+        // a module of another translator version is not used: say so
+        // (once a module), or its file's code is interpreted unnoticed
+        let version = friscy_aot::abi::module_version(&wasm);
+        if version != Some(friscy_aot::abi::VERSION) {
+            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            let why = match version {
+                Some(v) => format!(
+                    "made by translator version {v}, this runtime runs version {}",
+                    friscy_aot::abi::VERSION
+                ),
+                None => "not a module friscy made".to_string(),
+            };
+            let _ = WebHost.write(
+                2,
+                format!(
+                    "\r\nfriscy: the embedder's module {hex}.wasm is not used ({why}): \
+                     its code is interpreted\r\n"
+                )
+                .as_bytes(),
+            );
+            return None;
+        }
+        Some(wasm)
     }
 
     fn call(
