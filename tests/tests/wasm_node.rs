@@ -258,7 +258,7 @@ fn aot_translates_what_it_finds_and_refuses_what_it_cannot() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(made, vec![name], "{stderr}");
+    assert_eq!(made, vec![name.clone()], "{stderr}");
     assert!(stderr.contains("1 files"), "{stderr}");
     let o = run(Command::new(bin("friscy"))
         .arg("aot")
@@ -268,4 +268,35 @@ fn aot_translates_what_it_finds_and_refuses_what_it_cannot() {
     let (_, stderr) = output_text(&o);
     assert_eq!(o.status.code(), Some(125), "{stderr}");
     assert!(stderr.contains("is not a riscv64 ELF file"), "{stderr}");
+
+    // a module that names another translator version is said so and not
+    // used: the program runs interpreted, with the same answer
+    let module = out.join(&name);
+    let mut wasm = std::fs::read(&module).unwrap();
+    let at = wasm
+        .windows(4)
+        .position(|w| w == b"FRA1")
+        .expect("the code map's magic");
+    let version = u32::from_le_bytes(wasm[at + 4..at + 8].try_into().unwrap());
+    wasm[at + 4..at + 8].copy_from_slice(&(version + 1).to_le_bytes());
+    std::fs::write(&module, wasm).unwrap();
+    let o = run(Command::new("node")
+        .arg(workspace_root().join("runtime/web/node/run.mjs"))
+        .arg("--stats")
+        .arg(dir.join("busybox"))
+        .args(["echo", "still here"])
+        .env("FRISCY_WASM", wasm_module())
+        .env("FRISCY_AOT", &out)
+        .env("FRISCY_HOT", "1")
+        .env("FRISCY_TRANSLATE", "modules"));
+    let (stdout, stderr) = output_text(&o);
+    assert_eq!(stdout, "still here\n", "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "made by translator version {}, this runtime runs version {version}",
+            version + 1
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stat(&stderr, "modules"), 0, "{stderr}");
 }
