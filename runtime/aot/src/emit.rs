@@ -195,16 +195,17 @@ const L_EXIT: u32 = 33;
 const L_TLBR: u32 = 34;
 const L_TLBW: u32 = 35;
 const L_E: u32 = 36;
-const L_BUDGET: u32 = 37;
-const L_EXEC: u32 = 38;
-const L_ADDR: u32 = 39;
-const L_T1: u32 = 40;
-const L_T2: u32 = 41;
-const L_T3: u32 = 42;
-const L_T4: u32 = 43;
-const L_LINKS: u32 = 44;
+/// What is left of the budget (instructions the code may still retire;
+/// each block takes its own off when it ends).
+const L_LEFT: u32 = 37;
+const L_ADDR: u32 = 38;
+const L_T1: u32 = 39;
+const L_T2: u32 = 40;
+const L_T3: u32 = 41;
+const L_T4: u32 = 42;
+const L_LINKS: u32 = 43;
 /// A site exit (see [`Emitter::leave`]): where, how many retired, why.
-const L_SITE: u32 = 45;
+const L_SITE: u32 = 44;
 
 /// A site exit packs the pc's offset from the function's first pc (signed,
 /// in the bits above [`SITE_PC_SHIFT`]), the instructions of the block
@@ -332,7 +333,7 @@ fn run_function(region: &Region) -> Function {
     let mut f = Function::new([
         (31, ValType::I64),
         (5, ValType::I32),
-        (7, ValType::I64),
+        (6, ValType::I64),
         (2, ValType::I32),
     ]);
     let (read, written) = registers(region);
@@ -354,7 +355,7 @@ fn run_function(region: &Region) -> Function {
         .local_set(L_TLBW)
         .local_get(L_STATE)
         .i64_load(mem(abi::BUDGET, 3))
-        .local_set(L_BUDGET)
+        .local_set(L_LEFT)
         .local_get(L_STATE)
         .i32_load(mem(abi::LINK_TABLE, 2))
         .local_set(L_LINKS)
@@ -411,15 +412,15 @@ fn run_function(region: &Region) -> Function {
         .i64_extend_i32_s()
         .i64_add()
         .i64_store(mem(abi::PC, 3))
-        .local_get(L_EXEC)
+        .local_get(L_LEFT)
         .local_get(L_SITE)
         .i32_const(SITE_DONE_SHIFT as i32)
         .i32_shr_u()
         .i32_const(SITE_DONE_MAX as i32)
         .i32_and()
         .i64_extend_i32_u()
-        .i64_add()
-        .local_set(L_EXEC)
+        .i64_sub()
+        .local_set(L_LEFT)
         .local_get(L_SITE)
         .i32_const((1 << SITE_DONE_SHIFT) - 1)
         .i32_and()
@@ -434,20 +435,21 @@ fn run_function(region: &Region) -> Function {
                 .i64_store(mem(r * 8, 3));
         }
     }
+    // retired: the budget it was given less what is left
     s.local_get(L_STATE)
         .local_get(L_STATE)
         .i64_load(mem(abi::EXECUTED, 3))
-        .local_get(L_EXEC)
+        .local_get(L_STATE)
+        .i64_load(mem(abi::BUDGET, 3))
+        .local_get(L_LEFT)
+        .i64_sub()
         .i64_add()
         .i64_store(mem(abi::EXECUTED, 3));
     // going on at a pc another linked region starts at: go there directly
     // (a tail call), with what is left of the budget, if any is
     s.local_get(L_EXIT)
         .i32_eqz()
-        .local_get(L_BUDGET)
-        .local_get(L_EXEC)
-        .i64_sub()
-        .local_tee(L_BUDGET)
+        .local_get(L_LEFT)
         .i64_const(0)
         .i64_gt_s()
         .i32_and()
@@ -470,7 +472,7 @@ fn run_function(region: &Region) -> Function {
         .i64_eq()
         .if_(BlockType::Empty);
     s.local_get(L_STATE)
-        .local_get(L_BUDGET)
+        .local_get(L_LEFT)
         .i64_store(mem(abi::BUDGET, 3))
         .local_get(L_STATE)
         .local_get(L_E)
@@ -604,10 +606,10 @@ impl Emitter<'_, '_> {
     fn retire(&mut self, done: usize) {
         if done > 0 {
             self.s
-                .local_get(L_EXEC)
+                .local_get(L_LEFT)
                 .i64_const(done as i64)
-                .i64_add()
-                .local_set(L_EXEC);
+                .i64_sub()
+                .local_set(L_LEFT);
         }
     }
 
@@ -643,7 +645,7 @@ impl Emitter<'_, '_> {
             self.leave(Exit::Continue, self.region.blocks[j].start, 0);
             return;
         }
-        self.s.local_get(L_EXEC).local_get(L_BUDGET).i64_ge_s();
+        self.s.local_get(L_LEFT).i64_const(0).i64_le_s();
         self.if_();
         self.leave(Exit::Budget, self.region.blocks[j].start, 0);
         self.end_if();
