@@ -706,17 +706,12 @@ impl Emitter<'_, '_> {
                     self.retire(n);
                     // a return to a call of this region, or a jump through
                     // one of its jump tables, stays in it
-                    for &back in self.region.indirect_targets(b) {
-                        let Some(k) = self.region.block_at(back) else {
-                            continue;
-                        };
-                        self.s.local_get(L_T1);
-                        self.address(back);
-                        self.s.i64_eq();
-                        self.if_();
-                        self.enter_block(k);
-                        self.end_if();
-                    }
+                    let mut targets: Vec<(u64, usize)> = (self.region.indirect_targets(b))
+                        .iter()
+                        .filter_map(|&pc| Some((pc, self.region.block_at(pc)?)))
+                        .collect();
+                    targets.sort_unstable();
+                    self.indirect(&targets);
                     self.s
                         .local_get(L_STATE)
                         .local_get(L_T1)
@@ -741,6 +736,33 @@ impl Emitter<'_, '_> {
                 unreachable!("branch and indirect ends are the block's last instruction")
             }
         }
+    }
+
+    /// Goes to the block of `targets` (sorted by pc) whose pc the target
+    /// in `L_T1` is, if any, else on to what follows: a search tree of
+    /// compares, a few at its leaves.
+    fn indirect(&mut self, targets: &[(u64, usize)]) {
+        const LEAF: usize = 4;
+        if targets.len() <= LEAF {
+            for &(pc, k) in targets {
+                self.s.local_get(L_T1);
+                self.address(pc);
+                self.s.i64_eq();
+                self.if_();
+                self.enter_block(k);
+                self.end_if();
+            }
+            return;
+        }
+        let (low, high) = targets.split_at(targets.len() / 2);
+        self.s.local_get(L_T1);
+        self.address(high[0].0);
+        self.s.i64_lt_u();
+        self.if_();
+        self.indirect(low);
+        self.s.else_();
+        self.indirect(high);
+        self.end_if();
     }
 
     /// Pushes register `r` (x0 reads zero).
