@@ -39,12 +39,23 @@ let args = process.argv.slice(2);
 let stats = false;
 let oci = null;
 let workdir = null;
+const usage = 'usage: node run.mjs [--stats] PROGRAM [ARGS...]\n' +
+  '       node run.mjs [--stats] --oci DIR:TAG [-w DIR] COMMAND [ARGS...]\n';
+if (args[0] === '--help' || args[0] === '-h') {
+  process.stdout.write(usage +
+    '\nRuns a static riscv64 PROGRAM, or COMMAND of the riscv64 OCI image (or\n' +
+    'friscy image) in the layout DIR tagged TAG, with friscy\'s wasm32 build.\n' +
+    '  --stats   print instructions retired, time and translation counters\n' +
+    '  -w DIR    the working directory (default: the image\'s)\n' +
+    'Environment: FRISCY_WASM (the module), FRISCY_AOT=DIR (modules of\n' +
+    '`friscy aot`), FRISCY_TRANSLATE=modules|force|off, FRISCY_HOT=N.\n');
+  process.exit(0);
+}
 if (args[0] === '--stats') { stats = true; args = args.slice(1); }
 if (args[0] === '--oci') { oci = args[1]; args = args.slice(2); }
 if (oci && args[0] === '-w') { workdir = args[1]; args = args.slice(2); }
 if (args.length === 0 || oci === undefined) {
-  process.stderr.write('usage: node run.mjs [--stats] PROGRAM [ARGS...]\n' +
-    '       node run.mjs [--stats] --oci DIR:TAG [-w DIR] COMMAND [ARGS...]\n');
+  process.stderr.write(usage);
   process.exit(125);
 }
 const fail = (msg) => { process.stderr.write(`friscy: ${msg}\n`); process.exit(125); };
