@@ -212,7 +212,7 @@ pub fn translate_elf(data: &[u8], limits: Limits) -> Option<ElfModule> {
         }
         queue.extend(&r.cut);
         map.functions.push(r.span());
-        regions.push(r);
+        regions.push((r, shape));
     }
     list.sort_unstable_by_key(|e| e.pc);
     map.entries = list;

@@ -33,7 +33,7 @@ use wasm_encoder::{
 };
 
 use crate::abi::{self, Exit};
-use crate::layout::{self, Layout};
+use crate::layout::Layout;
 use crate::region::{Block, Region, Term};
 
 /// Whether `op` is translated (into wasm of its own, or as a call of the
@@ -226,10 +226,10 @@ fn mem(offset: u32, align: u32) -> MemArg {
     }
 }
 
-/// The module holding one function per region, `regions[k]` exported as
-/// `k` (decimal), and `custom` (if any) as a custom section named
-/// [`abi::CUSTOM_SECTION`].
-pub fn module(regions: &[Region], custom: Option<&[u8]>) -> Vec<u8> {
+/// The module holding one function per region, each laid out as its
+/// [`Layout`] says, `functions[k]` exported as `k` (decimal), and `custom`
+/// (if any) as a custom section named [`abi::CUSTOM_SECTION`].
+pub fn module(functions: &[(Region, Layout)], custom: Option<&[u8]>) -> Vec<u8> {
     let mut m = Module::new();
     let mut types = TypeSection::new();
     types
@@ -290,18 +290,18 @@ pub fn module(regions: &[Region], custom: Option<&[u8]>) -> Vec<u8> {
     );
     m.section(&imports);
     let mut funcs = FunctionSection::new();
-    for _ in regions {
+    for _ in functions {
         funcs.function(T_RUN);
     }
     m.section(&funcs);
     let mut exports = ExportSection::new();
-    for k in 0..regions.len() as u32 {
+    for k in 0..functions.len() as u32 {
         exports.export(&k.to_string(), ExportKind::Func, F_RUN + k);
     }
     m.section(&exports);
     let mut code = CodeSection::new();
-    for r in regions {
-        code.function(&run_function(r));
+    for (region, layout) in functions {
+        code.function(&run_function(region, layout));
     }
     m.section(&code);
     if let Some(data) = custom {
@@ -329,7 +329,7 @@ fn registers(region: &Region) -> ([bool; 32], [bool; 32]) {
     (read, written)
 }
 
-fn run_function(region: &Region) -> Function {
+fn run_function(region: &Region, layout: &Layout) -> Function {
     let mut f = Function::new([
         (31, ValType::I64),
         (5, ValType::I32),
@@ -362,12 +362,11 @@ fn run_function(region: &Region) -> Function {
         .local_get(L_STATE)
         .i32_load(mem(abi::BLOCK, 2))
         .local_set(L_BLOCK);
-    let layout = layout::layout(region);
     let first = region.blocks[0].start;
     let mut e = Emitter {
         s: &mut s,
         region,
-        layout: &layout,
+        layout,
         labels: Vec::new(),
         first,
     };

@@ -77,7 +77,6 @@ pub struct Translation {
 /// instruction cannot be translated (or read): the caller interprets it.
 pub fn translate(code: &mut dyn Code, entry: u64, limits: Limits) -> Option<Translation> {
     let region = region::discover(code, entry, limits)?;
-    let wasm = emit::module(std::slice::from_ref(&region), None);
     let mut pages: Vec<u64> = region
         .blocks
         .iter()
@@ -89,11 +88,14 @@ pub fn translate(code: &mut dyn Code, entry: u64, limits: Limits) -> Option<Tran
         .collect();
     pages.sort_unstable();
     pages.dedup();
+    let insts = region.blocks.iter().map(|b| b.insts.len()).sum();
+    let blocks = region.blocks.len();
+    let shape = layout::layout(&region);
     Some(Translation {
-        wasm,
+        wasm: emit::module(&[(region, shape)], None),
         entry,
-        insts: region.blocks.iter().map(|b| b.insts.len()).sum(),
-        blocks: region.blocks.len(),
+        insts,
+        blocks,
         pages,
     })
 }

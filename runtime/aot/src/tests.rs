@@ -264,8 +264,8 @@ fn laid_out(code: &mut Bytes) -> (region::Region, layout::Layout) {
         &[],
     )
     .expect("a function");
-    validate(&emit::module(std::slice::from_ref(&r), None));
     let l = layout::layout(&r);
+    validate(&emit::module(&[(r.clone(), l.clone())], None));
     (r, l)
 }
 

@@ -200,7 +200,7 @@ impl friscy_machine::aot::Linker for WebLinker {
         // (once a module), or its file's code is interpreted unnoticed
         let version = friscy_aot::abi::module_version(&wasm);
         if version != Some(friscy_aot::abi::VERSION) {
-            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            let hex = friscy_vfs::image::Digest(*key).hex();
             let why = match version {
                 Some(v) => format!(
                     "made by translator version {v}, this runtime runs version {}",
