@@ -39,7 +39,7 @@ pub const IMPORT_BASE: &str = "base";
 pub const CUSTOM_SECTION: &str = "friscy-aot";
 /// The translator's version: a module made by another version is not
 /// used (it is part of what names a module in a friscy image).
-pub const VERSION: u32 = 7;
+pub const VERSION: u32 = 8;
 
 /// Offsets in the state block.
 /// `u32`: address of the integer registers (`x0..x31`, 8 bytes each;
@@ -94,7 +94,7 @@ pub const TLB_ENTRY: u32 = 16;
 pub const TLB_BASE: u32 = 8;
 pub const TLB_ADDEND: u32 = 12;
 /// Entries per TLB (direct-mapped by the low bits of the page number).
-pub const TLB_SIZE: u32 = 512;
+pub const TLB_SIZE: u32 = 4096;
 /// Guest page size.
 pub const PAGE_SHIFT: u32 = 12;
 

@@ -802,13 +802,13 @@ impl Emitter<'_, '_> {
             .i64_const(inst.imm)
             .i64_add()
             .local_tee(L_ADDR)
-            .i64_const(i64::from(abi::PAGE_SHIFT))
-            .i64_shr_u()
+            // the entry's offset, (page & (TLB_SIZE - 1)) * TLB_ENTRY, in
+            // two steps: the page number's low bits are in the low word
             .i32_wrap_i64()
-            .i32_const((abi::TLB_SIZE - 1) as i32)
+            .i32_const((abi::PAGE_SHIFT - abi::TLB_ENTRY.trailing_zeros()) as i32)
+            .i32_shr_u()
+            .i32_const(((abi::TLB_SIZE - 1) * abi::TLB_ENTRY) as i32)
             .i32_and()
-            .i32_const(abi::TLB_ENTRY.trailing_zeros() as i32)
-            .i32_shl()
             .local_get(tlb)
             .i32_add()
             .local_tee(L_E)

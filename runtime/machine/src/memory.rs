@@ -195,7 +195,7 @@ impl TlbEntry {
     }
 }
 
-const TLB_BITS: u32 = 9;
+const TLB_BITS: u32 = 12;
 const TLB_SIZE: usize = 1 << TLB_BITS;
 const _: () = assert!(TLB_SIZE == friscy_aot::abi::TLB_SIZE as usize);
 #[cfg(target_arch = "wasm32")]
@@ -347,6 +347,24 @@ impl Memory {
         self.tlb_write.fill(EMPTY);
     }
 
+    /// Forgets the TLB entries of pages [lo, hi) (page numbers): each can
+    /// only sit at its own index, so a short range costs a look at a few
+    /// entries instead of clearing both TLBs.
+    fn flush_tlb_range(&mut self, lo: u64, hi: u64) {
+        if hi.saturating_sub(lo) >= TLB_SIZE as u64 {
+            self.flush_tlb();
+            return;
+        }
+        for vpn in lo..hi {
+            let i = tlb_index(vpn);
+            for e in [&mut self.tlb_read[i], &mut self.tlb_write[i]] {
+                if e.vpn == vpn {
+                    *e = EMPTY;
+                }
+            }
+        }
+    }
+
     /// The region containing `addr`, if any.
     fn region(&self, addr: u64) -> Option<(u64, Region)> {
         let (&start, &r) = self.regions.range(..=addr).next_back()?;
@@ -450,7 +468,7 @@ impl Memory {
         if self.drop_pages(addr, end) {
             self.code_dirty = true;
         }
-        self.flush_tlb();
+        self.flush_tlb_range(addr >> PAGE_SHIFT, end.div_ceil(PAGE_SIZE));
     }
 
     /// Changes the permissions of every mapped page in [addr, addr+len).
@@ -491,7 +509,7 @@ impl Memory {
         {
             self.code_dirty = true;
         }
-        self.flush_tlb();
+        self.flush_tlb_range(addr >> PAGE_SHIFT, end.div_ceil(PAGE_SIZE));
     }
 
     /// Joins adjacent regions with equal permissions around [start, end).
@@ -526,7 +544,8 @@ impl Memory {
             self.pages
                 .insert((addr >> PAGE_SHIFT) + i as u64, p.0.clone());
         }
-        self.flush_tlb();
+        let lo = addr >> PAGE_SHIFT;
+        self.flush_tlb_range(lo, lo + pages.len() as u64);
     }
 
     /// For an address in a shared mapping whose page exists: an identity
@@ -569,8 +588,8 @@ impl Memory {
         for (v, p) in moved {
             self.pages.insert(v.wrapping_add(delta), p);
         }
+        // (unmap and map forgot both ranges' TLB entries)
         self.code_dirty = true;
-        self.flush_tlb();
     }
 
     /// Bytes mapped shared (MAP_SHARED) in this address space.
@@ -843,7 +862,8 @@ impl Memory {
             unsafe { std::ptr::copy_nonoverlapping(data[done..].as_ptr(), base.add(off), n) };
             done += n;
         }
-        self.flush_tlb();
+        let end = addr.wrapping_add(data.len() as u64);
+        self.flush_tlb_range(addr >> PAGE_SHIFT, end.div_ceil(PAGE_SIZE));
         Ok(())
     }
 
@@ -1016,6 +1036,31 @@ mod tests {
         m.protect(0x10000, 0x1000, Perm::RW);
         assert!(m.write_u32(0x10ffe, 0x1111_1111).is_err());
         assert_eq!(m.read_u32(0x10ffe).unwrap(), 0xdead_beef);
+    }
+
+    #[test]
+    fn changing_a_range_forgets_its_tlb_entries_and_only_those() {
+        let mut m = Memory::new();
+        let a = 0x10000;
+        let b = a + TLB_SIZE as u64 * PAGE_SIZE; // the same TLB index as `a`
+        m.map(a, PAGE_SIZE, Perm::RW);
+        m.map(b, PAGE_SIZE, Perm::RW);
+        m.map(a + PAGE_SIZE, PAGE_SIZE, Perm::RW);
+        m.write_u64(a, 1).unwrap(); // `a` in the write TLB
+        m.write_u64(a + PAGE_SIZE, 3).unwrap();
+        assert_eq!(m.read_u64(b).unwrap(), 0); // `b` in the read TLB
+        m.unmap(b, PAGE_SIZE);
+        assert!(m.read_u64(b).is_err());
+        m.write_u64(a, 2).unwrap();
+        assert_eq!(m.read_u64(a).unwrap(), 2);
+        m.protect(a, PAGE_SIZE, Perm::R);
+        assert_eq!(m.write_u8(a, 0).unwrap_err().cause, FaultCause::Protection);
+        m.write_u64(a + PAGE_SIZE, 4).unwrap();
+        // more pages than the TLB holds: every entry goes
+        m.map(b, PAGE_SIZE * (TLB_SIZE as u64 + 1), Perm::R);
+        m.unmap(a, b - a + PAGE_SIZE * (TLB_SIZE as u64 + 1));
+        assert!(m.read_u64(a + PAGE_SIZE).is_err());
+        assert!(m.read_u64(b).is_err());
     }
 
     #[test]
