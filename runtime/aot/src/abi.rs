@@ -39,7 +39,7 @@ pub const IMPORT_BASE: &str = "base";
 pub const CUSTOM_SECTION: &str = "friscy-aot";
 /// The translator's version: a module made by another version is not
 /// used (it is part of what names a module in a friscy image).
-pub const VERSION: u32 = 8;
+pub const VERSION: u32 = 9;
 
 /// Offsets in the state block.
 /// `u32`: address of the integer registers (`x0..x31`, 8 bytes each;
@@ -73,6 +73,10 @@ pub const LINK_TABLE: u32 = 48;
 pub const BLOCK: u32 = 52;
 /// `u32`: the hart (for the `exec` helper).
 pub const HART: u32 = 64;
+/// `u32`: address of the hart's accrued exception flags (`fflags`, a
+/// byte: NX is bit 0), with the dynamic rounding mode (`frm`) in the
+/// byte after it.
+pub const FFLAGS: u32 = 68;
 /// Size of the state block the module may touch.
 pub const STATE_SIZE: u32 = 72;
 /// Link table entries.

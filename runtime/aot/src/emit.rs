@@ -24,6 +24,7 @@
 //! ;; write back the registers the region writes, the count; return $exit
 //! ```
 
+use friscy_isa::decode::{CSR_FCSR, CSR_FFLAGS, CSR_FRM, FFLAG_NX, RM_DYN, RM_RNE};
 use friscy_isa::table::{Ext, Format};
 use friscy_isa::{Inst, Op};
 use wasm_encoder::{
@@ -33,25 +34,36 @@ use wasm_encoder::{
 };
 
 use crate::abi::{self, Exit};
+
+mod float;
 use crate::layout::Layout;
 use crate::region::{Block, Region, Term};
 
-/// Whether `op` is translated (into wasm of its own, or as a call of the
+/// Whether `inst` is translated (into wasm of its own, or as a call of the
 /// interpreter's `exec` helper: see [`helped`]).
-pub fn supported(op: Op) -> bool {
-    native(op) || helped(op)
+pub fn supported(inst: &Inst) -> bool {
+    native(inst.op) || helped(inst.op) || fp_csr(inst)
 }
 
 /// Whether `op` is translated as a call of the `exec` helper, which has
 /// the interpreter run it for the translated code (its reservations and
-/// memory order are the interpreter's, exactly): atomics. Floating point
-/// could go the same way (`helped_operands` knows its operands), but a
-/// call costs far more than the interpreter's own dispatch (nbody under
-/// node: 223 s through the helper, 6.9 s leaving translated code at each
-/// FP instruction, 4.9 s interpreted): it waits for a translation of its
-/// own.
+/// memory order, its rounding, flags and NaNs are the interpreter's,
+/// exactly): atomics, and floating point where [`Emitter::float`] has no
+/// fast path or its fast path does not apply. A call costs far more than
+/// the interpreter's own dispatch (nbody under node, every FP instruction
+/// through the helper: 223 s; leaving translated code at each: 6.9 s;
+/// interpreted: 4.9 s), so the common cases have fast paths.
 pub fn helped(op: Op) -> bool {
-    op.desc().ext == Ext::A
+    matches!(op.desc().ext, Ext::A | Ext::F | Ext::D)
+}
+
+/// A CSR instruction on `fflags`, `frm` or `fcsr` (the counters stay with
+/// the interpreter, whose `instret` is exact).
+fn fp_csr(inst: &Inst) -> bool {
+    matches!(
+        inst.op,
+        Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci
+    ) && matches!(inst.imm as u16 & 0xfff, CSR_FFLAGS | CSR_FRM | CSR_FCSR)
 }
 
 /// The integer registers a helped instruction reads (`rs1`, `rs2`) and
@@ -206,6 +218,13 @@ const L_T4: u32 = 42;
 const L_LINKS: u32 = 43;
 /// A site exit (see [`Emitter::leave`]): where, how many retired, why.
 const L_SITE: u32 = 44;
+/// The address of the hart's `fflags` (`abi::FFLAGS`).
+const L_FFLAGS: u32 = 45;
+/// The address of the hart's registers (`abi::REGS`).
+const L_REGS: u32 = 46;
+/// Floating-point temporaries.
+const L_F1: u32 = 47;
+const L_F2: u32 = 48;
 
 /// A site exit packs the pc's offset from the function's first pc (signed,
 /// in the bits above [`SITE_PC_SHIFT`]), the instructions of the block
@@ -334,7 +353,8 @@ fn run_function(region: &Region, layout: &Layout) -> Function {
         (31, ValType::I64),
         (5, ValType::I32),
         (6, ValType::I64),
-        (2, ValType::I32),
+        (4, ValType::I32),
+        (2, ValType::F64),
     ]);
     let (read, written) = registers(region);
     let mut s = f.instructions();
@@ -361,7 +381,13 @@ fn run_function(region: &Region, layout: &Layout) -> Function {
         .local_set(L_LINKS)
         .local_get(L_STATE)
         .i32_load(mem(abi::BLOCK, 2))
-        .local_set(L_BLOCK);
+        .local_set(L_BLOCK)
+        .local_get(L_STATE)
+        .i32_load(mem(abi::FFLAGS, 2))
+        .local_set(L_FFLAGS)
+        .local_get(L_STATE)
+        .i32_load(mem(abi::REGS, 2))
+        .local_set(L_REGS);
     let first = region.blocks[0].start;
     let mut e = Emitter {
         s: &mut s,
@@ -724,7 +750,11 @@ impl Emitter<'_, '_> {
                     self.load(inst, *pc, i);
                 }
                 Op::Sb | Op::Sh | Op::Sw | Op::Sd => self.store(inst, *pc, next, i),
+                op if helped(op) && op.desc().ext != Ext::A => {
+                    self.float(inst, *pc, next, i);
+                }
                 op if helped(op) => self.exec(inst, *pc, next, i),
+                _ if fp_csr(inst) => self.fp_csr(inst),
                 _ => self.alu(inst, *pc),
             }
         }

@@ -100,10 +100,10 @@ pub fn translate(code: &mut dyn Code, entry: u64, limits: Limits) -> Option<Tran
     })
 }
 
-/// Whether this tier translates `op` (everything else ends a block with an
-/// exit to the interpreter at that instruction).
-pub fn translates(op: friscy_isa::Op) -> bool {
-    emit::supported(op)
+/// Whether this tier translates `inst` (everything else ends a block with
+/// an exit to the interpreter at that instruction).
+pub fn translates(inst: &friscy_isa::Inst) -> bool {
+    emit::supported(inst)
 }
 
 #[cfg(test)]

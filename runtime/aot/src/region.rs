@@ -139,7 +139,7 @@ fn scan(code: &mut dyn Code, pc: u64, starts: &BTreeSet<u64>, room: usize) -> Bl
                 },
             };
         };
-        if !crate::emit::supported(inst.op) {
+        if !crate::emit::supported(&inst) {
             return Block {
                 start: pc,
                 insts,
@@ -233,7 +233,7 @@ pub fn discover_in(
     jumps: &[u64],
 ) -> Option<Region> {
     let first = fetch(code, entry)?;
-    if !crate::emit::supported(first.op) {
+    if !crate::emit::supported(&first) {
         return None;
     }
     let mut blocks: BTreeMap<u64, Block> = BTreeMap::new();
@@ -287,7 +287,7 @@ pub fn discover_in(
         if pc != entry {
             match fetch(code, pc) {
                 None => continue,
-                Some(i) if !crate::emit::supported(i.op) => {
+                Some(i) if !crate::emit::supported(&i) => {
                     // ahead of time, the code after it is the function's
                     if !calls && skipped.insert(pc) {
                         work.push(pc.wrapping_add(u64::from(i.len)));

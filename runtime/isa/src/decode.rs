@@ -37,6 +37,20 @@ pub enum DecodeError {
 
 /// Rounding modes 5 and 6 are reserved; 7 is "dynamic" (use frm).
 pub const RM_DYN: u8 = 7;
+/// Round to nearest, ties to even.
+pub const RM_RNE: u8 = 0;
+/// Round towards zero.
+pub const RM_RTZ: u8 = 1;
+/// The inexact flag (NX) of `fflags`.
+pub const FFLAG_NX: u8 = 1;
+
+/// The CSRs a user program can reach.
+pub const CSR_FFLAGS: u16 = 0x001;
+pub const CSR_FRM: u16 = 0x002;
+pub const CSR_FCSR: u16 = 0x003;
+pub const CSR_CYCLE: u16 = 0xc00;
+pub const CSR_TIME: u16 = 0xc01;
+pub const CSR_INSTRET: u16 = 0xc02;
 
 #[inline]
 fn bits(x: u32, hi: u32, lo: u32) -> u32 {

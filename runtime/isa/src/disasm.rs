@@ -1,7 +1,9 @@
 //! A disassembler for traces, in the style of `objdump -M no-aliases`.
 
 use crate::compressed::COp;
-use crate::decode::{Inst, RM_DYN};
+use crate::decode::{
+    CSR_CYCLE, CSR_FCSR, CSR_FFLAGS, CSR_FRM, CSR_INSTRET, CSR_TIME, Inst, RM_DYN,
+};
 use crate::table::Format;
 use std::fmt::Write;
 
@@ -24,12 +26,12 @@ const RM: [&str; 8] = ["rne", "rtz", "rdn", "rup", "rmm", "rm5", "rm6", "dyn"];
 /// Names of the CSRs a user program can reach.
 pub fn csr_name(csr: u16) -> Option<&'static str> {
     Some(match csr {
-        0x001 => "fflags",
-        0x002 => "frm",
-        0x003 => "fcsr",
-        0xc00 => "cycle",
-        0xc01 => "time",
-        0xc02 => "instret",
+        CSR_FFLAGS => "fflags",
+        CSR_FRM => "frm",
+        CSR_FCSR => "fcsr",
+        CSR_CYCLE => "cycle",
+        CSR_TIME => "time",
+        CSR_INSTRET => "instret",
         _ => return None,
     })
 }

@@ -198,7 +198,7 @@ pub struct State {
     block: u32,
     fault_addr: u64,
     hart: u32,
-    _pad3: u32,
+    fflags: u32,
 }
 
 // The offsets translated code uses (wasm32 is where it runs).
@@ -215,6 +215,8 @@ const _: () = {
     assert!(std::mem::offset_of!(State, links) == abi::LINK_TABLE as usize);
     assert!(std::mem::offset_of!(State, block) == abi::BLOCK as usize);
     assert!(std::mem::offset_of!(State, hart) == abi::HART as usize);
+    assert!(std::mem::offset_of!(State, fflags) == abi::FFLAGS as usize);
+    assert!(std::mem::offset_of!(Hart, frm) == std::mem::offset_of!(Hart, fflags) + 1);
     assert!(std::mem::offset_of!(LinkEntry, block) == abi::LINK_BLOCK as usize);
     assert!(std::mem::size_of::<LinkEntry>() == abi::LINK_ENTRY as usize);
     assert!(std::mem::offset_of!(LinkEntry, slot) == abi::LINK_SLOT as usize);
@@ -254,8 +256,8 @@ impl State {
             links: addr(links.as_ptr()),
             block,
             fault_addr: 0,
+            fflags: addr(&raw const hart.fflags),
             hart: addr(std::ptr::from_mut(hart)),
-            _pad3: 0,
         }
     }
 

@@ -23,7 +23,10 @@ pub enum Exit {
 }
 
 /// Registers, program counter, floating-point CSRs and the LR reservation.
+/// Laid out as written (translated code reads `fflags` and `frm`, next to
+/// each other: see `crate::aot::State`).
 #[derive(Clone)]
+#[repr(C)]
 pub struct Hart {
     /// `x0..x31` at 0..32, `f0..f31` at 32..64, the write sink at 64. Sized
     /// 256 so that any `u8` index is in bounds without a check.

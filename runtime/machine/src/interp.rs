@@ -15,7 +15,7 @@
 use crate::fp::{self, BinOp, Cmp, IntKind};
 use crate::hart::{Exit, F0, Hart, SINK};
 use crate::memory::{Access, MemFault, Memory, PAGE_SIZE};
-use friscy_isa::decode::RM_DYN;
+use friscy_isa::decode::{CSR_CYCLE, CSR_FCSR, CSR_FFLAGS, CSR_FRM, CSR_INSTRET, CSR_TIME, RM_DYN};
 use friscy_isa::{Format, Inst, Op, decode};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -737,17 +737,9 @@ fn nanbox(v: u32) -> u64 {
     NAN_BOX | u64::from(v)
 }
 
-/// CSR numbers reachable from user mode.
-const CSR_FFLAGS: u32 = 0x001;
-const CSR_FRM: u32 = 0x002;
-const CSR_FCSR: u32 = 0x003;
-const CSR_CYCLE: u32 = 0xc00;
-const CSR_TIME: u32 = 0xc01;
-const CSR_INSTRET: u32 = 0xc02;
-
 /// Executes a CSR instruction; returns None if it is illegal.
 fn csr_op(c: &mut Cx<'_>, op: Op, r: &Regs, d: &DInst, instret_now: u64) -> Option<u64> {
-    let csr = (d.imm as u32) & 0xfff;
+    let csr = (d.imm as u16) & 0xfff;
     let (src, writes) = match op {
         Op::Csrrw => (r[d.rs1 as usize], true),
         Op::Csrrs | Op::Csrrc => (r[d.rs1 as usize], d.rs1 != 0),
