@@ -332,15 +332,27 @@ pub fn module(functions: &[(Region, Layout)], custom: Option<&[u8]>) -> Vec<u8> 
     m.finish()
 }
 
-/// Which registers the region reads and writes.
+/// Which of `inst`'s register fields (`rs1`, `rs2`, `rd`) may name
+/// integer registers (a field that is not a register at all counts: a
+/// register loaded for nothing costs a load, never an answer).
+fn integer_operands(inst: &Inst) -> (bool, bool, bool) {
+    match inst.op.desc().ext {
+        Ext::F | Ext::D => helped_operands(inst.op),
+        _ if matches!(inst.op, Op::Csrrwi | Op::Csrrsi | Op::Csrrci) => (false, false, true),
+        _ => (true, true, true),
+    }
+}
+
+/// Which integer registers the region reads and writes.
 fn registers(region: &Region) -> ([bool; 32], [bool; 32]) {
     let mut read = [false; 32];
     let mut written = [false; 32];
     for b in &region.blocks {
         for (_, i) in &b.insts {
-            read[usize::from(i.rs1 & 31)] = true;
-            read[usize::from(i.rs2 & 31)] = true;
-            written[usize::from(i.rd & 31)] = true;
+            let (rs1, rs2, rd) = integer_operands(i);
+            read[usize::from(i.rs1 & 31)] |= rs1;
+            read[usize::from(i.rs2 & 31)] |= rs2;
+            written[usize::from(i.rd & 31)] |= rd;
         }
     }
     read[0] = false;
@@ -359,12 +371,12 @@ fn run_function(region: &Region, layout: &Layout) -> Function {
     let (read, written) = registers(region);
     let mut s = f.instructions();
     // the registers the region uses, the TLBs, the budget
+    s.local_get(L_STATE)
+        .i32_load(mem(abi::REGS, 2))
+        .local_set(L_REGS);
     for r in 1..32u32 {
         if read[r as usize] || written[r as usize] {
-            s.local_get(L_STATE)
-                .i32_load(mem(abi::REGS, 2))
-                .i64_load(mem(r * 8, 3))
-                .local_set(r);
+            s.local_get(L_REGS).i64_load(mem(r * 8, 3)).local_set(r);
         }
     }
     s.local_get(L_STATE)
@@ -384,10 +396,7 @@ fn run_function(region: &Region, layout: &Layout) -> Function {
         .local_set(L_BLOCK)
         .local_get(L_STATE)
         .i32_load(mem(abi::FFLAGS, 2))
-        .local_set(L_FFLAGS)
-        .local_get(L_STATE)
-        .i32_load(mem(abi::REGS, 2))
-        .local_set(L_REGS);
+        .local_set(L_FFLAGS);
     let first = region.blocks[0].start;
     let mut e = Emitter {
         s: &mut s,
@@ -454,10 +463,7 @@ fn run_function(region: &Region, layout: &Layout) -> Function {
     // the epilogue
     for r in 1..32u32 {
         if written[r as usize] {
-            s.local_get(L_STATE)
-                .i32_load(mem(abi::REGS, 2))
-                .local_get(r)
-                .i64_store(mem(r * 8, 3));
+            s.local_get(L_REGS).local_get(r).i64_store(mem(r * 8, 3));
         }
     }
     // retired: the budget it was given less what is left
@@ -895,8 +901,7 @@ impl Emitter<'_, '_> {
         for (used, r) in [(rs1, inst.rs1), (rs2, inst.rs2)] {
             if used && r & 31 != 0 {
                 self.s
-                    .local_get(L_STATE)
-                    .i32_load(mem(abi::REGS, 2))
+                    .local_get(L_REGS)
                     .local_get(u32::from(r & 31))
                     .i64_store(mem(u32::from(r & 31) * 8, 3));
             }
@@ -916,8 +921,7 @@ impl Emitter<'_, '_> {
         if rd && inst.rd & 31 != 0 {
             let r = u32::from(inst.rd & 31);
             self.s
-                .local_get(L_STATE)
-                .i32_load(mem(abi::REGS, 2))
+                .local_get(L_REGS)
                 .i64_load(mem(r * 8, 3))
                 .local_set(r);
         }
