@@ -24,7 +24,9 @@
 //! ;; write back the registers the region writes, the count; return $exit
 //! ```
 
-use friscy_isa::decode::{CSR_FCSR, CSR_FFLAGS, CSR_FRM, FFLAG_NX, RM_DYN, RM_RNE};
+use friscy_isa::decode::{
+    CSR_FCSR, CSR_FFLAGS, CSR_FRM, FFLAG_NX, FFLAGS_MASK, FRM_MASK, FRM_SHIFT, RM_DYN, RM_RNE,
+};
 use friscy_isa::table::{Ext, Format};
 use friscy_isa::{Inst, Op};
 use wasm_encoder::{
@@ -756,7 +758,7 @@ impl Emitter<'_, '_> {
                     self.load(inst, *pc, i);
                 }
                 Op::Sb | Op::Sh | Op::Sw | Op::Sd => self.store(inst, *pc, next, i),
-                op if helped(op) && op.desc().ext != Ext::A => {
+                op if matches!(op.desc().ext, Ext::F | Ext::D) => {
                     self.float(inst, *pc, next, i);
                 }
                 op if helped(op) => self.exec(inst, *pc, next, i),

@@ -43,6 +43,10 @@ pub const RM_RNE: u8 = 0;
 pub const RM_RTZ: u8 = 1;
 /// The inexact flag (NX) of `fflags`.
 pub const FFLAG_NX: u8 = 1;
+/// `fcsr` is `frm << FRM_SHIFT | fflags`: the bits each holds.
+pub const FFLAGS_MASK: u8 = 0x1f;
+pub const FRM_MASK: u8 = 7;
+pub const FRM_SHIFT: u32 = 5;
 
 /// The CSRs a user program can reach.
 pub const CSR_FFLAGS: u16 = 0x001;

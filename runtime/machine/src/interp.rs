@@ -15,7 +15,10 @@
 use crate::fp::{self, BinOp, Cmp, IntKind};
 use crate::hart::{Exit, F0, Hart, SINK};
 use crate::memory::{Access, MemFault, Memory, PAGE_SIZE};
-use friscy_isa::decode::{CSR_CYCLE, CSR_FCSR, CSR_FFLAGS, CSR_FRM, CSR_INSTRET, CSR_TIME, RM_DYN};
+use friscy_isa::decode::{
+    CSR_CYCLE, CSR_FCSR, CSR_FFLAGS, CSR_FRM, CSR_INSTRET, CSR_TIME, FFLAGS_MASK, FRM_MASK,
+    FRM_SHIFT, RM_DYN,
+};
 use friscy_isa::{Format, Inst, Op, decode};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -749,7 +752,7 @@ fn csr_op(c: &mut Cx<'_>, op: Op, r: &Regs, d: &DInst, instret_now: u64) -> Opti
     let old = match csr {
         CSR_FFLAGS => u64::from(*c.fflags),
         CSR_FRM => u64::from(*c.frm),
-        CSR_FCSR => u64::from((*c.frm << 5) | *c.fflags),
+        CSR_FCSR => u64::from((*c.frm << FRM_SHIFT) | *c.fflags),
         // Read-only counters: cycles are counted as instructions; the
         // time is what the embedder last set (`Hart::time`).
         CSR_CYCLE | CSR_INSTRET | CSR_TIME => {
@@ -767,11 +770,11 @@ fn csr_op(c: &mut Cx<'_>, op: Op, r: &Regs, d: &DInst, instret_now: u64) -> Opti
             _ => old & !src,
         };
         match csr {
-            CSR_FFLAGS => *c.fflags = (new & 0x1f) as u8,
-            CSR_FRM => *c.frm = (new & 7) as u8,
+            CSR_FFLAGS => *c.fflags = new as u8 & FFLAGS_MASK,
+            CSR_FRM => *c.frm = new as u8 & FRM_MASK,
             _ => {
-                *c.fflags = (new & 0x1f) as u8;
-                *c.frm = ((new >> 5) & 7) as u8;
+                *c.fflags = new as u8 & FFLAGS_MASK;
+                *c.frm = (new >> FRM_SHIFT) as u8 & FRM_MASK;
             }
         }
     }

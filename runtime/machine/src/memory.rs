@@ -347,10 +347,11 @@ impl Memory {
         self.tlb_write.fill(EMPTY);
     }
 
-    /// Forgets the TLB entries of pages [lo, hi) (page numbers): each can
-    /// only sit at its own index, so a short range costs a look at a few
+    /// Forgets the TLB entries of the pages of [addr, end): each can only
+    /// sit at its own index, so a short range costs a look at a few
     /// entries instead of clearing both TLBs.
-    fn flush_tlb_range(&mut self, lo: u64, hi: u64) {
+    fn flush_tlb_range(&mut self, addr: u64, end: u64) {
+        let (lo, hi) = (addr >> PAGE_SHIFT, end.div_ceil(PAGE_SIZE));
         if hi.saturating_sub(lo) >= TLB_SIZE as u64 {
             self.flush_tlb();
             return;
@@ -468,7 +469,7 @@ impl Memory {
         if self.drop_pages(addr, end) {
             self.code_dirty = true;
         }
-        self.flush_tlb_range(addr >> PAGE_SHIFT, end.div_ceil(PAGE_SIZE));
+        self.flush_tlb_range(addr, end);
     }
 
     /// Changes the permissions of every mapped page in [addr, addr+len).
@@ -509,7 +510,7 @@ impl Memory {
         {
             self.code_dirty = true;
         }
-        self.flush_tlb_range(addr >> PAGE_SHIFT, end.div_ceil(PAGE_SIZE));
+        self.flush_tlb_range(addr, end);
     }
 
     /// Joins adjacent regions with equal permissions around [start, end).
@@ -544,8 +545,7 @@ impl Memory {
             self.pages
                 .insert((addr >> PAGE_SHIFT) + i as u64, p.0.clone());
         }
-        let lo = addr >> PAGE_SHIFT;
-        self.flush_tlb_range(lo, lo + pages.len() as u64);
+        self.flush_tlb_range(addr, addr + len);
     }
 
     /// For an address in a shared mapping whose page exists: an identity
@@ -863,7 +863,7 @@ impl Memory {
             done += n;
         }
         let end = addr.wrapping_add(data.len() as u64);
-        self.flush_tlb_range(addr >> PAGE_SHIFT, end.div_ceil(PAGE_SIZE));
+        self.flush_tlb_range(addr, end);
         Ok(())
     }
 

@@ -71,37 +71,30 @@ impl Emitter<'_, '_> {
             Fld | Flw => {
                 let size = if inst.op == Fld { 8 } else { 4 };
                 self.tlb(inst, L_TLBR, size);
-                self.if_();
-                self.s.local_get(L_REGS);
-                self.host();
-                if size == 8 {
-                    self.s.i64_load(mem(0, 0));
-                } else {
-                    // NaN-boxed
-                    self.s
-                        .i64_load32_u(mem(0, 0))
-                        .i64_const(!0xffff_ffff)
-                        .i64_or();
-                }
-                self.s.i64_store(mem(freg(inst.rd), 3));
-                self.s.else_();
-                self.exec(inst, pc, next, i);
-                self.end_if();
+                self.or_exec(inst, pc, next, i, |e| {
+                    e.s.local_get(L_REGS);
+                    e.host();
+                    if size == 8 {
+                        e.s.i64_load(mem(0, 0));
+                    } else {
+                        // NaN-boxed
+                        e.s.i64_load32_u(mem(0, 0)).i64_const(!0xffff_ffff).i64_or();
+                    }
+                    e.s.i64_store(mem(freg(inst.rd), 3));
+                });
             }
             Fsd | Fsw => {
                 let size = if inst.op == Fsd { 8 } else { 4 };
                 self.tlb(inst, L_TLBW, size);
-                self.if_();
-                self.host();
-                self.fbits(inst.rs2);
-                if size == 8 {
-                    self.s.i64_store(mem(0, 0));
-                } else {
-                    self.s.i64_store32(mem(0, 0));
-                }
-                self.s.else_();
-                self.exec(inst, pc, next, i);
-                self.end_if();
+                self.or_exec(inst, pc, next, i, |e| {
+                    e.host();
+                    e.fbits(inst.rs2);
+                    if size == 8 {
+                        e.s.i64_store(mem(0, 0));
+                    } else {
+                        e.s.i64_store32(mem(0, 0));
+                    }
+                });
             }
             FeqD | FltD | FleD => {
                 // neither is a NaN
@@ -109,21 +102,29 @@ impl Emitter<'_, '_> {
                 self.s.local_tee(L_F1).local_get(L_F1).f64_eq();
                 self.fvalue(inst.rs2);
                 self.s.local_tee(L_F2).local_get(L_F2).f64_eq().i32_and();
-                self.if_();
-                self.s.local_get(L_F1).local_get(L_F2);
-                match inst.op {
-                    FeqD => self.s.f64_eq(),
-                    FltD => self.s.f64_lt(),
-                    _ => self.s.f64_le(),
-                };
-                self.s.i64_extend_i32_u();
-                self.set(inst.rd);
-                self.s.else_();
-                self.exec(inst, pc, next, i);
-                self.end_if();
+                self.or_exec(inst, pc, next, i, |e| {
+                    e.s.local_get(L_F1).local_get(L_F2);
+                    match inst.op {
+                        FeqD => e.s.f64_eq(),
+                        FltD => e.s.f64_lt(),
+                        _ => e.s.f64_le(),
+                    };
+                    e.s.i64_extend_i32_u();
+                    e.set(inst.rd);
+                });
             }
             _ => self.exec(inst, pc, next, i),
         }
+    }
+
+    /// With "the fast path applies" on the stack: `fast`, else the
+    /// interpreter's helper for `inst`.
+    fn or_exec(&mut self, inst: &Inst, pc: u64, next: u64, i: usize, fast: impl FnOnce(&mut Self)) {
+        self.if_();
+        fast(self);
+        self.s.else_();
+        self.exec(inst, pc, next, i);
+        self.end_if();
     }
 
     /// Pushes the bits of `f` (an `i64`).
@@ -171,7 +172,7 @@ impl Emitter<'_, '_> {
         if inst.rm == RM_DYN {
             self.s
                 .i32_load16_u(mem(0, 0))
-                .i32_const(0x0700 | i32::from(FFLAG_NX))
+                .i32_const(i32::from(FRM_MASK) << 8 | i32::from(FFLAG_NX))
                 .i32_and()
                 .i32_const(i32::from(FFLAG_NX) | (i32::from(RM_RNE) << 8))
                 .i32_eq();
@@ -182,14 +183,11 @@ impl Emitter<'_, '_> {
                 .i32_and();
         }
         self.s.i32_and();
-        self.if_();
-        self.s
-            .local_get(L_REGS)
-            .local_get(L_F1)
-            .f64_store(mem(freg(inst.rd), 3));
-        self.s.else_();
-        self.exec(inst, pc, next, i);
-        self.end_if();
+        self.or_exec(inst, pc, next, i, |e| {
+            e.s.local_get(L_REGS)
+                .local_get(L_F1)
+                .f64_store(mem(freg(inst.rd), 3));
+        });
     }
 
     /// A CSR instruction on `fflags`, `frm` or `fcsr` (see [`fp_csr`]).
@@ -208,7 +206,7 @@ impl Emitter<'_, '_> {
             CSR_FRM => frm(self.s),
             _ => {
                 frm(self.s);
-                self.s.i32_const(5).i32_shl();
+                self.s.i32_const(FRM_SHIFT as i32).i32_shl();
                 flags(self.s);
                 self.s.i32_or();
             }
@@ -228,30 +226,23 @@ impl Emitter<'_, '_> {
                 _ => self.s.i64_const(-1).i64_xor().local_get(L_T2).i64_and(),
             };
             self.s.i32_wrap_i64().local_set(L_E);
-            let (flags_at, frm_at) = match csr {
-                CSR_FFLAGS => (Some(0), None),
-                CSR_FRM => (None, Some(0)),
-                _ => (Some(0), Some(5)),
+            // the new value's field (at `shift`, `mask` wide) into the byte
+            // at `at` from fflags
+            let store = |s: &mut InstructionSink<'_>, at: u32, shift: u32, mask: u8| {
+                s.local_get(L_FFLAGS)
+                    .local_get(L_E)
+                    .i32_const(shift as i32)
+                    .i32_shr_u()
+                    .i32_const(i32::from(mask))
+                    .i32_and()
+                    .i32_store8(mem(at, 0));
             };
-            if let Some(shift) = flags_at {
-                self.s
-                    .local_get(L_FFLAGS)
-                    .local_get(L_E)
-                    .i32_const(shift)
-                    .i32_shr_u()
-                    .i32_const(0x1f)
-                    .i32_and()
-                    .i32_store8(mem(0, 0));
+            if csr != CSR_FRM {
+                store(self.s, 0, 0, FFLAGS_MASK);
             }
-            if let Some(shift) = frm_at {
-                self.s
-                    .local_get(L_FFLAGS)
-                    .local_get(L_E)
-                    .i32_const(shift)
-                    .i32_shr_u()
-                    .i32_const(7)
-                    .i32_and()
-                    .i32_store8(mem(1, 0));
+            if csr != CSR_FFLAGS {
+                let shift = if csr == CSR_FCSR { FRM_SHIFT } else { 0 };
+                store(self.s, 1, shift, FRM_MASK);
             }
         }
         self.s.local_get(L_T2);
