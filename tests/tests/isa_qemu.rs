@@ -62,6 +62,7 @@ programs! {
     zifencei => "zifencei.c",
     bitmanip => "bitmanip.c",
     traps => "traps.c",
+    loadstore => "loadstore.c",
 }
 
 fn guest_dir() -> PathBuf {

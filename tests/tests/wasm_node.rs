@@ -143,6 +143,7 @@ fn isa_programs_agree() {
         ("zicsr.c", "rv64gc"),
         ("fp_fma.c", "rv64gc"),
         ("fp_misc.c", "rv64gc"),
+        ("loadstore.c", "rv64gc"),
     ] {
         let elf = compile(&tmp, source, march);
         let out = same(&elf, &[], b"");

@@ -38,6 +38,7 @@ use wasm_encoder::{
 use crate::abi::{self, Exit};
 
 mod float;
+mod memory;
 use crate::layout::Layout;
 use crate::region::{Block, Region, Term};
 
@@ -754,10 +755,7 @@ impl Emitter<'_, '_> {
                     self.br_out();
                     return;
                 }
-                Op::Lb | Op::Lh | Op::Lw | Op::Ld | Op::Lbu | Op::Lhu | Op::Lwu => {
-                    self.load(inst, *pc, i);
-                }
-                Op::Sb | Op::Sh | Op::Sw | Op::Sd => self.store(inst, *pc, next, i),
+                op if memory::access(op).is_some() => self.memory(inst, *pc, next, i),
                 op if matches!(op.desc().ext, Ext::F | Ext::D) => {
                     self.float(inst, *pc, next, i);
                 }
@@ -828,72 +826,6 @@ impl Emitter<'_, '_> {
         }
     }
 
-    /// Computes the address `rs1 + imm` into `L_ADDR` and the TLB entry
-    /// for it into `L_E`; leaves "the entry serves a `size`-byte access"
-    /// on the stack. An entry sits at the index of its own page, so the
-    /// entry at the index of the access's first byte holds the page of its
-    /// last byte only if both are in that page: one compare checks the
-    /// page and that the access does not cross it.
-    fn tlb(&mut self, inst: &Inst, tlb: u32, size: i32) {
-        self.get(inst.rs1);
-        self.s
-            .i64_const(inst.imm)
-            .i64_add()
-            .local_tee(L_ADDR)
-            // the entry's offset, (page & (TLB_SIZE - 1)) * TLB_ENTRY, in
-            // two steps: the page number's low bits are in the low word
-            .i32_wrap_i64()
-            .i32_const((abi::PAGE_SHIFT - abi::TLB_ENTRY.trailing_zeros()) as i32)
-            .i32_shr_u()
-            .i32_const(((abi::TLB_SIZE - 1) * abi::TLB_ENTRY) as i32)
-            .i32_and()
-            .local_get(tlb)
-            .i32_add()
-            .local_tee(L_E)
-            .i64_load(mem(0, 3))
-            .local_get(L_ADDR);
-        if size > 1 {
-            self.s.i64_const(i64::from(size - 1)).i64_add();
-        }
-        self.s
-            .i64_const(i64::from(abi::PAGE_SHIFT))
-            .i64_shr_u()
-            .i64_eq();
-    }
-
-    /// Pushes the host address of the access found by [`Emitter::tlb`].
-    fn host(&mut self) {
-        self.s
-            .local_get(L_ADDR)
-            .i32_wrap_i64()
-            .local_get(L_E)
-            .i32_load(mem(abi::TLB_ADDEND, 2))
-            .i32_add();
-    }
-
-    /// If the last helper call failed, leaves the region: a load can only
-    /// fault; a store may also have written a page of code.
-    fn check_status(&mut self, pc: u64, next: u64, i: usize, store: bool) {
-        self.s
-            .local_get(L_STATE)
-            .i32_load(mem(abi::STATUS, 2))
-            .local_tee(L_E);
-        self.if_();
-        if !store {
-            self.leave(Exit::Fault, pc, i);
-            self.end_if();
-            return;
-        }
-        self.s.local_get(L_E).i32_const(abi::STATUS_FAULT).i32_eq();
-        self.if_();
-        self.leave(Exit::Fault, pc, i);
-        self.s.else_();
-        // the store went through, into a page that holds code
-        self.leave(Exit::CodeWritten, next, i + 1);
-        self.end_if();
-        self.end_if();
-    }
-
     /// The interpreter runs the instruction at `pc` on the registers in
     /// memory: the integer sources it reads are written there first, an
     /// integer destination is read back after it. If it trapped or faulted
@@ -931,67 +863,6 @@ impl Emitter<'_, '_> {
         self.s.local_get(L_E);
         self.if_();
         self.leave(Exit::CodeWritten, next, i + 1);
-        self.end_if();
-    }
-
-    fn load(&mut self, inst: &Inst, pc: u64, i: usize) {
-        let size: i32 = match inst.op {
-            Op::Lb | Op::Lbu => 1,
-            Op::Lh | Op::Lhu => 2,
-            Op::Lw | Op::Lwu => 4,
-            _ => 8,
-        };
-        self.tlb(inst, L_TLBR, size);
-        self.s.if_(BlockType::Result(ValType::I64));
-        self.labels.push(Label::If);
-        self.host();
-        match size {
-            1 => self.s.i64_load8_u(mem(0, 0)),
-            2 => self.s.i64_load16_u(mem(0, 0)),
-            4 => self.s.i64_load32_u(mem(0, 0)),
-            _ => self.s.i64_load(mem(0, 0)),
-        };
-        self.s.else_();
-        self.s
-            .local_get(L_STATE)
-            .local_get(L_ADDR)
-            .i32_const(size)
-            .call(F_LOAD)
-            .local_set(L_T1);
-        self.check_status(pc, pc, i, false);
-        self.s.local_get(L_T1);
-        self.end_if();
-        match inst.op {
-            Op::Lb => self.s.i64_extend8_s(),
-            Op::Lh => self.s.i64_extend16_s(),
-            Op::Lw => self.s.i64_extend32_s(),
-            _ => &mut *self.s,
-        };
-        self.set(inst.rd);
-    }
-
-    fn store(&mut self, inst: &Inst, pc: u64, next: u64, i: usize) {
-        let size: i32 = match inst.op {
-            Op::Sb => 1,
-            Op::Sh => 2,
-            Op::Sw => 4,
-            _ => 8,
-        };
-        self.tlb(inst, L_TLBW, size);
-        self.if_();
-        self.host();
-        self.get(inst.rs2);
-        match size {
-            1 => self.s.i64_store8(mem(0, 0)),
-            2 => self.s.i64_store16(mem(0, 0)),
-            4 => self.s.i64_store32(mem(0, 0)),
-            _ => self.s.i64_store(mem(0, 0)),
-        };
-        self.s.else_();
-        self.s.local_get(L_STATE).local_get(L_ADDR);
-        self.get(inst.rs2);
-        self.s.i32_const(size).call(F_STORE);
-        self.check_status(pc, next, i, true);
         self.end_if();
     }
 

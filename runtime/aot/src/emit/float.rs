@@ -16,8 +16,8 @@
 //!   a NaN, a zero or a number at most the smallest normal (tininess is
 //!   detected after rounding, so a result of exactly the smallest normal
 //!   may have underflowed);
-//! - sign injection, moves between the register files, loads and stores:
-//!   bits only, no flags;
+//! - sign injection and moves between the register files: bits only, no
+//!   flags (loads and stores are `super::memory`'s);
 //! - comparisons of two numbers that are not NaNs: no flags;
 //! - `fflags`, `frm` and `fcsr` read and written as the interpreter does.
 //!
@@ -28,7 +28,7 @@
 use super::*;
 
 /// Byte offset of `f` among the hart's registers (`f0` follows `x31`).
-fn freg(f: u8) -> u32 {
+pub(super) fn freg(f: u8) -> u32 {
     (32 + u32::from(f & 31)) * 8
 }
 
@@ -68,34 +68,6 @@ impl Emitter<'_, '_> {
                 self.get(inst.rs1);
                 self.s.i64_store(mem(freg(inst.rd), 3));
             }
-            Fld | Flw => {
-                let size = if inst.op == Fld { 8 } else { 4 };
-                self.tlb(inst, L_TLBR, size);
-                self.or_exec(inst, pc, next, i, |e| {
-                    e.s.local_get(L_REGS);
-                    e.host();
-                    if size == 8 {
-                        e.s.i64_load(mem(0, 0));
-                    } else {
-                        // NaN-boxed
-                        e.s.i64_load32_u(mem(0, 0)).i64_const(!0xffff_ffff).i64_or();
-                    }
-                    e.s.i64_store(mem(freg(inst.rd), 3));
-                });
-            }
-            Fsd | Fsw => {
-                let size = if inst.op == Fsd { 8 } else { 4 };
-                self.tlb(inst, L_TLBW, size);
-                self.or_exec(inst, pc, next, i, |e| {
-                    e.host();
-                    e.fbits(inst.rs2);
-                    if size == 8 {
-                        e.s.i64_store(mem(0, 0));
-                    } else {
-                        e.s.i64_store32(mem(0, 0));
-                    }
-                });
-            }
             FeqD | FltD | FleD => {
                 // neither is a NaN
                 self.fvalue(inst.rs1);
@@ -119,7 +91,14 @@ impl Emitter<'_, '_> {
 
     /// With "the fast path applies" on the stack: `fast`, else the
     /// interpreter's helper for `inst`.
-    fn or_exec(&mut self, inst: &Inst, pc: u64, next: u64, i: usize, fast: impl FnOnce(&mut Self)) {
+    pub(super) fn or_exec(
+        &mut self,
+        inst: &Inst,
+        pc: u64,
+        next: u64,
+        i: usize,
+        fast: impl FnOnce(&mut Self),
+    ) {
         self.if_();
         fast(self);
         self.s.else_();
@@ -128,7 +107,7 @@ impl Emitter<'_, '_> {
     }
 
     /// Pushes the bits of `f` (an `i64`).
-    fn fbits(&mut self, f: u8) {
+    pub(super) fn fbits(&mut self, f: u8) {
         self.s.local_get(L_REGS).i64_load(mem(freg(f), 3));
     }
 
