@@ -57,9 +57,8 @@ const host = {
           base: new WebAssembly.Global({ value: 'i64', mutable: false }, base),
         },
       });
-      const n = WebAssembly.Module.exports(code).length;
-      const slot = table.grow(n);
-      for (let k = 0; k < n; k++) table.set(slot + k, linked.exports[k]);
+      const slot = table.grow(linked.exports.functions.value);
+      linked.exports.install(slot);
       return slot;
     } catch (e) { return -1; }
   },

@@ -1,11 +1,21 @@
 //! The contract between translated code and the runtime that enters it.
 //!
-//! A translated module imports the runtime's memory and two helpers, and
-//! exports one function, `run(state: i32) -> i32`. `state` points at a
-//! block of the runtime's memory laid out as below (the runtime's
-//! `friscy_machine::aot::State`, which checks these offsets when it is
-//! compiled); `run` returns an [`Exit`] code and leaves the pc to go on at
-//! in the state.
+//! A translated module imports the runtime's memory, table and helpers,
+//! and holds functions `run(state: i32) -> i32`, one per region. It
+//! exports no function (V8 refuses a module with more than 100,000
+//! exports, and a large library makes more functions than that): it
+//! exports the number of its functions as the global [`EXPORT_FUNCTIONS`]
+//! and a function [`EXPORT_INSTALL`]`(slot: i32)` that puts them, in
+//! order, in the table from `slot` on (the embedder grows the table by
+//! that number first). `state` points at a block of the runtime's memory
+//! laid out as below (the runtime's `friscy_machine::aot::State`, which
+//! checks these offsets when it is compiled); `run` returns an [`Exit`]
+//! code and leaves the pc to go on at in the state.
+
+/// `i32` global: how many functions the module holds.
+pub const EXPORT_FUNCTIONS: &str = "functions";
+/// `install(slot: i32)`: puts function `k` at table slot `slot + k`.
+pub const EXPORT_INSTALL: &str = "install";
 
 /// Module and names of the imports.
 pub const IMPORT_MODULE: &str = "env";
@@ -39,7 +49,7 @@ pub const IMPORT_BASE: &str = "base";
 pub const CUSTOM_SECTION: &str = "friscy-aot";
 /// The translator's version: a module made by another version is not
 /// used (it is part of what names a module in a friscy image).
-pub const VERSION: u32 = 10;
+pub const VERSION: u32 = 11;
 
 /// Offsets in the state block.
 /// `u32`: address of the integer registers (`x0..x31`, 8 bytes each;

@@ -30,9 +30,9 @@ use friscy_isa::decode::{
 use friscy_isa::table::{Ext, Format};
 use friscy_isa::{Inst, Op};
 use wasm_encoder::{
-    BlockType, CodeSection, CustomSection, EntityType, ExportKind, ExportSection, Function,
-    FunctionSection, GlobalType, ImportSection, InstructionSink, MemArg, MemoryType, Module,
-    RefType, TableType, TypeSection, ValType,
+    BlockType, CodeSection, ConstExpr, CustomSection, ElementSection, Elements, EntityType,
+    ExportKind, ExportSection, Function, FunctionSection, GlobalSection, GlobalType, ImportSection,
+    InstructionSink, MemArg, MemoryType, Module, RefType, TableType, TypeSection, ValType,
 };
 
 use crate::abi::{self, Exit};
@@ -202,6 +202,10 @@ const F_RUN: u32 = 3;
 const G_BASE: u32 = 0;
 /// The type of `run` (and of every linked region in the table).
 const T_RUN: u32 = 2;
+/// The type of `install`.
+const T_INSTALL: u32 = 4;
+/// The module's own global: how many functions it holds.
+const G_FUNCTIONS: u32 = 1;
 
 // Locals: the parameter, x1..x31, then these.
 const L_STATE: u32 = 0;
@@ -249,8 +253,9 @@ fn mem(offset: u32, align: u32) -> MemArg {
 }
 
 /// The module holding one function per region, each laid out as its
-/// [`Layout`] says, `functions[k]` exported as `k` (decimal), and `custom`
-/// (if any) as a custom section named [`abi::CUSTOM_SECTION`].
+/// [`Layout`] says, `functions[k]` put at `slot + k` by the exported
+/// `install(slot)` (see `abi`), and `custom` (if any) as a custom section
+/// named [`abi::CUSTOM_SECTION`].
 pub fn module(functions: &[(Region, Layout)], custom: Option<&[u8]>) -> Vec<u8> {
     let mut m = Module::new();
     let mut types = TypeSection::new();
@@ -262,6 +267,7 @@ pub fn module(functions: &[(Region, Layout)], custom: Option<&[u8]>) -> Vec<u8> 
         .function([ValType::I32, ValType::I64, ValType::I64, ValType::I32], []);
     types.ty().function([ValType::I32], [ValType::I32]);
     types.ty().function([ValType::I32, ValType::I64], []);
+    types.ty().function([ValType::I32], []);
     m.section(&types);
     let mut imports = ImportSection::new();
     imports.import(
@@ -311,20 +317,45 @@ pub fn module(functions: &[(Region, Layout)], custom: Option<&[u8]>) -> Vec<u8> 
         }),
     );
     m.section(&imports);
+    let n = functions.len() as u32;
     let mut funcs = FunctionSection::new();
     for _ in functions {
         funcs.function(T_RUN);
     }
+    funcs.function(T_INSTALL);
     m.section(&funcs);
+    let mut globals = GlobalSection::new();
+    globals.global(
+        GlobalType {
+            val_type: ValType::I32,
+            mutable: false,
+            shared: false,
+        },
+        &ConstExpr::i32_const(n as i32),
+    );
+    m.section(&globals);
+    // no function is exported (see `abi`): the count, and what installs them
     let mut exports = ExportSection::new();
-    for k in 0..functions.len() as u32 {
-        exports.export(&k.to_string(), ExportKind::Func, F_RUN + k);
-    }
+    exports.export(abi::EXPORT_FUNCTIONS, ExportKind::Global, G_FUNCTIONS);
+    exports.export(abi::EXPORT_INSTALL, ExportKind::Func, F_RUN + n);
     m.section(&exports);
+    let all: Vec<u32> = (F_RUN..F_RUN + n).collect();
+    let mut elements = ElementSection::new();
+    elements.passive(Elements::Functions(all.into()));
+    m.section(&elements);
     let mut code = CodeSection::new();
     for (region, layout) in functions {
         code.function(&run_function(region, layout));
     }
+    let mut install = Function::new([]);
+    install
+        .instructions()
+        .local_get(0)
+        .i32_const(0)
+        .i32_const(n as i32)
+        .table_init(0, 0)
+        .end();
+    code.function(&install);
     m.section(&code);
     if let Some(data) = custom {
         m.section(&CustomSection {

@@ -58,9 +58,9 @@ impl Default for Limits {
     }
 }
 
-/// A translated region: a wasm module whose one function (exported as
-/// `0`, as a module's functions are named by their index) starts at
-/// `entry`, linked with base 0.
+/// A translated region: a wasm module whose one function (installed in
+/// the table like every module's, see `abi`) starts at `entry`, linked
+/// with base 0.
 #[derive(Clone, Debug)]
 pub struct Translation {
     pub wasm: Vec<u8>,

@@ -137,10 +137,10 @@ const host = {
           base: new WebAssembly.Global({ value: 'i64', mutable: false }, base),
         },
       });
-      // its functions, exported as 0, 1, ..., in consecutive slots
-      const n = WebAssembly.Module.exports(code).length;
-      const slot = table.grow(n);
-      for (let k = 0; k < n; k++) table.set(slot + k, linked.exports[k]);
+      // its functions, in consecutive slots (it exports their number and
+      // a function that installs them: see friscy_aot::abi)
+      const slot = table.grow(linked.exports.functions.value);
+      linked.exports.install(slot);
       return slot;
     } catch (e) {
       process.stderr.write(`friscy: cannot link translated code: ${e.message}\n`);
