@@ -16,28 +16,38 @@ pub(super) struct Access {
     store: bool,
     /// Through a floating-point register.
     float: bool,
+    /// An integer load that sign-extends.
+    signed: bool,
 }
 
 /// The access `op` makes, if it is a load or store that this module
 /// translates.
 pub(super) fn access(op: Op) -> Option<Access> {
     use Op::*;
-    let (size, store, float) = match op {
-        Lb | Lbu => (1, false, false),
-        Lh | Lhu => (2, false, false),
-        Lw | Lwu => (4, false, false),
-        Ld => (8, false, false),
-        Sb => (1, true, false),
-        Sh => (2, true, false),
-        Sw => (4, true, false),
-        Sd => (8, true, false),
-        Flw => (4, false, true),
-        Fld => (8, false, true),
-        Fsw => (4, true, true),
-        Fsd => (8, true, true),
+    let (size, store, float, signed) = match op {
+        Lb => (1, false, false, true),
+        Lbu => (1, false, false, false),
+        Lh => (2, false, false, true),
+        Lhu => (2, false, false, false),
+        Lw => (4, false, false, true),
+        Lwu => (4, false, false, false),
+        Ld => (8, false, false, false),
+        Sb => (1, true, false, false),
+        Sh => (2, true, false, false),
+        Sw => (4, true, false, false),
+        Sd => (8, true, false, false),
+        Flw => (4, false, true, false),
+        Fld => (8, false, true, false),
+        Fsw => (4, true, true, false),
+        Fsd => (8, true, true, false),
         _ => return None,
     };
-    Some(Access { size, store, float })
+    Some(Access {
+        size,
+        store,
+        float,
+        signed,
+    })
 }
 
 fn store_op(s: &mut InstructionSink<'_>, size: i32) {
@@ -55,12 +65,7 @@ impl Emitter<'_, '_> {
     /// floating point).
     pub(super) fn memory(&mut self, inst: &Inst, pc: u64, next: u64, i: usize) {
         let a = access(inst.op).expect("only accesses come here");
-        self.tlb(
-            inst.rs1,
-            inst.imm,
-            a.size,
-            if a.store { L_TLBW } else { L_TLBR },
-        );
+        self.tlb(inst, a);
         if a.float {
             self.or_exec(inst, pc, next, i, |e| e.direct(inst, a));
             return;
@@ -89,11 +94,11 @@ impl Emitter<'_, '_> {
             .local_set(L_T1);
         self.check_status(pc, pc, i, false);
         self.s.local_get(L_T1);
-        match inst.op {
-            Op::Lb => self.s.i64_extend8_s(),
-            Op::Lh => self.s.i64_extend16_s(),
-            Op::Lw => self.s.i64_extend32_s(),
-            _ => &mut *self.s,
+        match (a.signed, a.size) {
+            (true, 1) => self.s.i64_extend8_s(),
+            (true, 2) => self.s.i64_extend16_s(),
+            (true, _) => self.s.i64_extend32_s(),
+            (false, _) => &mut *self.s,
         };
         self.end_if();
         self.set(inst.rd);
@@ -107,13 +112,13 @@ impl Emitter<'_, '_> {
             (false, false) => {
                 self.host();
                 let m = mem(0, 0);
-                match inst.op {
-                    Op::Lb => self.s.i64_load8_s(m),
-                    Op::Lbu => self.s.i64_load8_u(m),
-                    Op::Lh => self.s.i64_load16_s(m),
-                    Op::Lhu => self.s.i64_load16_u(m),
-                    Op::Lw => self.s.i64_load32_s(m),
-                    Op::Lwu => self.s.i64_load32_u(m),
+                match (a.size, a.signed) {
+                    (1, true) => self.s.i64_load8_s(m),
+                    (1, false) => self.s.i64_load8_u(m),
+                    (2, true) => self.s.i64_load16_s(m),
+                    (2, false) => self.s.i64_load16_u(m),
+                    (4, true) => self.s.i64_load32_s(m),
+                    (4, false) => self.s.i64_load32_u(m),
                     _ => self.s.i64_load(m),
                 };
             }
@@ -144,16 +149,18 @@ impl Emitter<'_, '_> {
         }
     }
 
-    /// Computes the address `base + imm` into `L_ADDR` and the entry of
-    /// `tlb` for it into `L_E`; leaves "the entry serves `size` bytes from
-    /// there" on the stack. An entry sits at the index of its own page, so
-    /// the entry at the index of the first byte holds the page of the last
-    /// byte only if both are in that page: one compare checks the page and
-    /// that the bytes do not cross it.
-    fn tlb(&mut self, base: u8, imm: i64, size: i32, tlb: u32) {
-        self.get(base);
+    /// Computes the address `rs1 + imm` into `L_ADDR` and the entry of the
+    /// TLB for `a` (the write TLB for a store, else the read TLB) into
+    /// `L_E`; leaves "the entry serves the access" on the stack. An entry
+    /// sits at the index of its own page, so the entry at the index of the
+    /// first byte holds the page of the last byte only if both are in that
+    /// page: one compare checks the page and that the bytes do not cross
+    /// it.
+    fn tlb(&mut self, inst: &Inst, a: Access) {
+        let (size, tlb) = (a.size, if a.store { L_TLBW } else { L_TLBR });
+        self.get(inst.rs1);
         self.s
-            .i64_const(imm)
+            .i64_const(inst.imm)
             .i64_add()
             .local_tee(L_ADDR)
             // the entry's offset, (page & (TLB_SIZE - 1)) * TLB_ENTRY, in
