@@ -45,11 +45,13 @@ pub const IMPORT_TABLE: &str = "table";
 /// code was translated at, so that one module serves a position-independent
 /// file wherever it is loaded (0 for code translated where it runs).
 pub const IMPORT_BASE: &str = "base";
-/// The custom section of an ELF file's module: its [`CodeMap`].
+/// The custom section of an ELF file's module: its [`CodeMap`], the
+/// module's first section (so that the runtime reads a module's first
+/// bytes to decide whether to read the rest: [`code_map_extent`]).
 pub const CUSTOM_SECTION: &str = "friscy-aot";
 /// The translator's version: a module made by another version is not
 /// used (it is part of what names a module in a friscy image).
-pub const VERSION: u32 = 11;
+pub const VERSION: u32 = 12;
 
 /// Offsets in the state block.
 /// `u32`: address of the integer registers (`x0..x31`, 8 bytes each;
@@ -155,6 +157,10 @@ pub struct CodeMap {
     /// function order: a function may run only while all of them hold the
     /// file's code.
     pub functions: Vec<(u64, u64)>,
+    /// The size in bytes of each function's body in the module, in
+    /// function order (what the engine compiles when the function is first
+    /// called: the runtime weighs it against how often the code runs).
+    pub sizes: Vec<u32>,
     /// Where code may be entered, by pc ascending.
     pub entries: Vec<Entry>,
 }
@@ -175,7 +181,8 @@ const MAX_ENTRIES: usize = 1 << 22;
 
 impl CodeMap {
     /// The section's bytes: magic, version, segment count and segments,
-    /// entry count and entries (little-endian `u32` counts, `u64` values).
+    /// function count, functions and their sizes, entry count and entries
+    /// (little-endian `u32` counts and sizes, `u64` addresses).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = CODE_MAP_MAGIC.to_vec();
         out.extend(VERSION.to_le_bytes());
@@ -189,6 +196,9 @@ impl CodeMap {
         for &(lo, hi) in &self.functions {
             out.extend(lo.to_le_bytes());
             out.extend(hi.to_le_bytes());
+        }
+        for size in &self.sizes {
+            out.extend(size.to_le_bytes());
         }
         out.extend((self.entries.len() as u32).to_le_bytes());
         for e in &self.entries {
@@ -242,6 +252,10 @@ impl CodeMap {
             .chunks_exact(16)
             .map(|f| (u64_(&f[..8]), u64_(&f[8..])))
             .collect();
+        let sizes: Vec<u32> = take(nf.checked_mul(4)?)?
+            .chunks_exact(4)
+            .map(u32_)
+            .collect();
         let n = u32_(take(4)?) as usize;
         if n > MAX_ENTRIES {
             return None;
@@ -268,6 +282,7 @@ impl CodeMap {
         Some(CodeMap {
             segments,
             functions,
+            sizes,
             entries,
         })
     }
@@ -283,22 +298,25 @@ pub fn module_version(module: &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes(map.get(4..8)?.try_into().ok()?))
 }
 
-/// The custom section named [`CUSTOM_SECTION`] of a module, if it has one
-/// (a minimal reader of the module's section headers: the runtime does
-/// not carry a wasm parser).
-pub fn custom_section(module: &[u8]) -> Option<&[u8]> {
-    fn leb(b: &[u8], at: &mut usize) -> Option<usize> {
-        let mut v: u64 = 0;
-        for shift in (0..35).step_by(7) {
-            let byte = *b.get(*at)?;
-            *at += 1;
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return usize::try_from(v).ok();
-            }
+/// An unsigned LEB128 value of at most 32 bits at `*at`, moving past it.
+fn leb(b: &[u8], at: &mut usize) -> Option<usize> {
+    let mut v: u64 = 0;
+    for shift in (0..35).step_by(7) {
+        let byte = *b.get(*at)?;
+        *at += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return usize::try_from(v).ok();
         }
-        None
     }
+    None
+}
+
+/// The custom section named [`CUSTOM_SECTION`] of a module (or of its
+/// first bytes up to [`code_map_extent`]), if it has one (a minimal reader
+/// of the module's section headers: the runtime does not carry a wasm
+/// parser).
+pub fn custom_section(module: &[u8]) -> Option<&[u8]> {
     if module.get(..8)? != b"\0asm\x01\0\0\0" {
         return None;
     }
@@ -312,8 +330,7 @@ pub fn custom_section(module: &[u8]) -> Option<&[u8]> {
         if id == 0 {
             let mut p = 0;
             let nlen = leb(body, &mut p)?;
-            let name = body.get(p..p.checked_add(nlen)?)?;
-            if name == CUSTOM_SECTION.as_bytes() {
+            if body.get(p..p.checked_add(nlen)?)? == CUSTOM_SECTION.as_bytes() {
                 return body.get(p + nlen..);
             }
         }
@@ -321,3 +338,21 @@ pub fn custom_section(module: &[u8]) -> Option<&[u8]> {
     }
     None
 }
+
+/// How many bytes from a module's start hold its code map, from its first
+/// bytes (at least [`CODE_MAP_HEAD`] of them, or the whole module): `None`
+/// unless the module starts with the custom section [`CUSTOM_SECTION`].
+pub fn code_map_extent(head: &[u8]) -> Option<usize> {
+    if head.get(..8)? != b"\0asm\x01\0\0\0" || *head.get(8)? != 0 {
+        return None;
+    }
+    let mut at = 9;
+    let len = leb(head, &mut at)?;
+    let end = at.checked_add(len)?;
+    let mut p = at;
+    let nlen = leb(head, &mut p)?;
+    (head.get(p..p.checked_add(nlen)?)? == CUSTOM_SECTION.as_bytes()).then_some(end)
+}
+
+/// Enough of a module's first bytes for [`code_map_extent`].
+pub const CODE_MAP_HEAD: usize = 64;

@@ -219,7 +219,7 @@ pub fn translate_elf(data: &[u8], limits: Limits) -> Option<ElfModule> {
     if regions.is_empty() {
         return None;
     }
-    let wasm = crate::emit::module(&regions, Some(&map.encode()));
+    let wasm = crate::emit::module(&regions, Some(&mut map));
     Some(ElfModule {
         wasm,
         map,

@@ -254,10 +254,22 @@ fn mem(offset: u32, align: u32) -> MemArg {
 
 /// The module holding one function per region, each laid out as its
 /// [`Layout`] says, `functions[k]` put at `slot + k` by the exported
-/// `install(slot)` (see `abi`), and `custom` (if any) as a custom section
-/// named [`abi::CUSTOM_SECTION`].
-pub fn module(functions: &[(Region, Layout)], custom: Option<&[u8]>) -> Vec<u8> {
+/// `install(slot)` (see `abi`), and `map` (if any, with the functions'
+/// sizes filled in) as its first section, the custom section named
+/// [`abi::CUSTOM_SECTION`].
+pub fn module(functions: &[(Region, Layout)], map: Option<&mut abi::CodeMap>) -> Vec<u8> {
+    let bodies: Vec<Function> = functions
+        .iter()
+        .map(|(region, layout)| run_function(region, layout))
+        .collect();
     let mut m = Module::new();
+    if let Some(map) = map {
+        map.sizes = bodies.iter().map(|f| f.byte_len() as u32).collect();
+        m.section(&CustomSection {
+            name: abi::CUSTOM_SECTION.into(),
+            data: map.encode().into(),
+        });
+    }
     let mut types = TypeSection::new();
     types
         .ty()
@@ -344,8 +356,8 @@ pub fn module(functions: &[(Region, Layout)], custom: Option<&[u8]>) -> Vec<u8> 
     elements.passive(Elements::Functions(all.into()));
     m.section(&elements);
     let mut code = CodeSection::new();
-    for (region, layout) in functions {
-        code.function(&run_function(region, layout));
+    for body in &bodies {
+        code.function(body);
     }
     let mut install = Function::new([]);
     install
@@ -357,12 +369,6 @@ pub fn module(functions: &[(Region, Layout)], custom: Option<&[u8]>) -> Vec<u8> 
         .end();
     code.function(&install);
     m.section(&code);
-    if let Some(data) = custom {
-        m.section(&CustomSection {
-            name: abi::CUSTOM_SECTION.into(),
-            data: data.into(),
-        });
-    }
     m.finish()
 }
 

@@ -206,10 +206,13 @@ fn a_whole_elf_file_is_one_module_with_its_code_map() {
     assert!(map.find(entry).is_some(), "the ELF entry {entry:#x}");
     // one function per function of the map (and `install`), none of them
     // exported (a large library would pass V8's limit on exports)
-    let (mut defined, mut exports) = (0, Vec::new());
+    let (mut defined, mut exports, mut bodies) = (0, Vec::new(), Vec::new());
     for p in wasmparser::Parser::new(0).parse_all(&m.wasm) {
         match p.expect("parses") {
             wasmparser::Payload::FunctionSection(r) => defined = r.count(),
+            wasmparser::Payload::CodeSectionEntry(body) => {
+                bodies.push(body.range().len() as u32);
+            }
             wasmparser::Payload::ExportSection(r) => {
                 exports = r.into_iter().map(|e| e.expect("export").name).collect();
             }
@@ -218,6 +221,12 @@ fn a_whole_elf_file_is_one_module_with_its_code_map() {
     }
     assert_eq!(defined as usize, map.functions.len() + 1);
     assert_eq!(exports, [abi::EXPORT_FUNCTIONS, abi::EXPORT_INSTALL]);
+    // the map says each function's size, and comes first, so that its
+    // extent is known from the module's first bytes
+    assert_eq!(map.sizes, bodies[..bodies.len() - 1], "install's is last");
+    let extent = abi::code_map_extent(&m.wasm[..abi::CODE_MAP_HEAD]).expect("map first");
+    assert_eq!(abi::custom_section(&m.wasm[..extent]), Some(section));
+    assert_eq!(abi::code_map_extent(&m.wasm[..8]), None);
     // code is translated about once (functions stop where others start),
     // not once per region that reaches it
     let insts_in_file = m.code_bytes / 2;
@@ -245,6 +254,7 @@ fn bad_files_and_code_maps_are_refused() {
     let map = abi::CodeMap {
         segments: vec![(0, 0x100, 0x1000)],
         functions: vec![(0x1000, 0x1010), (0x1010, 0x1020)],
+        sizes: vec![100, 200],
         entries: vec![
             abi::Entry {
                 pc: 0x1000,
@@ -271,6 +281,8 @@ fn bad_files_and_code_maps_are_refused() {
     bad.entries.swap(0, 1);
     assert_eq!(abi::CodeMap::decode(&bad.encode()), None);
     assert_eq!(abi::custom_section(b"\0asm\x01\0\0\0\0\xff"), None);
+    // a module that does not start with its map
+    assert_eq!(abi::code_map_extent(b"\0asm\x01\0\0\0\x01\x01\x00"), None);
 }
 
 /// The layout of the function `code` makes from `base` ahead of time (not

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 
 use friscy_aot::abi::{self, CodeMap};
 
+use crate::AddrMap;
 use crate::hart::Hart;
 use crate::memory::{Access, FaultCause, MemFault, Memory};
 
@@ -49,14 +50,24 @@ pub trait Linker {
     /// The module translated ahead of time from the file whose content has
     /// sha256 `key` (by this translator version), if the host has one.
     fn module(&mut self, key: &[u8; 32]) -> Option<Vec<u8>>;
+    /// Its first `len` bytes (fewer if it is shorter), read without the
+    /// rest where the host can.
+    fn module_head(&mut self, key: &[u8; 32], len: usize) -> Option<Vec<u8>> {
+        let mut wasm = self.module(key)?;
+        wasm.truncate(len);
+        Some(wasm)
+    }
     /// Runs a linked function with `state`; returns its `abi::Exit` code.
     fn call(&mut self, f: Linked, state: &mut State) -> i32;
 }
 
-/// A file's module, read once.
+/// A file's module: its code map, read first (a module starts with it),
+/// and the rest once some of its code is linked.
 struct FileModule {
-    wasm: Vec<u8>,
     map: CodeMap,
+    /// Its size: its functions' bodies, most of it.
+    bytes: u64,
+    wasm: Option<Vec<u8>>,
     /// Where it is linked, by base (one instance per load address).
     linked: HashMap<u64, Option<Linked>>,
 }
@@ -127,21 +138,48 @@ fn count(f: impl FnOnce(&mut Stats)) {
     });
 }
 
-/// The function and block of a file's module that start at `pc`, if the
-/// code there is an unchanged image of a file with a module, linked at the
-/// base the file is loaded at.
-fn from_module(mem: &Memory, pc: u64) -> Option<(Linked, u32)> {
+/// Where a pc's code is in a file's module: the function and block that
+/// start at it, for the file loaded at `base`.
+#[derive(Clone, Copy, Debug)]
+struct Place {
+    key: [u8; 32],
+    base: u64,
+    function: u32,
+    block: u32,
+    /// The function's size in the module (what V8 compiles for it).
+    size: u32,
+}
+
+impl Place {
+    /// The function, as [`Regions`] counts visits to it.
+    fn function_id(&self) -> (u64, u64, u32) {
+        let key = u64::from_le_bytes(self.key[..8].try_into().unwrap_or_default());
+        (key, self.base, self.function)
+    }
+}
+
+/// The place in a file's module of the code at `pc`, if the code there is
+/// an unchanged image of a file with a module (read once) and the whole
+/// function lies in what is mapped of it.
+fn locate(mem: &Memory, pc: u64) -> Option<Place> {
     let image = mem.code_image_at(pc)?.clone();
     MODULES.with(|m| {
         let mut modules = m.borrow_mut();
         let module = modules
             .entry(image.key)
             .or_insert_with(|| {
-                let wasm = LINKER.with(|l| l.borrow_mut().as_mut()?.module(&image.key))?;
-                let map = CodeMap::decode(abi::custom_section(&wasm)?)?;
+                let map = LINKER.with(|l| {
+                    let mut l = l.borrow_mut();
+                    let l = l.as_mut()?;
+                    let head = l.module_head(&image.key, abi::CODE_MAP_HEAD)?;
+                    let extent = abi::code_map_extent(&head)?;
+                    let head = l.module_head(&image.key, extent)?;
+                    CodeMap::decode(abi::custom_section(&head)?)
+                })?;
                 Some(FileModule {
-                    wasm,
+                    bytes: map.sizes.iter().map(|&s| u64::from(s)).sum(),
                     map,
+                    wasm: None,
                     linked: HashMap::new(),
                 })
             })
@@ -167,16 +205,49 @@ fn from_module(mem: &Memory, pc: u64) -> Option<(Linked, u32)> {
         {
             return None;
         }
-        let wasm = &module.wasm;
-        let first = *module.linked.entry(base).or_insert_with(|| {
-            let f = LINKER.with(|l| l.borrow_mut().as_mut()?.link(wasm, base));
+        Some(Place {
+            key: image.key,
+            base,
+            function: entry.function,
+            block: entry.block,
+            size: *module.map.sizes.get(entry.function as usize)?,
+        })
+    })
+}
+
+/// Links the module of `place` at its base (once per base) and gives the
+/// function and block to enter.
+fn link(place: &Place) -> Option<(Linked, u32)> {
+    MODULES.with(|m| {
+        let mut modules = m.borrow_mut();
+        let slot = modules.get_mut(&place.key)?;
+        if slot.as_ref()?.wasm.is_none() {
+            match LINKER.with(|l| l.borrow_mut().as_mut()?.module(&place.key)) {
+                Some(wasm) => slot.as_mut()?.wasm = Some(wasm),
+                None => {
+                    // it cannot be read after all: its file is interpreted
+                    *slot = None;
+                    return None;
+                }
+            }
+        }
+        let module = slot.as_mut()?;
+        let wasm = module.wasm.as_deref()?;
+        let first = *module.linked.entry(place.base).or_insert_with(|| {
+            let f = LINKER.with(|l| l.borrow_mut().as_mut()?.link(wasm, place.base));
             if f.is_some() {
                 count(|s| s.modules += 1);
             }
             f
         });
-        Some((Linked(first?.0.checked_add(entry.function)?), entry.block))
+        Some((Linked(first?.0.checked_add(place.function)?), place.block))
     })
+}
+
+/// The function and block of a file's module that start at `pc` (see
+/// [`locate`]), linked.
+fn from_module(mem: &Memory, pc: u64) -> Option<(Linked, u32)> {
+    link(&locate(mem, pc)?)
 }
 
 /// The block of memory translated code and the runtime share (see
@@ -393,9 +464,13 @@ const NO_LINK: LinkEntry = LinkEntry {
 /// the link table through which they go on to one another.
 pub(crate) struct Regions {
     /// By pc: the function and the block to start at.
-    map: HashMap<u64, Option<(Linked, u32)>>,
+    map: AddrMap<u64, Option<(Linked, u32)>>,
     /// How many times each pc not in `map` was reached (see [`HOT`]).
-    seen: HashMap<u64, u32>,
+    seen: AddrMap<u64, u32>,
+    /// Pcs that got hot whose functions are not yet worth compiling (see
+    /// [`worth`]), and the visits counted toward each such function.
+    waiting: AddrMap<u64, Place>,
+    warmth: AddrMap<(u64, u64, u32), u64>,
     /// A pc whose translation was linked since the interpreter last asked
     /// (so that it stops running that pc's block itself).
     pub(crate) linked: Option<u64>,
@@ -407,8 +482,10 @@ pub(crate) struct Regions {
 impl Default for Regions {
     fn default() -> Regions {
         Regions {
-            map: HashMap::new(),
-            seen: HashMap::new(),
+            map: AddrMap::default(),
+            seen: AddrMap::default(),
+            waiting: AddrMap::default(),
+            warmth: AddrMap::default(),
             linked: None,
             linked_any: false,
             links: vec![NO_LINK; abi::LINKS as usize].into_boxed_slice(),
@@ -450,6 +527,57 @@ pub(crate) fn hot() -> u32 {
     }
 }
 
+/// How many visits of its blocks the function of `place` waits for
+/// before it is linked, in [`Mode::Modules`]; the visits stand for about
+/// as much interpreting as linking it costs, so that code that runs for a
+/// short while is never linked and code that runs long loses at most about
+/// that cost (measured: docs/aot.md):
+/// - the function's compile: V8 compiles it first with its baseline
+///   compiler, whose code for translated functions is no faster than the
+///   interpreter, then with TurboFan;
+/// - its module's, if the module is not linked yet at that base: read from
+///   the image (every chunk checked against its digest), decoded and
+///   instantiated by V8, for every byte of it.
+///
+/// Scaled with the hot threshold ([`set_hot`]; 1: at once).
+fn worth(place: &Place) -> u64 {
+    let hot = u64::from(HOT_AFTER.with(std::cell::Cell::get));
+    if hot <= 1 {
+        return 0;
+    }
+    let function = u64::from(place.size) * FUNCTION_VISITS_PER_BYTE;
+    let module = if linked_at(&place.key, place.base) {
+        0
+    } else {
+        module_bytes(&place.key) / MODULE_BYTES_PER_VISIT
+    };
+    (function + module).saturating_mul(hot) / u64::from(HOT)
+}
+
+/// See [`worth`].
+const FUNCTION_VISITS_PER_BYTE: u64 = 2;
+const MODULE_BYTES_PER_VISIT: u64 = 4;
+
+/// Whether the module of `key` is linked at `base`.
+fn linked_at(key: &[u8; 32], base: u64) -> bool {
+    MODULES.with(|m| {
+        m.borrow()
+            .get(key)
+            .and_then(Option::as_ref)
+            .is_some_and(|module| module.linked.contains_key(&base))
+    })
+}
+
+/// The size of the module of `key` (see `FileModule::bytes`).
+fn module_bytes(key: &[u8; 32]) -> u64 {
+    MODULES.with(|m| {
+        m.borrow()
+            .get(key)
+            .and_then(Option::as_ref)
+            .map_or(0, |module| module.bytes)
+    })
+}
+
 /// The link table slot of `pc`.
 fn link_index(pc: u64) -> usize {
     ((pc >> 1) as usize) & (abi::LINKS as usize - 1)
@@ -462,6 +590,10 @@ pub(crate) enum Ran {
     /// Nothing is translated there, and nothing will be (until code is
     /// dropped): interpret the block, and let rounds run it freely.
     Untranslated,
+    /// It is not hot yet, or its function is not yet worth compiling:
+    /// interpret the block, and let rounds run it freely until it is hot
+    /// again.
+    Wait,
     /// It ran `executed` instructions and returned `exit` (an
     /// `abi::Exit`), with the pc to go on at in the hart.
     Returned { executed: u64, exit: abi::Exit },
@@ -473,12 +605,41 @@ impl Regions {
     pub(crate) fn clear(&mut self) {
         self.map.clear();
         self.seen.clear();
+        self.waiting.clear();
+        self.warmth.clear();
         self.links.fill(NO_LINK);
     }
 
+    /// Records what runs at `pc` from now on (`None`: the interpreter).
+    fn enter(&mut self, pc: u64, f: Option<(Linked, u32)>) -> Option<(Linked, u32)> {
+        if let Some((Linked(slot), block)) = f {
+            self.links[link_index(pc)] = LinkEntry { pc, slot, block };
+            self.linked = Some(pc);
+            self.linked_any = true;
+        }
+        self.map.insert(pc, f);
+        f
+    }
+
+    /// Counts `visits` more toward the function of `place`; whether it
+    /// is worth compiling now.
+    fn warm(&mut self, place: &Place, visits: u64) -> bool {
+        let w = self.warmth.entry(place.function_id()).or_insert(0);
+        *w += visits;
+        *w >= worth(place)
+    }
+
     /// Runs the translation at `hart.pc`, translating it first if the mode
-    /// says so.
-    pub(crate) fn run(&mut self, hart: &mut Hart, mem: &mut Memory, budget: i64) -> Ran {
+    /// says so. `visits` says how many visits of the block there the call
+    /// stands for (more than one when a round stopped before it because it
+    /// was hot: see `Block::heat`).
+    pub(crate) fn run(
+        &mut self,
+        hart: &mut Hart,
+        mem: &mut Memory,
+        budget: i64,
+        visits: impl FnOnce() -> u32,
+    ) -> Ran {
         if mode() == Mode::Off {
             return Ran::Interpret;
         }
@@ -491,10 +652,16 @@ impl Regions {
                 }
                 *f
             }
-            None => {
-                if mode() == Mode::Modules {
+            None if mode() == Mode::Modules => {
+                let place = if let Some(&place) = self.waiting.get(&pc) {
+                    if !self.warm(&place, u64::from(visits())) {
+                        return Ran::Wait;
+                    }
+                    self.waiting.remove(&pc);
+                    Some(place)
+                } else {
                     let n = self.seen.entry(pc).or_insert(0);
-                    *n += 1;
+                    *n = n.saturating_add(visits());
                     // once some code of this address space runs translated
                     // (it has run long enough to get hot), the rest gets
                     // there sooner: each pc waiting costs a return to the
@@ -506,14 +673,23 @@ impl Regions {
                         hot
                     };
                     if *n < hot {
-                        return Ran::Interpret;
+                        return Ran::Wait;
                     }
+                    let n = u64::from(*n);
                     self.seen.remove(&pc);
-                }
-                let f = from_module(mem, pc).or_else(|| {
-                    if mode() != Mode::Force {
-                        return None;
+                    let place = locate(mem, pc);
+                    if let Some(place) = place
+                        && !self.warm(&place, n)
+                    {
+                        self.waiting.insert(pc, place);
+                        return Ran::Wait;
                     }
+                    place
+                };
+                self.enter(pc, place.as_ref().and_then(link))
+            }
+            None => {
+                let f = from_module(mem, pc).or_else(|| {
                     let t = friscy_aot::translate(
                         &mut Fetcher(mem),
                         pc,
@@ -523,13 +699,7 @@ impl Regions {
                     count(|s| s.regions += 1);
                     Some((f, 0))
                 });
-                if let Some((Linked(slot), block)) = f {
-                    self.links[link_index(pc)] = LinkEntry { pc, slot, block };
-                    self.linked = Some(pc);
-                    self.linked_any = true;
-                }
-                self.map.insert(pc, f);
-                f
+                self.enter(pc, f)
             }
         };
         let Some((f, block)) = f else {

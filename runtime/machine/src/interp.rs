@@ -21,7 +21,8 @@ use friscy_isa::decode::{
 };
 use friscy_isa::{Format, Inst, Op, decode};
 use std::cell::Cell;
-use std::collections::HashMap;
+
+use crate::AddrMap;
 
 /// A pre-decoded instruction.
 ///
@@ -114,7 +115,7 @@ pub struct CodeCache {
     /// Boxed, so a block never moves while links point at it.
     #[expect(clippy::vec_box, reason = "links hold the address of each block")]
     blocks: Vec<Box<Block>>,
-    map: HashMap<u64, u32>,
+    map: AddrMap<u64, u32>,
     fast: Box<[(u64, u32); CACHE_SIZE]>,
     /// Translated regions, tried before each block (crate::aot).
     regions: crate::aot::Regions,
@@ -144,7 +145,7 @@ impl CodeCache {
         CodeCache {
             dispatch: Dispatch::default(),
             blocks: Vec::new(),
-            map: HashMap::new(),
+            map: AddrMap::default(),
             fast: Box::new([(u64::MAX, 0); CACHE_SIZE]),
             regions: crate::aot::Regions::default(),
         }
@@ -214,6 +215,8 @@ impl CodeCache {
         let mut interpret = false;
         // and it has no translation
         let mut untranslated = false;
+        // or none yet (see `Ran::Wait`)
+        let mut waiting = false;
         let translate = crate::aot::active();
         let hot = if translate { crate::aot::hot() } else { 0 };
         loop {
@@ -223,7 +226,14 @@ impl CodeCache {
             }
             if translate && !std::mem::take(&mut interpret) {
                 hart.pc = pc;
-                let ran = self.regions.run(hart, mem, left);
+                let (map, blocks) = (&self.map, &self.blocks);
+                let ran = self.regions.run(hart, mem, left, || {
+                    // a round stopped before it: it ran `hot` times since
+                    map.get(&pc)
+                        .map(|&i| blocks[i as usize].heat.get())
+                        .filter(|&heat| heat != TRANSLATED && heat >= hot)
+                        .map_or(1, |_| hot)
+                });
                 if let Some(at) = self.regions.linked.take()
                     && let Some(&i) = self.map.get(&at)
                 {
@@ -233,6 +243,7 @@ impl CodeCache {
                 match ran {
                     Ran::Interpret => {}
                     Ran::Untranslated => untranslated = true,
+                    Ran::Wait => waiting = true,
                     Ran::Returned { executed, exit } => {
                         hart.instret += executed;
                         left -= executed as i64;
@@ -264,6 +275,11 @@ impl CodeCache {
             };
             let block = &self.blocks[bi as usize];
             if std::mem::take(&mut untranslated) {
+                // rounds may run it freely
+                block.heat.set(0);
+            }
+            if std::mem::take(&mut waiting) && block.heat.get() >= hot {
+                // a round stopped before it (its visits were counted):
                 // rounds may run it again until it is hot again
                 block.heat.set(0);
             }

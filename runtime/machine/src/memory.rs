@@ -14,7 +14,9 @@
 //!   store to them reaches the slow path, which records that decoded blocks
 //!   must be dropped (see [`Memory::take_code_dirty`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use crate::{AddrMap, AddrSet};
 use std::ptr::NonNull;
 use std::rc::Rc;
 
@@ -215,11 +217,11 @@ const EMPTY: TlbEntry = TlbEntry {
 /// A guest address space.
 pub struct Memory {
     regions: BTreeMap<u64, Region>,
-    pages: HashMap<u64, Rc<PageBuf>>,
+    pages: AddrMap<u64, Rc<PageBuf>>,
     // The TLBs are kept inline (not boxed): one load less on the fast path.
     tlb_read: [TlbEntry; TLB_SIZE],
     tlb_write: [TlbEntry; TLB_SIZE],
-    code_pages: HashSet<u64>,
+    code_pages: AddrSet<u64>,
     code_dirty: bool,
     zero: Rc<PageBuf>,
     /// Files' code mapped here, unchanged since (see [`CodeImage`]).
@@ -327,10 +329,10 @@ impl Memory {
     pub fn new() -> Memory {
         Memory {
             regions: BTreeMap::new(),
-            pages: HashMap::new(),
+            pages: AddrMap::default(),
             tlb_read: [EMPTY; TLB_SIZE],
             tlb_write: [EMPTY; TLB_SIZE],
-            code_pages: HashSet::new(),
+            code_pages: AddrSet::default(),
             code_dirty: false,
             zero: PageBuf::zeroed(),
             code_images: Vec::new(),
@@ -681,7 +683,7 @@ impl Memory {
             pages: self.pages.clone(),
             tlb_read: [EMPTY; TLB_SIZE],
             tlb_write: [EMPTY; TLB_SIZE],
-            code_pages: HashSet::new(),
+            code_pages: AddrSet::default(),
             code_dirty: false,
             zero: self.zero.clone(),
             code_images: self.code_images.clone(),

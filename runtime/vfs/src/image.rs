@@ -1012,6 +1012,22 @@ impl Content for LazyFile {
     }
 }
 
+impl LazyFile {
+    /// The first `len` bytes (all of them if there are fewer), reading
+    /// only the chunks that hold them.
+    fn load_head(&self, len: usize) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        for d in &self.chunks {
+            if out.len() >= len {
+                break;
+            }
+            out.extend_from_slice(&self.store.load(d)?);
+        }
+        out.truncate(len);
+        Ok(out)
+    }
+}
+
 /// The modules of translated code a friscy image stores, read on first
 /// use, by the content of the ELF file they were made from.
 #[derive(Default)]
@@ -1025,6 +1041,17 @@ impl Modules {
     /// checked against its digest) or why they could not be read.
     pub fn get(&self, elf: &[u8; 32], version: u32) -> Option<io::Result<Vec<u8>>> {
         Some(self.by_elf.get(&(Digest(*elf), version))?.load())
+    }
+
+    /// The first `len` bytes of that module (fewer if it is shorter):
+    /// only the chunks that hold them are read and checked.
+    pub fn get_head(
+        &self,
+        elf: &[u8; 32],
+        version: u32,
+        len: usize,
+    ) -> Option<io::Result<Vec<u8>>> {
+        Some(self.by_elf.get(&(Digest(*elf), version))?.load_head(len))
     }
 
     /// How many modules there are (of any version).

@@ -172,53 +172,11 @@ impl friscy_machine::aot::Linker for WebLinker {
     }
 
     fn module(&mut self, key: &[u8; 32]) -> Option<Vec<u8>> {
-        // the image's own, else the embedder's
-        let stored = IMAGE_MODULES.with(|m| m.borrow().get(key, friscy_aot::abi::VERSION));
-        match stored {
-            Some(Ok(wasm)) => return Some(wasm),
-            Some(Err(e)) => {
-                let _ = WebHost.write(
-                    2,
-                    format!("\r\nfriscy: cannot read a module of translated code: {e}\r\n")
-                        .as_bytes(),
-                );
-                return None;
-            }
-            None => {}
-        }
-        // SAFETY: the import reads the 32 bytes of `key`.
-        let size = unsafe { imports::module_size(key.as_ptr()) };
-        let size = usize::try_from(size).ok()?;
-        let mut wasm = vec![0u8; size];
-        // SAFETY: the import writes at most `size` bytes into `wasm`,
-        // which holds that many, and reads the 32 bytes of `key`.
-        let got = unsafe { imports::module_read(key.as_ptr(), wasm.as_mut_ptr(), size) };
-        if usize::try_from(got).ok()? != size {
-            return None;
-        }
-        // a module of another translator version is not used: say so
-        // (once a module), or its file's code is interpreted unnoticed
-        let version = friscy_aot::abi::module_version(&wasm);
-        if version != Some(friscy_aot::abi::VERSION) {
-            let hex = friscy_vfs::image::Digest(*key).hex();
-            let why = match version {
-                Some(v) => format!(
-                    "made by translator version {v}, this runtime runs version {}",
-                    friscy_aot::abi::VERSION
-                ),
-                None => "not a module friscy made".to_string(),
-            };
-            let _ = WebHost.write(
-                2,
-                format!(
-                    "\r\nfriscy: the embedder's module {hex}.wasm is not used ({why}): \
-                     its code is interpreted\r\n"
-                )
-                .as_bytes(),
-            );
-            return None;
-        }
-        Some(wasm)
+        read_module(key, None)
+    }
+
+    fn module_head(&mut self, key: &[u8; 32], len: usize) -> Option<Vec<u8>> {
+        read_module(key, Some(len))
     }
 
     fn call(
@@ -234,6 +192,66 @@ impl friscy_machine::aot::Linker for WebLinker {
         let run = unsafe { std::mem::transmute::<usize, Run>(f.0 as usize) };
         run(std::ptr::from_mut(state))
     }
+}
+
+/// The module for the file whose sha256 is `key`, or its first `head`
+/// bytes: the image's own (only the chunks that hold those bytes are
+/// read), else the embedder's.
+#[cfg(target_arch = "wasm32")]
+fn read_module(key: &[u8; 32], head: Option<usize>) -> Option<Vec<u8>> {
+    let version = friscy_aot::abi::VERSION;
+    let stored = IMAGE_MODULES.with(|m| match head {
+        Some(len) => m.borrow().get_head(key, version, len),
+        None => m.borrow().get(key, version),
+    });
+    match stored {
+        Some(Ok(wasm)) => return Some(wasm),
+        Some(Err(e)) => {
+            let _ = WebHost.write(
+                2,
+                format!("\r\nfriscy: cannot read a module of translated code: {e}\r\n").as_bytes(),
+            );
+            return None;
+        }
+        None => {}
+    }
+    // SAFETY: the import reads the 32 bytes of `key`.
+    let size = unsafe { imports::module_size(key.as_ptr()) };
+    let size = usize::try_from(size).ok()?;
+    let mut wasm = vec![0u8; size];
+    // SAFETY: the import writes at most `size` bytes into `wasm`,
+    // which holds that many, and reads the 32 bytes of `key`.
+    let got = unsafe { imports::module_read(key.as_ptr(), wasm.as_mut_ptr(), size) };
+    if usize::try_from(got).ok()? != size {
+        return None;
+    }
+    // a module of another translator version is not used: say so
+    // (once a module), or its file's code is interpreted unnoticed
+    let version = friscy_aot::abi::module_version(&wasm);
+    if version != Some(friscy_aot::abi::VERSION) {
+        let hex = friscy_vfs::image::Digest(*key).hex();
+        let why = match version {
+            Some(v) => format!(
+                "made by translator version {v}, this runtime runs version {}",
+                friscy_aot::abi::VERSION
+            ),
+            None => "not a module friscy made".to_string(),
+        };
+        let _ = WebHost.write(
+            2,
+            format!(
+                "\r\nfriscy: the embedder's module {hex}.wasm is not used ({why}): \
+                 its code is interpreted\r\n"
+            )
+            .as_bytes(),
+        );
+        return None;
+    }
+    // (the embedder has no reads of part of a module)
+    if let Some(len) = head {
+        wasm.truncate(len);
+    }
+    Some(wasm)
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -481,6 +481,44 @@ fn modules_of_elf_files_are_stored_once_and_read_back() {
     assert_eq!(buf, two);
 }
 
+/// The first bytes of a module read alone are the module's first bytes,
+/// across chunk boundaries and past its end.
+#[test]
+fn a_modules_head_is_its_first_bytes() {
+    let big = elf_like(2 * CHUNK_SIZE + 1000, 7);
+    let mut a = T::new();
+    a.file("bin/big", &big);
+    let mut blob = Vec::new();
+    let mut t = Reverse(0);
+    let out = write_translated_layer(
+        &a.bytes()[..],
+        &mut blob,
+        &mut Seen::new(),
+        Some(&mut t),
+        &mut |_| {},
+    )
+    .expect("write layer");
+    let m = &blob[out.index_offset as usize..(out.index_offset + out.index_len) as usize];
+    let ix = read_pinned_index(m, &out.index_digest).expect("index");
+    let (_, modules) = Fs::new()
+        .apply_friscy_image(&[ix], Box::new(BlobChunks(vec![blob])))
+        .expect("apply");
+    let want = Reverse(0).translate(&big).unwrap();
+    let key = Digest::of(&big).0;
+    for len in [
+        0,
+        64,
+        CHUNK_SIZE - 1,
+        CHUNK_SIZE,
+        CHUNK_SIZE + 1,
+        want.len(),
+        want.len() + 5,
+    ] {
+        let head = modules.get_head(&key, 7, len).expect("module").unwrap();
+        assert_eq!(head, want[..len.min(want.len())], "{len}");
+    }
+}
+
 #[test]
 fn format_2_indexes_are_read_and_modules_checked() {
     let ix = Index {
