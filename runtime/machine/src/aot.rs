@@ -493,12 +493,9 @@ impl Default for Regions {
     }
 }
 
-/// How many times the interpreter reaches a pc, by default, before a
-/// module's code for it is used (in [`Mode::Modules`]; see [`set_hot`]):
-/// V8 compiles a function of a module when it is first called and a module
-/// when it is first linked, which costs far more than interpreting code
-/// that runs a few times (bash starting under node: 0.13 s interpreted,
-/// 1.36 s with every function it touches compiled, 0.19 s with this).
+/// How many times the interpreter reaches a pc, by default, before it
+/// looks at what linking its code would cost (in [`Mode::Modules`]; see
+/// [`worth`] and [`set_hot`]).
 pub const HOT: u32 = 256;
 /// Once some code of an address space runs translated, other code needs
 /// only a `HOT_AGAIN`th of the visits (python3's bytecode loop has
@@ -510,8 +507,9 @@ thread_local! {
     static HOT_AFTER: std::cell::Cell<u32> = const { std::cell::Cell::new(HOT) };
 }
 
-/// Sets how many times a pc is reached before its module's code is used
-/// (1: at once, as tests want; at least 1).
+/// Sets how soon code is linked: the times a pc is reached before its
+/// function's cost is looked at, and that cost scaled by `n / HOT` (1:
+/// every reached function at once, as tests want; at least 1).
 pub fn set_hot(n: u32) {
     HOT_AFTER.with(|h| h.set(n.max(1)));
 }

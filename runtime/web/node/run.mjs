@@ -19,9 +19,9 @@
 // made from wherever those are mapped (docs/aot.md): a friscy image's own,
 // and with FRISCY_AOT=DIR those of `friscy aot` (DIR/<hex>.wasm, named by
 // the sha256 of the ELF file). FRISCY_TRANSLATE=modules (the default) uses
-// only them, for code reached FRISCY_HOT times (default: the runtime's,
-// which keeps short runs from paying to compile code that runs once; 1
-// for tests); force also translates every other block the first time it
+// only them, for code that has run about as long as linking it costs
+// (FRISCY_HOT=N links N/256 times as soon; 1 links every function reached
+// at once, for tests); force also translates every other block the first time it
 // runs; off interprets everything. --stats then also says how much ran
 // translated.
 import { readFileSync, writeSync, readSync, openSync } from 'node:fs';

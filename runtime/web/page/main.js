@@ -428,7 +428,8 @@ async function main() {
   const memoryMib = /^\d+$/.test(asked || '') ? Math.min(Number(asked), 4095) : DEFAULT_MEMORY_MIB;
   window.friscy.memoryMib = memoryMib;
   // translated code (docs/aot.md): by default the image's modules, for
-  // code reached ?hot=N times (the runtime's default when not given);
+  // code that has run about as long as linking it costs (?hot=N links
+  // N/256 times as soon; 1 at once);
   // ?translate=force also translates every other block at its first run,
   // ?translate=off interprets everything
   const query = new URLSearchParams(location.search);

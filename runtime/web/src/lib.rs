@@ -287,8 +287,9 @@ pub extern "C" fn friscy_translate(mode: u32) -> i32 {
     0
 }
 
-/// How many times code must be reached before its module is used (in
-/// mode 2; 1 is at once); see `friscy_machine::aot::HOT` for the default.
+/// How soon code is linked from its module (in mode 2): `times` visits of
+/// a pc, and its function's cost scaled by `times / 256` (1 is at once);
+/// see `friscy_machine::aot::set_hot`.
 #[unsafe(no_mangle)]
 pub extern "C" fn friscy_translate_after(times: u32) {
     friscy_machine::aot::set_hot(times);
