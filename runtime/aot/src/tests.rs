@@ -273,6 +273,23 @@ fn bad_files_and_code_maps_are_refused() {
     for cut in 0..b.len() {
         assert_eq!(abi::CodeMap::decode(&b[..cut]), None, "cut at {cut}");
     }
+    // numbers as large as they come (LEB128 of 64 bits)
+    let top = u64::MAX - 0x20;
+    let high = abi::CodeMap {
+        segments: vec![(u64::MAX - 1, u64::MAX, top)],
+        functions: vec![(top, u64::MAX)],
+        sizes: vec![u32::MAX],
+        entries: vec![abi::Entry {
+            pc: top + 2,
+            function: 0,
+            block: u32::MAX,
+        }],
+    };
+    assert_eq!(abi::CodeMap::decode(&high.encode()), Some(high));
+    // a count larger than the bytes that follow could hold
+    let mut huge = b[..8].to_vec();
+    huge.extend([0x00, 0xff, 0xff, 0xff, 0x7f]);
+    assert_eq!(abi::CodeMap::decode(&huge), None);
     // an entry outside its function, entries out of order
     let mut bad = map.clone();
     bad.entries[1].function = 0;
