@@ -117,6 +117,20 @@ fn same(program: &Path, args: &[&str], input: &[u8]) -> String {
     String::from_utf8(n.stdout).unwrap()
 }
 
+/// Fixture `name` converted with its modules into `tmp`; its `DIR:NAME`.
+fn converted_with_modules(tmp: &TempDir, name: &str) -> String {
+    let image = tmp.path().join("image");
+    let said = run(Command::new(bin("friscy")).args([
+        "convert",
+        &format!("oci:{}:{name}", friscy_tests::fixture(name).display()),
+        &format!("oci:{}:{name}", image.display()),
+    ]));
+    let (stdout, stderr) = output_text(&said);
+    assert!(said.status.success(), "{stderr}");
+    assert!(stdout.contains("modules of translated code"), "{stdout}");
+    format!("{}:{name}", image.display())
+}
+
 fn compile(tmp: &TempDir, source: &str, march: &str) -> PathBuf {
     let src = workspace_root().join("tests/guest/isa").join(source);
     let out = tmp.path().join(source.replace('.', "_"));
@@ -179,16 +193,7 @@ fn debian_busybox_agrees() {
 #[test]
 fn dynamic_debian_programs_run_from_their_images_modules() {
     let tmp = TempDir::new("wdyn");
-    let image = tmp.path().join("image");
-    let said = run(Command::new(bin("friscy")).args([
-        "convert",
-        &format!("oci:{}:base", friscy_tests::fixture("base").display()),
-        &format!("oci:{}:base", image.display()),
-    ]));
-    let (stdout, stderr) = output_text(&said);
-    assert!(said.status.success(), "{stderr}");
-    assert!(stdout.contains("modules of translated code"), "{stdout}");
-    let oci = format!("{}:base", image.display());
+    let oci = converted_with_modules(&tmp, "base");
     let script = "for i in $(seq 1 2000); do x=$((x+i*i)); done; echo $x; echo ${BASH_VERSION%%.*}";
     let mut seen = Vec::new();
     for (tier, hot) in [
@@ -242,16 +247,7 @@ fn dynamic_debian_programs_run_from_their_images_modules() {
 #[test]
 fn debian_nodejs_jit_agrees() {
     let tmp = TempDir::new("wnodejs");
-    let image = tmp.path().join("image");
-    let said = run(Command::new(bin("friscy")).args([
-        "convert",
-        &format!("oci:{}:node", friscy_tests::fixture("node").display()),
-        &format!("oci:{}:node", image.display()),
-    ]));
-    let (stdout, stderr) = output_text(&said);
-    assert!(said.status.success(), "{stderr}");
-    assert!(stdout.contains("modules of translated code"), "{stdout}");
-    let oci = format!("{}:node", image.display());
+    let oci = converted_with_modules(&tmp, "node");
     // single-threaded: V8 compiles on the thread that runs the script, so
     // what it has compiled when the script asks is the same every run
     let script = "function f(n) { let s = 0; for (let i = 0; i < n; i++) s = (s + i * i) % 1000003; return s; }\

@@ -138,6 +138,12 @@ fn count(f: impl FnOnce(&mut Stats)) {
     });
 }
 
+/// How much of a module is read first for its code map: all of most
+/// maps, and no more of an image than its first chunk (1 MiB, checked
+/// against its digest once; a larger map is read again whole).
+const MAP_FIRST_READ: usize = 1 << 20;
+const _: () = assert!(MAP_FIRST_READ >= abi::CODE_MAP_HEAD);
+
 /// Where a pc's code is in a file's module: the function and block that
 /// start at it, for the file loaded at `base`.
 #[derive(Clone, Copy, Debug)]
@@ -171,10 +177,12 @@ fn locate(mem: &Memory, pc: u64) -> Option<Place> {
                 let map = LINKER.with(|l| {
                     let mut l = l.borrow_mut();
                     let l = l.as_mut()?;
-                    let head = l.module_head(&image.key, abi::CODE_MAP_HEAD)?;
+                    let mut head = l.module_head(&image.key, MAP_FIRST_READ)?;
                     let extent = abi::code_map_extent(&head)?;
-                    let head = l.module_head(&image.key, extent)?;
-                    CodeMap::decode(abi::custom_section(&head)?)
+                    if extent > head.len() {
+                        head = l.module_head(&image.key, extent)?;
+                    }
+                    CodeMap::decode(abi::custom_section(head.get(..extent)?)?)
                 })?;
                 Some(FileModule {
                     bytes: map.sizes.iter().map(|&s| u64::from(s)).sum(),
@@ -544,11 +552,7 @@ fn worth(place: &Place) -> u64 {
         return 0;
     }
     let function = u64::from(place.size) * FUNCTION_VISITS_PER_BYTE;
-    let module = if linked_at(&place.key, place.base) {
-        0
-    } else {
-        module_bytes(&place.key) / MODULE_BYTES_PER_VISIT
-    };
+    let module = unlinked_module_bytes(place) / MODULE_BYTES_PER_VISIT;
     (function + module).saturating_mul(hot) / u64::from(HOT)
 }
 
@@ -556,22 +560,14 @@ fn worth(place: &Place) -> u64 {
 const FUNCTION_VISITS_PER_BYTE: u64 = 2;
 const MODULE_BYTES_PER_VISIT: u64 = 4;
 
-/// Whether the module of `key` is linked at `base`.
-fn linked_at(key: &[u8; 32], base: u64) -> bool {
+/// The size of the module of `place` (see `FileModule::bytes`) if it is
+/// not linked yet at the place's base, else 0.
+fn unlinked_module_bytes(place: &Place) -> u64 {
     MODULES.with(|m| {
         m.borrow()
-            .get(key)
+            .get(&place.key)
             .and_then(Option::as_ref)
-            .is_some_and(|module| module.linked.contains_key(&base))
-    })
-}
-
-/// The size of the module of `key` (see `FileModule::bytes`).
-fn module_bytes(key: &[u8; 32]) -> u64 {
-    MODULES.with(|m| {
-        m.borrow()
-            .get(key)
-            .and_then(Option::as_ref)
+            .filter(|module| !module.linked.contains_key(&place.base))
             .map_or(0, |module| module.bytes)
     })
 }
