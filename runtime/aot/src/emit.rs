@@ -30,9 +30,10 @@ use friscy_isa::decode::{
 use friscy_isa::table::{Ext, Format};
 use friscy_isa::{Inst, Op};
 use wasm_encoder::{
-    BlockType, CodeSection, ConstExpr, CustomSection, ElementSection, Elements, EntityType,
-    ExportKind, ExportSection, Function, FunctionSection, GlobalSection, GlobalType, ImportSection,
-    InstructionSink, MemArg, MemoryType, Module, RefType, TableType, TypeSection, ValType,
+    BlockType, BranchHint, BranchHints, CodeSection, ConstExpr, CustomSection, ElementSection,
+    Elements, EntityType, ExportKind, ExportSection, Function, FunctionSection, GlobalSection,
+    GlobalType, ImportSection, InstructionSink, MemArg, MemoryType, Module, RefType, TableType,
+    TypeSection, ValType,
 };
 
 use crate::abi::{self, Exit};
@@ -258,13 +259,13 @@ fn mem(offset: u32, align: u32) -> MemArg {
 /// sizes filled in) as its first section, the custom section named
 /// [`abi::CUSTOM_SECTION`].
 pub fn module(functions: &[(Region, Layout)], map: Option<&mut abi::CodeMap>) -> Vec<u8> {
-    let bodies: Vec<Function> = functions
+    let bodies: Vec<(Vec<u8>, Vec<BranchHint>)> = functions
         .iter()
         .map(|(region, layout)| run_function(region, layout))
         .collect();
     let mut m = Module::new();
     if let Some(map) = map {
-        map.sizes = bodies.iter().map(|f| f.byte_len() as u32).collect();
+        map.sizes = bodies.iter().map(|(f, _)| f.len() as u32).collect();
         m.section(&CustomSection {
             name: abi::CUSTOM_SECTION.into(),
             data: map.encode().into(),
@@ -355,9 +356,19 @@ pub fn module(functions: &[(Region, Layout)], map: Option<&mut abi::CodeMap>) ->
     let mut elements = ElementSection::new();
     elements.passive(Elements::Functions(all.into()));
     m.section(&elements);
+    // V8 reads branch hints only before the code
+    let mut hints = BranchHints::new();
+    for (k, (_, h)) in bodies.iter().enumerate() {
+        if !h.is_empty() {
+            hints.function_hints(F_RUN + k as u32, h.iter().copied());
+        }
+    }
+    if !hints.is_empty() {
+        m.section(&hints);
+    }
     let mut code = CodeSection::new();
-    for body in &bodies {
-        code.function(body);
+    for (body, _) in &bodies {
+        code.raw(body);
     }
     let mut install = Function::new([]);
     install
@@ -400,16 +411,18 @@ fn registers(region: &Region) -> ([bool; 32], [bool; 32]) {
     (read, written)
 }
 
-fn run_function(region: &Region, layout: &Layout) -> Function {
-    let mut f = Function::new([
+/// A region's function body (its locals and code) and its branch hints.
+fn run_function(region: &Region, layout: &Layout) -> (Vec<u8>, Vec<BranchHint>) {
+    let mut body = Function::new([
         (31, ValType::I64),
         (5, ValType::I32),
         (6, ValType::I64),
         (4, ValType::I32),
         (2, ValType::F64),
-    ]);
+    ])
+    .into_raw_body();
     let (read, written) = registers(region);
-    let mut s = f.instructions();
+    let mut s = InstructionSink::new(&mut body);
     // the registers the region uses, the TLBs, the budget
     s.local_get(L_STATE)
         .i32_load(mem(abi::REGS, 2))
@@ -439,7 +452,8 @@ fn run_function(region: &Region, layout: &Layout) -> Function {
         .local_set(L_FFLAGS);
     let first = region.blocks[0].start;
     let mut e = Emitter {
-        s: &mut s,
+        body: &mut body,
+        hints: Vec::new(),
         region,
         layout,
         labels: Vec::new(),
@@ -456,7 +470,9 @@ fn run_function(region: &Region, layout: &Layout) -> Function {
     for &k in entries.iter().rev() {
         e.open(Label::Start(k), Open::Block);
     }
-    e.s.local_get(L_BLOCK).br_table(0..layout.entry_count(), 0);
+    e.s()
+        .local_get(L_BLOCK)
+        .br_table(0..layout.entry_count(), 0);
     for (at, &k) in layout.order.iter().enumerate() {
         e.close(Label::Start(k));
         if let Some(last) = layout.loop_at(at) {
@@ -474,6 +490,8 @@ fn run_function(region: &Region, layout: &Layout) -> Function {
     e.close(Label::Dispatch);
     e.close(Label::Site);
     debug_assert_eq!(e.labels, [Label::Out]);
+    let mut hints = e.hints;
+    let mut s = InstructionSink::new(&mut body);
     // a site exit: the pc from the function's first one, the instructions
     // retired, the exit
     s.local_get(L_STATE)
@@ -523,9 +541,11 @@ fn run_function(region: &Region, layout: &Layout) -> Function {
         .local_get(L_LEFT)
         .i64_const(0)
         .i64_gt_s()
-        .i32_and()
-        .if_(BlockType::Empty);
-    s.local_get(L_STATE)
+        .i32_and();
+    hint(&mut hints, &body, true);
+    let mut s = InstructionSink::new(&mut body);
+    s.if_(BlockType::Empty)
+        .local_get(L_STATE)
         .i64_load(mem(abi::PC, 3))
         .local_tee(L_T1)
         .i64_const(1)
@@ -540,9 +560,11 @@ fn run_function(region: &Region, layout: &Layout) -> Function {
         .local_tee(L_E)
         .i64_load(mem(0, 3))
         .local_get(L_T1)
-        .i64_eq()
-        .if_(BlockType::Empty);
-    s.local_get(L_STATE)
+        .i64_eq();
+    hint(&mut hints, &body, true);
+    let mut s = InstructionSink::new(&mut body);
+    s.if_(BlockType::Empty)
+        .local_get(L_STATE)
         .local_get(L_LEFT)
         .i64_store(mem(abi::BUDGET, 3))
         .local_get(L_STATE)
@@ -556,7 +578,16 @@ fn run_function(region: &Region, layout: &Layout) -> Function {
         .end()
         .end();
     s.local_get(L_EXIT).end();
-    f
+    (body, hints)
+}
+
+/// Hints that the `if` about to be appended to `body` is almost always
+/// `taken` (or almost never).
+fn hint(hints: &mut Vec<BranchHint>, body: &[u8], taken: bool) {
+    hints.push(BranchHint {
+        branch_func_offset: body.len() as u32,
+        branch_hint_value: u32::from(taken),
+    });
 }
 
 /// A wasm label the emitter branches to.
@@ -582,8 +613,11 @@ enum Open {
     Loop,
 }
 
-struct Emitter<'a, 'b> {
-    s: &'a mut InstructionSink<'b>,
+struct Emitter<'a> {
+    /// The function's body so far (its locals, then its code).
+    body: &'a mut Vec<u8>,
+    /// Which way its `if`s usually go, for V8 (see [`Emitter::if_likely`]).
+    hints: Vec<BranchHint>,
     region: &'a Region,
     layout: &'a Layout,
     /// The labels open at this point, innermost last.
@@ -592,11 +626,16 @@ struct Emitter<'a, 'b> {
     first: u64,
 }
 
-impl Emitter<'_, '_> {
+impl Emitter<'_> {
+    /// Appends to the body.
+    fn s(&mut self) -> InstructionSink<'_> {
+        InstructionSink::new(self.body)
+    }
+
     fn open(&mut self, label: Label, how: Open) {
         match how {
-            Open::Block => self.s.block(BlockType::Empty),
-            Open::Loop => self.s.loop_(BlockType::Empty),
+            Open::Block => self.s().block(BlockType::Empty),
+            Open::Loop => self.s().loop_(BlockType::Empty),
         };
         self.labels.push(label);
     }
@@ -605,12 +644,23 @@ impl Emitter<'_, '_> {
     fn close(&mut self, label: Label) {
         let top = self.labels.pop();
         debug_assert_eq!(top, Some(label), "labels close innermost first");
-        self.s.end();
+        self.s().end();
     }
 
     /// Opens an `if` (on the condition on the stack).
     fn if_(&mut self) {
-        self.s.if_(BlockType::Empty);
+        self.s().if_(BlockType::Empty);
+        self.labels.push(Label::If);
+    }
+
+    /// Opens an `if` of type `ty` whose condition is almost always `taken`
+    /// (a TLB hit, a fast path) or almost never (a fault, the budget run
+    /// out): a branch hint, by which TurboFan lays the other arm out of
+    /// line and keeps spills and moves for the helper call there, off the
+    /// path taken.
+    fn if_likely(&mut self, ty: BlockType, taken: bool) {
+        hint(&mut self.hints, self.body, taken);
+        self.s().if_(ty);
         self.labels.push(Label::If);
     }
 
@@ -629,7 +679,7 @@ impl Emitter<'_, '_> {
         let depth = self
             .depth(label)
             .expect("the function's own labels are always open");
-        self.s.br(depth);
+        self.s().br(depth);
     }
 
     fn br_next(&mut self) {
@@ -654,14 +704,14 @@ impl Emitter<'_, '_> {
             let site = ((offset as i32) << SITE_PC_SHIFT)
                 | ((done as i32) << SITE_DONE_SHIFT)
                 | exit as i32;
-            self.s.i32_const(site).local_set(L_SITE);
+            self.s().i32_const(site).local_set(L_SITE);
             self.br_site();
             return;
         }
         self.retire(done);
-        self.s.local_get(L_STATE);
+        self.s().local_get(L_STATE);
         self.address(pc);
-        self.s
+        self.s()
             .i64_store(mem(abi::PC, 3))
             .i32_const(exit as i32)
             .local_set(L_EXIT);
@@ -671,12 +721,12 @@ impl Emitter<'_, '_> {
     /// Pushes the guest address of `pc` (translated addresses are relative
     /// to the imported base).
     fn address(&mut self, pc: u64) {
-        self.s.i64_const(pc as i64).global_get(G_BASE).i64_add();
+        self.s().i64_const(pc as i64).global_get(G_BASE).i64_add();
     }
 
     fn retire(&mut self, done: usize) {
         if done > 0 {
-            self.s
+            self.s()
                 .local_get(L_LEFT)
                 .i64_const(done as i64)
                 .i64_sub()
@@ -704,7 +754,7 @@ impl Emitter<'_, '_> {
     /// before going round again.
     fn enter_block(&mut self, j: usize) {
         if let Some(depth) = self.depth(Label::Start(j)) {
-            self.s.br(depth);
+            self.s().br(depth);
             return;
         }
         let round = self.depth(Label::Loop(j)).is_some();
@@ -716,13 +766,13 @@ impl Emitter<'_, '_> {
             self.leave(Exit::Continue, self.region.blocks[j].start, 0);
             return;
         }
-        self.s.local_get(L_LEFT).i64_const(0).i64_le_s();
-        self.if_();
+        self.s().local_get(L_LEFT).i64_const(0).i64_le_s();
+        self.if_likely(BlockType::Empty, false);
         self.leave(Exit::Budget, self.region.blocks[j].start, 0);
         self.end_if();
         match entry {
             Some(d) if !round => {
-                self.s.i32_const(d as i32).local_set(L_BLOCK);
+                self.s().i32_const(d as i32).local_set(L_BLOCK);
                 self.br_next();
             }
             _ => self.br(Label::Loop(j)),
@@ -742,16 +792,16 @@ impl Emitter<'_, '_> {
                     self.get(inst.rs1);
                     self.get(inst.rs2);
                     match inst.op {
-                        Op::Beq => self.s.i64_eq(),
-                        Op::Bne => self.s.i64_ne(),
-                        Op::Blt => self.s.i64_lt_s(),
-                        Op::Bge => self.s.i64_ge_s(),
-                        Op::Bltu => self.s.i64_lt_u(),
-                        _ => self.s.i64_ge_u(),
+                        Op::Beq => self.s().i64_eq(),
+                        Op::Bne => self.s().i64_ne(),
+                        Op::Blt => self.s().i64_lt_s(),
+                        Op::Bge => self.s().i64_ge_s(),
+                        Op::Bltu => self.s().i64_lt_u(),
+                        _ => self.s().i64_ge_u(),
                     };
                     self.if_();
                     self.goto(taken, n);
-                    self.s.else_();
+                    self.s().else_();
                     self.goto(fall, n);
                     self.end_if();
                     return;
@@ -767,7 +817,7 @@ impl Emitter<'_, '_> {
                 Op::Jalr if last => {
                     // the target first: rd may be rs1
                     self.get(inst.rs1);
-                    self.s
+                    self.s()
                         .i64_const(inst.imm)
                         .i64_add()
                         .i64_const(!1)
@@ -783,7 +833,7 @@ impl Emitter<'_, '_> {
                         .collect();
                     targets.sort_unstable();
                     self.indirect(&targets);
-                    self.s
+                    self.s()
                         .local_get(L_STATE)
                         .local_get(L_T1)
                         .i64_store(mem(abi::PC, 3))
@@ -817,9 +867,9 @@ impl Emitter<'_, '_> {
         const LEAF: usize = 4;
         if targets.len() <= LEAF {
             for &(pc, k) in targets {
-                self.s.local_get(L_T1);
+                self.s().local_get(L_T1);
                 self.address(pc);
-                self.s.i64_eq();
+                self.s().i64_eq();
                 self.if_();
                 self.enter_block(k);
                 self.end_if();
@@ -827,12 +877,12 @@ impl Emitter<'_, '_> {
             return;
         }
         let (low, high) = targets.split_at(targets.len() / 2);
-        self.s.local_get(L_T1);
+        self.s().local_get(L_T1);
         self.address(high[0].0);
-        self.s.i64_lt_u();
+        self.s().i64_lt_u();
         self.if_();
         self.indirect(low);
-        self.s.else_();
+        self.s().else_();
         self.indirect(high);
         self.end_if();
     }
@@ -840,18 +890,18 @@ impl Emitter<'_, '_> {
     /// Pushes register `r` (x0 reads zero).
     fn get(&mut self, r: u8) {
         if r & 31 == 0 {
-            self.s.i64_const(0);
+            self.s().i64_const(0);
         } else {
-            self.s.local_get(u32::from(r & 31));
+            self.s().local_get(u32::from(r & 31));
         }
     }
 
     /// Pops into register `r` (a write to x0 is dropped).
     fn set(&mut self, r: u8) {
         if r & 31 == 0 {
-            self.s.drop();
+            self.s().drop();
         } else {
-            self.s.local_set(u32::from(r & 31));
+            self.s().local_set(u32::from(r & 31));
         }
     }
 
@@ -859,7 +909,7 @@ impl Emitter<'_, '_> {
     fn set_address(&mut self, r: u8, pc: u64) {
         if r & 31 != 0 {
             self.address(pc);
-            self.s.local_set(u32::from(r & 31));
+            self.s().local_set(u32::from(r & 31));
         }
     }
 
@@ -871,34 +921,34 @@ impl Emitter<'_, '_> {
         let (rs1, rs2, rd) = helped_operands(inst.op);
         for (used, r) in [(rs1, inst.rs1), (rs2, inst.rs2)] {
             if used && r & 31 != 0 {
-                self.s
+                self.s()
                     .local_get(L_REGS)
                     .local_get(u32::from(r & 31))
                     .i64_store(mem(u32::from(r & 31) * 8, 3));
             }
         }
-        self.s.local_get(L_STATE);
+        self.s().local_get(L_STATE);
         self.address(pc);
-        self.s
+        self.s()
             .call(F_EXEC)
             .local_get(L_STATE)
             .i32_load(mem(abi::STATUS, 2))
             .local_tee(L_E)
             .i32_const(abi::STATUS_INTERPRET)
             .i32_eq();
-        self.if_();
+        self.if_likely(BlockType::Empty, false);
         self.leave(Exit::Interpret, pc, i);
         self.end_if();
         if rd && inst.rd & 31 != 0 {
             let r = u32::from(inst.rd & 31);
-            self.s
+            self.s()
                 .local_get(L_REGS)
                 .i64_load(mem(r * 8, 3))
                 .local_set(r);
         }
         // it wrote a page of code
-        self.s.local_get(L_E);
-        self.if_();
+        self.s().local_get(L_E);
+        self.if_likely(BlockType::Empty, false);
         self.leave(Exit::CodeWritten, next, i + 1);
         self.end_if();
     }
@@ -911,7 +961,7 @@ impl Emitter<'_, '_> {
         let s = &mut *self;
         match inst.op {
             Lui => {
-                s.s.i64_const(imm);
+                s.s().i64_const(imm);
                 s.set(inst.rd);
             }
             Auipc => {
@@ -922,26 +972,27 @@ impl Emitter<'_, '_> {
             Addi | Slti | Sltiu | Xori | Ori | Andi | Slli | Srli | Srai | Rori | Bclri | Bexti
             | Binvi | Bseti => {
                 s.get(inst.rs1);
-                s.s.i64_const(imm);
+                s.s().i64_const(imm);
                 s.binary(inst.op);
                 s.set(inst.rd);
             }
             Addiw | Slliw | Srliw | Sraiw | Roriw => {
                 s.get(inst.rs1);
-                s.s.i32_wrap_i64().i32_const(imm as i32);
+                s.s().i32_wrap_i64().i32_const(imm as i32);
                 match inst.op {
-                    Addiw => s.s.i32_add(),
-                    Slliw => s.s.i32_shl(),
-                    Srliw => s.s.i32_shr_u(),
-                    Sraiw => s.s.i32_shr_s(),
-                    _ => s.s.i32_rotr(),
+                    Addiw => s.s().i32_add(),
+                    Slliw => s.s().i32_shl(),
+                    Srliw => s.s().i32_shr_u(),
+                    Sraiw => s.s().i32_shr_s(),
+                    _ => s.s().i32_rotr(),
                 };
-                s.s.i64_extend_i32_s();
+                s.s().i64_extend_i32_s();
                 s.set(inst.rd);
             }
             SlliUw => {
                 s.get(inst.rs1);
-                s.s.i64_const(0xffff_ffff)
+                s.s()
+                    .i64_const(0xffff_ffff)
                     .i64_and()
                     .i64_const(imm)
                     .i64_shl();
@@ -949,47 +1000,44 @@ impl Emitter<'_, '_> {
             }
             Addw | Subw | Sllw | Srlw | Sraw | Mulw | Rolw | Rorw => {
                 s.get(inst.rs1);
-                s.s.i32_wrap_i64();
+                s.s().i32_wrap_i64();
                 s.get(inst.rs2);
-                s.s.i32_wrap_i64();
+                s.s().i32_wrap_i64();
                 match inst.op {
-                    Addw => s.s.i32_add(),
-                    Subw => s.s.i32_sub(),
-                    Sllw => s.s.i32_shl(),
-                    Srlw => s.s.i32_shr_u(),
-                    Sraw => s.s.i32_shr_s(),
-                    Mulw => s.s.i32_mul(),
-                    Rolw => s.s.i32_rotl(),
-                    _ => s.s.i32_rotr(),
+                    Addw => s.s().i32_add(),
+                    Subw => s.s().i32_sub(),
+                    Sllw => s.s().i32_shl(),
+                    Srlw => s.s().i32_shr_u(),
+                    Sraw => s.s().i32_shr_s(),
+                    Mulw => s.s().i32_mul(),
+                    Rolw => s.s().i32_rotl(),
+                    _ => s.s().i32_rotr(),
                 };
-                s.s.i64_extend_i32_s();
+                s.s().i64_extend_i32_s();
                 s.set(inst.rd);
             }
             Clz | Ctz | Cpop | SextB | SextH | ZextH | Rev8 => {
                 s.get(inst.rs1);
                 match inst.op {
-                    Clz => s.s.i64_clz(),
-                    Ctz => s.s.i64_ctz(),
-                    Cpop => s.s.i64_popcnt(),
-                    SextB => s.s.i64_extend8_s(),
-                    SextH => s.s.i64_extend16_s(),
-                    ZextH => s.s.i64_const(0xffff).i64_and(),
-                    _ => {
-                        s.rev8();
-                        &mut *s.s
-                    }
-                };
+                    Clz => _ = s.s().i64_clz(),
+                    Ctz => _ = s.s().i64_ctz(),
+                    Cpop => _ = s.s().i64_popcnt(),
+                    SextB => _ = s.s().i64_extend8_s(),
+                    SextH => _ = s.s().i64_extend16_s(),
+                    ZextH => _ = s.s().i64_const(0xffff).i64_and(),
+                    _ => s.rev8(),
+                }
                 s.set(inst.rd);
             }
             Clzw | Ctzw | Cpopw => {
                 s.get(inst.rs1);
-                s.s.i32_wrap_i64();
+                s.s().i32_wrap_i64();
                 match inst.op {
-                    Clzw => s.s.i32_clz(),
-                    Ctzw => s.s.i32_ctz(),
-                    _ => s.s.i32_popcnt(),
+                    Clzw => s.s().i32_clz(),
+                    Ctzw => s.s().i32_ctz(),
+                    _ => s.s().i32_popcnt(),
                 };
-                s.s.i64_extend_i32_u();
+                s.s().i64_extend_i32_u();
                 s.set(inst.rd);
             }
             Div | Divu | Rem | Remu => s.divide(inst, false),
@@ -1008,7 +1056,8 @@ impl Emitter<'_, '_> {
     /// forms differ only in where `b` comes from.
     fn binary(&mut self, op: Op) {
         use Op::*;
-        let s = &mut *self.s;
+        let mut sink = self.s();
+        let s = &mut sink;
         match op {
             Add | Addi => s.i64_add(),
             Sub => s.i64_sub(),
@@ -1111,7 +1160,8 @@ impl Emitter<'_, '_> {
 
     /// Reverses the bytes of the i64 on the stack.
     fn rev8(&mut self) {
-        let s = &mut *self.s;
+        let mut sink = self.s();
+        let s = &mut sink;
         // swap bytes, then 16-bit halves, then 32-bit halves
         for (mask, shift) in [(0x00ff_00ff_00ff_00ff_u64, 8), (0x0000_ffff_0000_ffff, 16)] {
             s.local_tee(L_T2)
@@ -1139,29 +1189,31 @@ impl Emitter<'_, '_> {
         for (r, l) in [(inst.rs1, L_T1), (inst.rs2, L_T2)] {
             s.get(r);
             if word {
-                s.s.i32_wrap_i64();
+                s.s().i32_wrap_i64();
                 if signed {
-                    s.s.i64_extend_i32_s();
+                    s.s().i64_extend_i32_s();
                 } else {
-                    s.s.i64_extend_i32_u();
+                    s.s().i64_extend_i32_u();
                 }
             }
-            s.s.local_set(l);
+            s.s().local_set(l);
         }
         let is_div = matches!(inst.op, Div | Divu | Divw | Divuw);
         // b == 0: quotient all ones, remainder a
-        s.s.local_get(L_T2)
+        s.s()
+            .local_get(L_T2)
             .i64_eqz()
             .if_(BlockType::Result(ValType::I64));
         if is_div {
-            s.s.i64_const(-1);
+            s.s().i64_const(-1);
         } else {
-            s.s.local_get(L_T1);
+            s.s().local_get(L_T1);
         }
-        s.s.else_();
+        s.s().else_();
         if signed && !word {
             // MIN / -1 = MIN, MIN % -1 = 0 (div_s would trap)
-            s.s.local_get(L_T1)
+            s.s()
+                .local_get(L_T1)
                 .i64_const(i64::MIN)
                 .i64_eq()
                 .local_get(L_T2)
@@ -1170,32 +1222,32 @@ impl Emitter<'_, '_> {
                 .i32_and()
                 .if_(BlockType::Result(ValType::I64));
             if is_div {
-                s.s.i64_const(i64::MIN);
+                s.s().i64_const(i64::MIN);
             } else {
-                s.s.i64_const(0);
+                s.s().i64_const(0);
             }
-            s.s.else_();
-            s.s.local_get(L_T1).local_get(L_T2);
+            s.s().else_();
+            s.s().local_get(L_T1).local_get(L_T2);
             if is_div {
-                s.s.i64_div_s();
+                s.s().i64_div_s();
             } else {
-                s.s.i64_rem_s();
+                s.s().i64_rem_s();
             }
-            s.s.end();
+            s.s().end();
         } else {
             // words: 64-bit division of the extended values cannot
             // overflow, and its low 32 bits are the 32-bit answer
-            s.s.local_get(L_T1).local_get(L_T2);
+            s.s().local_get(L_T1).local_get(L_T2);
             match (is_div, signed) {
-                (true, true) => s.s.i64_div_s(),
-                (true, false) => s.s.i64_div_u(),
-                (false, true) => s.s.i64_rem_s(),
-                (false, false) => s.s.i64_rem_u(),
+                (true, true) => s.s().i64_div_s(),
+                (true, false) => s.s().i64_div_u(),
+                (false, true) => s.s().i64_rem_s(),
+                (false, false) => s.s().i64_rem_u(),
             };
         }
-        s.s.end();
+        s.s().end();
         if word {
-            s.s.i32_wrap_i64().i64_extend_i32_s();
+            s.s().i32_wrap_i64().i64_extend_i32_s();
         }
         s.set(inst.rd);
     }
@@ -1204,9 +1256,9 @@ impl Emitter<'_, '_> {
     fn mul_high(&mut self, inst: &Inst) {
         let s = &mut *self;
         s.get(inst.rs1);
-        s.s.local_set(L_T1);
+        s.s().local_set(L_T1);
         s.get(inst.rs2);
-        s.s.local_set(L_T2);
+        s.s().local_set(L_T2);
         let lo = |s: &mut InstructionSink<'_>, l: u32| {
             s.local_get(l).i64_const(0xffff_ffff).i64_and();
         };
@@ -1214,33 +1266,36 @@ impl Emitter<'_, '_> {
             s.local_get(l).i64_const(32).i64_shr_u();
         };
         // T3 = al*bl >> 32 + lo(al*bh) + lo(ah*bl)   (the middle column)
-        lo(s.s, L_T1);
-        lo(s.s, L_T2);
-        s.s.i64_mul().i64_const(32).i64_shr_u();
-        lo(s.s, L_T1);
-        hi(s.s, L_T2);
-        s.s.i64_mul()
+        lo(&mut s.s(), L_T1);
+        lo(&mut s.s(), L_T2);
+        s.s().i64_mul().i64_const(32).i64_shr_u();
+        lo(&mut s.s(), L_T1);
+        hi(&mut s.s(), L_T2);
+        s.s()
+            .i64_mul()
             .local_tee(L_T4)
             .i64_const(0xffff_ffff)
             .i64_and()
             .i64_add();
-        hi(s.s, L_T1);
-        lo(s.s, L_T2);
-        s.s.i64_mul()
+        hi(&mut s.s(), L_T1);
+        lo(&mut s.s(), L_T2);
+        s.s()
+            .i64_mul()
             .local_tee(L_T3)
             .i64_const(0xffff_ffff)
             .i64_and()
             .i64_add();
         // high = ah*bh + (al*bh >> 32) + (ah*bl >> 32) + (middle >> 32)
-        s.s.i64_const(32).i64_shr_u();
-        hi(s.s, L_T1);
-        hi(s.s, L_T2);
-        s.s.i64_mul().i64_add();
-        s.s.local_get(L_T4).i64_const(32).i64_shr_u().i64_add();
-        s.s.local_get(L_T3).i64_const(32).i64_shr_u().i64_add();
+        s.s().i64_const(32).i64_shr_u();
+        hi(&mut s.s(), L_T1);
+        hi(&mut s.s(), L_T2);
+        s.s().i64_mul().i64_add();
+        s.s().local_get(L_T4).i64_const(32).i64_shr_u().i64_add();
+        s.s().local_get(L_T3).i64_const(32).i64_shr_u().i64_add();
         // signed corrections: a < 0 takes b off; for mulh, b < 0 takes a
         if matches!(inst.op, Op::Mulh | Op::Mulhsu) {
-            s.s.local_get(L_T2)
+            s.s()
+                .local_get(L_T2)
                 .i64_const(0)
                 .local_get(L_T1)
                 .i64_const(0)
@@ -1249,7 +1304,8 @@ impl Emitter<'_, '_> {
                 .i64_sub();
         }
         if inst.op == Op::Mulh {
-            s.s.local_get(L_T1)
+            s.s()
+                .local_get(L_T1)
                 .i64_const(0)
                 .local_get(L_T2)
                 .i64_const(0)

@@ -53,10 +53,52 @@ fn jal(rd: u32, off: i32) -> u32 {
 const ADDI: (u32, u32) = (0x13, 0);
 const ECALL: u32 = 0x73;
 
+/// Valid wasm, whose branch hints (if any) each name an `if` of their
+/// function, in order: V8 ignores a hint that does not, so a wrong offset
+/// would cost speed without a word.
 fn validate(wasm: &[u8]) {
     wasmparser::Validator::new()
         .validate_all(wasm)
         .unwrap_or_else(|e| panic!("invalid module: {e}"));
+    let (mut imported, mut bodies, mut hinted) = (0, Vec::new(), Vec::new());
+    for p in wasmparser::Parser::new(0).parse_all(wasm) {
+        match p.expect("parses") {
+            wasmparser::Payload::ImportSection(r) => {
+                imported = (r.into_iter())
+                    .filter(|i| matches!(i.as_ref().unwrap().ty, wasmparser::TypeRef::Func(_)))
+                    .count() as u32;
+            }
+            wasmparser::Payload::CodeSectionEntry(body) => bodies.push(body.range()),
+            wasmparser::Payload::CustomSection(c) => {
+                if let wasmparser::KnownCustom::BranchHints(r) = c.as_known() {
+                    assert!(bodies.is_empty(), "branch hints come before the code");
+                    for f in r {
+                        let f = f.expect("a function's hints");
+                        let offsets: Vec<u32> = (f.hints.into_iter())
+                            .map(|h| h.expect("a hint").func_offset)
+                            .collect();
+                        hinted.push((f.func, offsets));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut last = None;
+    for (func, offsets) in hinted {
+        assert!(last < Some(func), "functions in order");
+        last = Some(func);
+        let body = &bodies[(func - imported) as usize];
+        assert!(offsets.is_sorted_by(|a, b| a < b), "hints in order");
+        for o in offsets {
+            let at = body.start + o as usize;
+            assert!(at < body.end, "hint {o} past function {func}");
+            assert_eq!(
+                wasm[at], 0x04,
+                "hint {o} of function {func} is not at an if"
+            );
+        }
+    }
 }
 
 /// A loop (a backward branch), a forward branch, loads and stores, a call

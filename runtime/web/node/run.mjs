@@ -30,6 +30,14 @@ import { randomFillSync, createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import v8 from 'node:v8';
+
+// Translated code carries branch hints (docs/aot.md); V8 reads them by
+// default from 13.7 on (Chrome 137), before that only with this flag.
+const [v8Major, v8Minor] = process.versions.v8.split('.').map(Number);
+if (v8Major < 13 || (v8Major === 13 && v8Minor < 7)) {
+  v8.setFlagsFromString('--experimental-wasm-branch-hinting');
+}
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const wasmPath = process.env.FRISCY_WASM ||

@@ -32,28 +32,28 @@ pub(super) fn freg(f: u8) -> u32 {
     (32 + u32::from(f & 31)) * 8
 }
 
-impl Emitter<'_, '_> {
+impl Emitter<'_> {
     pub(super) fn float(&mut self, inst: &Inst, pc: u64, next: u64, i: usize) {
         use Op::*;
         match inst.op {
             FaddD | FsubD | FmulD | FdivD | FsqrtD => self.arith_d(inst, pc, next, i),
             FsgnjD | FsgnjnD | FsgnjxD => {
-                self.s.local_get(L_REGS);
+                self.s().local_get(L_REGS);
                 self.fbits(inst.rs1);
-                self.s.i64_const(i64::MAX).i64_and();
+                self.s().i64_const(i64::MAX).i64_and();
                 match inst.op {
                     FsgnjD => self.fbits(inst.rs2),
                     FsgnjnD => {
                         self.fbits(inst.rs2);
-                        self.s.i64_const(-1).i64_xor();
+                        self.s().i64_const(-1).i64_xor();
                     }
                     _ => {
                         self.fbits(inst.rs1);
                         self.fbits(inst.rs2);
-                        self.s.i64_xor();
+                        self.s().i64_xor();
                     }
                 }
-                self.s
+                self.s()
                     .i64_const(i64::MIN)
                     .i64_and()
                     .i64_or()
@@ -64,24 +64,24 @@ impl Emitter<'_, '_> {
                 self.set(inst.rd);
             }
             FmvDX => {
-                self.s.local_get(L_REGS);
+                self.s().local_get(L_REGS);
                 self.get(inst.rs1);
-                self.s.i64_store(mem(freg(inst.rd), 3));
+                self.s().i64_store(mem(freg(inst.rd), 3));
             }
             FeqD | FltD | FleD => {
                 // neither is a NaN
                 self.fvalue(inst.rs1);
-                self.s.local_tee(L_F1).local_get(L_F1).f64_eq();
+                self.s().local_tee(L_F1).local_get(L_F1).f64_eq();
                 self.fvalue(inst.rs2);
-                self.s.local_tee(L_F2).local_get(L_F2).f64_eq().i32_and();
+                self.s().local_tee(L_F2).local_get(L_F2).f64_eq().i32_and();
                 self.or_exec(inst, pc, next, i, |e| {
-                    e.s.local_get(L_F1).local_get(L_F2);
+                    e.s().local_get(L_F1).local_get(L_F2);
                     match inst.op {
-                        FeqD => e.s.f64_eq(),
-                        FltD => e.s.f64_lt(),
-                        _ => e.s.f64_le(),
+                        FeqD => e.s().f64_eq(),
+                        FltD => e.s().f64_lt(),
+                        _ => e.s().f64_le(),
                     };
-                    e.s.i64_extend_i32_u();
+                    e.s().i64_extend_i32_u();
                     e.set(inst.rd);
                 });
             }
@@ -99,21 +99,21 @@ impl Emitter<'_, '_> {
         i: usize,
         fast: impl FnOnce(&mut Self),
     ) {
-        self.if_();
+        self.if_likely(BlockType::Empty, true);
         fast(self);
-        self.s.else_();
+        self.s().else_();
         self.exec(inst, pc, next, i);
         self.end_if();
     }
 
     /// Pushes the bits of `f` (an `i64`).
     pub(super) fn fbits(&mut self, f: u8) {
-        self.s.local_get(L_REGS).i64_load(mem(freg(f), 3));
+        self.s().local_get(L_REGS).i64_load(mem(freg(f), 3));
     }
 
     /// Pushes the value of `f` (an `f64`).
     fn fvalue(&mut self, f: u8) {
-        self.s.local_get(L_REGS).f64_load(mem(freg(f), 3));
+        self.s().local_get(L_REGS).f64_load(mem(freg(f), 3));
     }
 
     /// add, sub, mul, div, sqrt (double precision): see the module's docs.
@@ -124,18 +124,18 @@ impl Emitter<'_, '_> {
         }
         self.fvalue(inst.rs1);
         if inst.op == Op::FsqrtD {
-            self.s.f64_sqrt();
+            self.s().f64_sqrt();
         } else {
             self.fvalue(inst.rs2);
             match inst.op {
-                Op::FaddD => self.s.f64_add(),
-                Op::FsubD => self.s.f64_sub(),
-                Op::FmulD => self.s.f64_mul(),
-                _ => self.s.f64_div(),
+                Op::FaddD => self.s().f64_add(),
+                Op::FsubD => self.s().f64_sub(),
+                Op::FmulD => self.s().f64_mul(),
+                _ => self.s().f64_div(),
             };
         }
         // a normal number above the smallest one, not infinite, not NaN
-        self.s
+        self.s()
             .local_tee(L_F1)
             .f64_abs()
             .f64_const(f64::MIN_POSITIVE.into())
@@ -147,23 +147,24 @@ impl Emitter<'_, '_> {
             .i32_and();
         // NX set; to nearest if the rounding is dynamic (frm is the byte
         // after fflags)
-        self.s.local_get(L_FFLAGS);
+        self.s().local_get(L_FFLAGS);
         if inst.rm == RM_DYN {
-            self.s
+            self.s()
                 .i32_load16_u(mem(0, 0))
                 .i32_const(i32::from(FRM_MASK) << 8 | i32::from(FFLAG_NX))
                 .i32_and()
                 .i32_const(i32::from(FFLAG_NX) | (i32::from(RM_RNE) << 8))
                 .i32_eq();
         } else {
-            self.s
+            self.s()
                 .i32_load8_u(mem(0, 0))
                 .i32_const(i32::from(FFLAG_NX))
                 .i32_and();
         }
-        self.s.i32_and();
+        self.s().i32_and();
         self.or_exec(inst, pc, next, i, |e| {
-            e.s.local_get(L_REGS)
+            e.s()
+                .local_get(L_REGS)
                 .local_get(L_F1)
                 .f64_store(mem(freg(inst.rd), 3));
         });
@@ -181,30 +182,31 @@ impl Emitter<'_, '_> {
             s.local_get(L_FFLAGS).i32_load8_u(mem(1, 0));
         };
         match csr {
-            CSR_FFLAGS => flags(self.s),
-            CSR_FRM => frm(self.s),
+            CSR_FFLAGS => flags(&mut self.s()),
+            CSR_FRM => frm(&mut self.s()),
             _ => {
-                frm(self.s);
-                self.s.i32_const(FRM_SHIFT as i32).i32_shl();
-                flags(self.s);
-                self.s.i32_or();
+                frm(&mut self.s());
+                self.s().i32_const(FRM_SHIFT as i32).i32_shl();
+                flags(&mut self.s());
+                self.s().i32_or();
             }
         }
-        self.s.i64_extend_i32_u().local_set(L_T2);
+        self.s().i64_extend_i32_u().local_set(L_T2);
         // csrrs/csrrc (and their immediate forms) with x0 (0) write nothing
         let writes = matches!(inst.op, Csrrw | Csrrwi) || inst.rs1 & 31 != 0;
         if writes {
             if matches!(inst.op, Csrrwi | Csrrsi | Csrrci) {
-                self.s.i64_const(i64::from(inst.rs1 & 31));
+                self.s().i64_const(i64::from(inst.rs1 & 31));
             } else {
                 self.get(inst.rs1);
             }
+            let mut s = self.s();
             match inst.op {
-                Csrrw | Csrrwi => &mut *self.s,
-                Csrrs | Csrrsi => self.s.local_get(L_T2).i64_or(),
-                _ => self.s.i64_const(-1).i64_xor().local_get(L_T2).i64_and(),
+                Csrrw | Csrrwi => &mut s,
+                Csrrs | Csrrsi => s.local_get(L_T2).i64_or(),
+                _ => s.i64_const(-1).i64_xor().local_get(L_T2).i64_and(),
             };
-            self.s.i32_wrap_i64().local_set(L_E);
+            self.s().i32_wrap_i64().local_set(L_E);
             // the new value's field (at `shift`, `mask` wide) into the byte
             // at `at` from fflags
             let store = |s: &mut InstructionSink<'_>, at: u32, shift: u32, mask: u8| {
@@ -217,14 +219,14 @@ impl Emitter<'_, '_> {
                     .i32_store8(mem(at, 0));
             };
             if csr != CSR_FRM {
-                store(self.s, 0, 0, FFLAGS_MASK);
+                store(&mut self.s(), 0, 0, FFLAGS_MASK);
             }
             if csr != CSR_FFLAGS {
                 let shift = if csr == CSR_FCSR { FRM_SHIFT } else { 0 };
-                store(self.s, 1, shift, FRM_MASK);
+                store(&mut self.s(), 1, shift, FRM_MASK);
             }
         }
-        self.s.local_get(L_T2);
+        self.s().local_get(L_T2);
         self.set(inst.rd);
     }
 }

@@ -59,7 +59,7 @@ fn store_op(s: &mut InstructionSink<'_>, size: i32) {
     };
 }
 
-impl Emitter<'_, '_> {
+impl Emitter<'_> {
     /// The load or store `inst` (one of [`access`]'s): through the TLB,
     /// else its helper (the load or store helper; the interpreter for
     /// floating point).
@@ -71,34 +71,34 @@ impl Emitter<'_, '_> {
             return;
         }
         if a.store {
-            self.if_();
+            self.if_likely(BlockType::Empty, true);
             self.direct(inst, a);
-            self.s.else_();
-            self.s.local_get(L_STATE).local_get(L_ADDR);
+            self.s().else_();
+            self.s().local_get(L_STATE).local_get(L_ADDR);
             self.get(inst.rs2);
-            self.s.i32_const(a.size).call(F_STORE);
+            self.s().i32_const(a.size).call(F_STORE);
             self.check_status(pc, next, i, true);
             self.end_if();
             return;
         }
-        self.s.if_(BlockType::Result(ValType::I64));
-        self.labels.push(Label::If);
+        self.if_likely(BlockType::Result(ValType::I64), true);
         self.direct(inst, a);
-        self.s.else_();
+        self.s().else_();
         // the helper's value is zero-extended
-        self.s
+        self.s()
             .local_get(L_STATE)
             .local_get(L_ADDR)
             .i32_const(a.size)
             .call(F_LOAD)
             .local_set(L_T1);
         self.check_status(pc, pc, i, false);
-        self.s.local_get(L_T1);
+        let mut s = self.s();
+        s.local_get(L_T1);
         match (a.signed, a.size) {
-            (true, 1) => self.s.i64_extend8_s(),
-            (true, 2) => self.s.i64_extend16_s(),
-            (true, _) => self.s.i64_extend32_s(),
-            (false, _) => &mut *self.s,
+            (true, 1) => s.i64_extend8_s(),
+            (true, 2) => s.i64_extend16_s(),
+            (true, _) => s.i64_extend32_s(),
+            (false, _) => &mut s,
         };
         self.end_if();
         self.set(inst.rd);
@@ -113,38 +113,38 @@ impl Emitter<'_, '_> {
                 self.host();
                 let m = mem(0, 0);
                 match (a.size, a.signed) {
-                    (1, true) => self.s.i64_load8_s(m),
-                    (1, false) => self.s.i64_load8_u(m),
-                    (2, true) => self.s.i64_load16_s(m),
-                    (2, false) => self.s.i64_load16_u(m),
-                    (4, true) => self.s.i64_load32_s(m),
-                    (4, false) => self.s.i64_load32_u(m),
-                    _ => self.s.i64_load(m),
+                    (1, true) => self.s().i64_load8_s(m),
+                    (1, false) => self.s().i64_load8_u(m),
+                    (2, true) => self.s().i64_load16_s(m),
+                    (2, false) => self.s().i64_load16_u(m),
+                    (4, true) => self.s().i64_load32_s(m),
+                    (4, false) => self.s().i64_load32_u(m),
+                    _ => self.s().i64_load(m),
                 };
             }
             (true, false) => {
                 self.host();
                 self.get(inst.rs2);
-                store_op(self.s, a.size);
+                store_op(&mut self.s(), a.size);
             }
             (false, true) => {
-                self.s.local_get(L_REGS);
+                self.s().local_get(L_REGS);
                 self.host();
                 if a.size == 4 {
                     // NaN-boxed
-                    self.s
+                    self.s()
                         .i64_load32_u(mem(0, 0))
                         .i64_const(!0xffff_ffff)
                         .i64_or();
                 } else {
-                    self.s.i64_load(mem(0, 0));
+                    self.s().i64_load(mem(0, 0));
                 }
-                self.s.i64_store(mem(float::freg(inst.rd), 3));
+                self.s().i64_store(mem(float::freg(inst.rd), 3));
             }
             (true, true) => {
                 self.host();
                 self.fbits(inst.rs2);
-                store_op(self.s, a.size);
+                store_op(&mut self.s(), a.size);
             }
         }
     }
@@ -159,7 +159,7 @@ impl Emitter<'_, '_> {
     fn tlb(&mut self, inst: &Inst, a: Access) {
         let (size, tlb) = (a.size, if a.store { L_TLBW } else { L_TLBR });
         self.get(inst.rs1);
-        self.s
+        self.s()
             .i64_const(inst.imm)
             .i64_add()
             .local_tee(L_ADDR)
@@ -176,9 +176,9 @@ impl Emitter<'_, '_> {
             .i64_load(mem(0, 3))
             .local_get(L_ADDR);
         if size > 1 {
-            self.s.i64_const(i64::from(size - 1)).i64_add();
+            self.s().i64_const(i64::from(size - 1)).i64_add();
         }
-        self.s
+        self.s()
             .i64_const(i64::from(abi::PAGE_SHIFT))
             .i64_shr_u()
             .i64_eq();
@@ -187,7 +187,7 @@ impl Emitter<'_, '_> {
     /// Pushes the host address of `L_ADDR` in the entry [`Emitter::tlb`]
     /// found.
     fn host(&mut self) {
-        self.s
+        self.s()
             .local_get(L_ADDR)
             .i32_wrap_i64()
             .local_get(L_E)
@@ -198,20 +198,23 @@ impl Emitter<'_, '_> {
     /// If the last helper call failed, leaves the region: a load can only
     /// fault; a store may also have written a page of code.
     fn check_status(&mut self, pc: u64, next: u64, i: usize, store: bool) {
-        self.s
+        self.s()
             .local_get(L_STATE)
             .i32_load(mem(abi::STATUS, 2))
             .local_tee(L_E);
-        self.if_();
+        self.if_likely(BlockType::Empty, false);
         if !store {
             self.leave(Exit::Fault, pc, i);
             self.end_if();
             return;
         }
-        self.s.local_get(L_E).i32_const(abi::STATUS_FAULT).i32_eq();
+        self.s()
+            .local_get(L_E)
+            .i32_const(abi::STATUS_FAULT)
+            .i32_eq();
         self.if_();
         self.leave(Exit::Fault, pc, i);
-        self.s.else_();
+        self.s().else_();
         // the store went through, into a page that holds code
         self.leave(Exit::CodeWritten, next, i + 1);
         self.end_if();
