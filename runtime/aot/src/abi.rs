@@ -51,7 +51,7 @@ pub const IMPORT_BASE: &str = "base";
 pub const CUSTOM_SECTION: &str = "friscy-aot";
 /// The translator's version: a module made by another version is not
 /// used (it is part of what names a module in a friscy image).
-pub const VERSION: u32 = 14;
+pub const VERSION: u32 = 15;
 
 /// Offsets in the state block.
 /// `u32`: address of the integer registers (`x0..x31`, 8 bytes each;

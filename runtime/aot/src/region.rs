@@ -328,11 +328,14 @@ pub fn discover_in(
         list.push(b);
     }
     list.extend(blocks.into_values());
-    // a return to one of the region's calls stays in it (when the callee
-    // is in the region too)
+    // a return to one of the region's calls stays in it when the callee
+    // is in the region too: every callee when calls are followed, else a
+    // call of the region's own code (a function calling itself, as a
+    // recursive one does: its returns then go round inside the function
+    // instead of leaving it and coming back through the link table)
     let mut returns: Vec<u64> = list
         .iter()
-        .filter(|_| calls)
+        .filter(|b| calls || matches!(b.term, Term::Jump { target } if starts.contains(&target)))
         .filter_map(call_return)
         .filter(|back| starts.contains(back))
         .collect();

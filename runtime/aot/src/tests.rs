@@ -448,3 +448,43 @@ fn loops_entered_from_outside_or_holding_loops_go_through_the_dispatch() {
     assert_eq!(l.loops, [(2, 2)]);
     assert!(l.entries.iter().all(Option::is_some), "{l:?}");
 }
+
+/// Ahead of time, a function's return stays in it when the function
+/// called itself (the return point is one of its own calls of its own
+/// code); a call of other code keeps its return a way out.
+#[test]
+fn a_recursive_functions_returns_stay_in_it() {
+    let base = 0x1_0000;
+    let ret = i_type(0x67, 0, 0, 1, 0);
+    let mut code = words(
+        base,
+        &[
+            b_type(0, 10, 0, 16),               // 0: beqz a0, 10
+            i_type(ADDI.0, ADDI.1, 10, 10, -1), // 4: addi a0, a0, -1
+            jal(1, -8),                         // 8: call 0 (itself)
+            ret,                                // c: ret (to c, or out)
+            ret,                                // 10: ret
+        ],
+    );
+    let (r, _) = laid_out(&mut code);
+    assert_eq!(r.returns, [base + 0xc]);
+    let b = r
+        .blocks
+        .iter()
+        .find(|b| b.start == base + 0x10)
+        .expect("the ret");
+    assert_eq!(r.indirect_targets(b), [base + 0xc]);
+    // the same code calling elsewhere (0x20, not its own)
+    let mut code = words(
+        base,
+        &[
+            b_type(0, 10, 0, 16),
+            i_type(ADDI.0, ADDI.1, 10, 10, -1),
+            jal(1, 0x18),
+            ret,
+            ret,
+        ],
+    );
+    let (r, _) = laid_out(&mut code);
+    assert!(r.returns.is_empty(), "{:x?}", r.returns);
+}
