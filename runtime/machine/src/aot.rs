@@ -476,7 +476,8 @@ pub(crate) struct Regions {
     /// How many times each pc not in `map` was reached (see [`HOT`]).
     seen: AddrMap<u64, u32>,
     /// Pcs that got hot whose functions are not yet worth compiling (see
-    /// [`worth`]), and the visits counted toward each such function.
+    /// [`worth`]), and the instructions interpreted in each such function
+    /// (its blocks' visits counted there, times their instructions).
     waiting: AddrMap<u64, Place>,
     warmth: AddrMap<(u64, u64, u32), u64>,
     /// A pc whose translation was linked since the interpreter last asked
@@ -533,11 +534,11 @@ pub(crate) fn hot() -> u32 {
     }
 }
 
-/// How many visits of its blocks the function of `place` waits for
-/// before it is linked, in [`Mode::Modules`]; the visits stand for about
-/// as much interpreting as linking it costs, so that code that runs for a
-/// short while is never linked and code that runs long loses at most about
-/// that cost (measured: docs/aot.md):
+/// How many instructions the interpreter runs in the function of `place`
+/// (counted at its waiting blocks) before it is linked, in
+/// [`Mode::Modules`]: about as much interpreting as linking it costs, so
+/// that code that runs for a short while is never linked and code that
+/// runs long loses at most about that cost (measured: docs/aot.md):
 /// - the function's compile: V8 compiles it first with its baseline
 ///   compiler, whose code for translated functions is no faster than the
 ///   interpreter, then with TurboFan;
@@ -551,14 +552,17 @@ fn worth(place: &Place) -> u64 {
     if hot <= 1 {
         return 0;
     }
-    let function = u64::from(place.size) * FUNCTION_VISITS_PER_BYTE;
-    let module = unlinked_module_bytes(place) / MODULE_BYTES_PER_VISIT;
+    let function = u64::from(place.size) * FUNCTION_INSTS_PER_BYTE;
+    let module = unlinked_module_bytes(place) * MODULE_INSTS_PER_BYTE;
     (function + module).saturating_mul(hot) / u64::from(HOT)
 }
 
-/// See [`worth`].
-const FUNCTION_VISITS_PER_BYTE: u64 = 2;
-const MODULE_BYTES_PER_VISIT: u64 = 4;
+/// See [`worth`]: instructions interpreted (hot, about 5 ns each under
+/// V8) that a byte of a function's wasm costs (its baseline compile
+/// and the slower baseline code until TurboFan's is ready) and a byte of
+/// a module (about 8 ns: read, checked, decoded and instantiated).
+const FUNCTION_INSTS_PER_BYTE: u64 = 10;
+const MODULE_INSTS_PER_BYTE: u64 = 2;
 
 /// The size of the module of `place` (see `FileModule::bytes`) if it is
 /// not linked yet at the place's base, else 0.
@@ -615,24 +619,24 @@ impl Regions {
         f
     }
 
-    /// Counts `visits` more toward the function of `place`; whether it
-    /// is worth compiling now.
-    fn warm(&mut self, place: &Place, visits: u64) -> bool {
+    /// Counts `insts` more instructions interpreted in the function of
+    /// `place`; whether it is worth compiling now.
+    fn warm(&mut self, place: &Place, insts: u64) -> bool {
         let w = self.warmth.entry(place.function_id()).or_insert(0);
-        *w += visits;
+        *w += insts;
         *w >= worth(place)
     }
 
     /// Runs the translation at `hart.pc`, translating it first if the mode
     /// says so. `visits` says how many visits of the block there the call
     /// stands for (more than one when a round stopped before it because it
-    /// was hot: see `Block::heat`).
+    /// was hot: see `Block::heat`) and how many instructions the block has.
     pub(crate) fn run(
         &mut self,
         hart: &mut Hart,
         mem: &mut Memory,
         budget: i64,
-        visits: impl FnOnce() -> u32,
+        visits: impl FnOnce() -> (u32, u32),
     ) -> Ran {
         if mode() == Mode::Off {
             return Ran::Interpret;
@@ -648,14 +652,16 @@ impl Regions {
             }
             None if mode() == Mode::Modules => {
                 let place = if let Some(&place) = self.waiting.get(&pc) {
-                    if !self.warm(&place, u64::from(visits())) {
+                    let (n, insts) = visits();
+                    if !self.warm(&place, u64::from(n) * u64::from(insts)) {
                         return Ran::Wait;
                     }
                     self.waiting.remove(&pc);
                     Some(place)
                 } else {
+                    let (visits, insts) = visits();
                     let n = self.seen.entry(pc).or_insert(0);
-                    *n = n.saturating_add(visits());
+                    *n = n.saturating_add(visits);
                     // once some code of this address space runs translated
                     // (it has run long enough to get hot), the rest gets
                     // there sooner: each pc waiting costs a return to the
@@ -673,7 +679,7 @@ impl Regions {
                     self.seen.remove(&pc);
                     let place = locate(mem, pc);
                     if let Some(place) = place
-                        && !self.warm(&place, n)
+                        && !self.warm(&place, n * u64::from(insts))
                     {
                         self.waiting.insert(pc, place);
                         return Ran::Wait;

@@ -228,11 +228,13 @@ impl CodeCache {
                 hart.pc = pc;
                 let (map, blocks) = (&self.map, &self.blocks);
                 let ran = self.regions.run(hart, mem, left, || {
+                    let block = map.get(&pc).map(|&i| &blocks[i as usize]);
                     // a round stopped before it: it ran `hot` times since
-                    map.get(&pc)
-                        .map(|&i| blocks[i as usize].heat.get())
+                    let visits = block
+                        .map(|b| b.heat.get())
                         .filter(|&heat| heat != TRANSLATED && heat >= hot)
-                        .map_or(1, |_| hot)
+                        .map_or(1, |_| hot);
+                    (visits, block.map_or(1, |b| b.n))
                 });
                 if let Some(at) = self.regions.linked.take()
                     && let Some(&i) = self.map.get(&at)
