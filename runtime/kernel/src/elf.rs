@@ -202,8 +202,7 @@ pub struct Loaded {
 /// The sha256 of a file's content: what names the module translated ahead
 /// of time from it (`friscy_machine::aot`).
 pub fn content_key(data: &[u8]) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(data).into()
+    friscy_vfs::image::Digest::of(data).0
 }
 
 /// Records the executable segments of `elf`, loaded at `bias`, as images
