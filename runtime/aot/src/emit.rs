@@ -490,11 +490,10 @@ fn run_function(region: &Region, layout: &Layout) -> (Vec<u8>, Vec<BranchHint>) 
     e.close(Label::Dispatch);
     e.close(Label::Site);
     debug_assert_eq!(e.labels, [Label::Out]);
-    let mut hints = e.hints;
-    let mut s = InstructionSink::new(&mut body);
     // a site exit: the pc from the function's first one, the instructions
     // retired, the exit
-    s.local_get(L_STATE)
+    e.s()
+        .local_get(L_STATE)
         .i64_const(first as i64)
         .global_get(G_BASE)
         .i64_add()
@@ -516,16 +515,20 @@ fn run_function(region: &Region, layout: &Layout) -> (Vec<u8>, Vec<BranchHint>) 
         .local_get(L_SITE)
         .i32_const((1 << SITE_DONE_SHIFT) - 1)
         .i32_and()
-        .local_set(L_EXIT)
-        .end();
+        .local_set(L_EXIT);
+    e.close(Label::Out);
     // the epilogue
     for r in 1..32u32 {
         if written[r as usize] {
-            s.local_get(L_REGS).local_get(r).i64_store(mem(r * 8, 3));
+            e.s()
+                .local_get(L_REGS)
+                .local_get(r)
+                .i64_store(mem(r * 8, 3));
         }
     }
     // retired: the budget it was given less what is left
-    s.local_get(L_STATE)
+    e.s()
+        .local_get(L_STATE)
         .local_get(L_STATE)
         .i64_load(mem(abi::EXECUTED, 3))
         .local_get(L_STATE)
@@ -536,15 +539,15 @@ fn run_function(region: &Region, layout: &Layout) -> (Vec<u8>, Vec<BranchHint>) 
         .i64_store(mem(abi::EXECUTED, 3));
     // going on at a pc another linked region starts at: go there directly
     // (a tail call), with what is left of the budget, if any is
-    s.local_get(L_EXIT)
+    e.s()
+        .local_get(L_EXIT)
         .i32_eqz()
         .local_get(L_LEFT)
         .i64_const(0)
         .i64_gt_s()
         .i32_and();
-    hint(&mut hints, &body, true);
-    let mut s = InstructionSink::new(&mut body);
-    s.if_(BlockType::Empty)
+    e.if_likely(BlockType::Empty, true);
+    e.s()
         .local_get(L_STATE)
         .i64_load(mem(abi::PC, 3))
         .local_tee(L_T1)
@@ -561,9 +564,8 @@ fn run_function(region: &Region, layout: &Layout) -> (Vec<u8>, Vec<BranchHint>) 
         .i64_load(mem(0, 3))
         .local_get(L_T1)
         .i64_eq();
-    hint(&mut hints, &body, true);
-    let mut s = InstructionSink::new(&mut body);
-    s.if_(BlockType::Empty)
+    e.if_likely(BlockType::Empty, true);
+    e.s()
         .local_get(L_STATE)
         .local_get(L_LEFT)
         .i64_store(mem(abi::BUDGET, 3))
@@ -574,20 +576,13 @@ fn run_function(region: &Region, layout: &Layout) -> (Vec<u8>, Vec<BranchHint>) 
         .local_get(L_STATE)
         .local_get(L_E)
         .i32_load(mem(abi::LINK_SLOT, 2))
-        .return_call_indirect(0, T_RUN)
-        .end()
-        .end();
-    s.local_get(L_EXIT).end();
+        .return_call_indirect(0, T_RUN);
+    e.end_if();
+    e.end_if();
+    debug_assert!(e.labels.is_empty());
+    e.s().local_get(L_EXIT).end();
+    let hints = e.hints;
     (body, hints)
-}
-
-/// Hints that the `if` about to be appended to `body` is almost always
-/// `taken` (or almost never).
-fn hint(hints: &mut Vec<BranchHint>, body: &[u8], taken: bool) {
-    hints.push(BranchHint {
-        branch_func_offset: body.len() as u32,
-        branch_hint_value: u32::from(taken),
-    });
 }
 
 /// A wasm label the emitter branches to.
@@ -659,7 +654,10 @@ impl Emitter<'_> {
     /// line and keeps spills and moves for the helper call there, off the
     /// path taken.
     fn if_likely(&mut self, ty: BlockType, taken: bool) {
-        hint(&mut self.hints, self.body, taken);
+        self.hints.push(BranchHint {
+            branch_func_offset: self.body.len() as u32,
+            branch_hint_value: u32::from(taken),
+        });
         self.s().if_(ty);
         self.labels.push(Label::If);
     }
@@ -979,13 +977,7 @@ impl Emitter<'_> {
             Addiw | Slliw | Srliw | Sraiw | Roriw => {
                 s.get(inst.rs1);
                 s.s().i32_wrap_i64().i32_const(imm as i32);
-                match inst.op {
-                    Addiw => s.s().i32_add(),
-                    Slliw => s.s().i32_shl(),
-                    Srliw => s.s().i32_shr_u(),
-                    Sraiw => s.s().i32_shr_s(),
-                    _ => s.s().i32_rotr(),
-                };
+                s.word_binary(inst.op);
                 s.s().i64_extend_i32_s();
                 s.set(inst.rd);
             }
@@ -1003,16 +995,7 @@ impl Emitter<'_> {
                 s.s().i32_wrap_i64();
                 s.get(inst.rs2);
                 s.s().i32_wrap_i64();
-                match inst.op {
-                    Addw => s.s().i32_add(),
-                    Subw => s.s().i32_sub(),
-                    Sllw => s.s().i32_shl(),
-                    Srlw => s.s().i32_shr_u(),
-                    Sraw => s.s().i32_shr_s(),
-                    Mulw => s.s().i32_mul(),
-                    Rolw => s.s().i32_rotl(),
-                    _ => s.s().i32_rotr(),
-                };
+                s.word_binary(inst.op);
                 s.s().i64_extend_i32_s();
                 s.set(inst.rd);
             }
@@ -1155,6 +1138,24 @@ impl Emitter<'_> {
                 s.select()
             }
             other => unreachable!("{other:?} is not a binary op here"),
+        };
+    }
+
+    /// `a op b` on the stack, 32-bit, for the word ops (`*w`) whose
+    /// immediate and register forms differ only in where `b` comes from.
+    fn word_binary(&mut self, op: Op) {
+        use Op::*;
+        let mut sink = self.s();
+        match op {
+            Addw | Addiw => sink.i32_add(),
+            Subw => sink.i32_sub(),
+            Sllw | Slliw => sink.i32_shl(),
+            Srlw | Srliw => sink.i32_shr_u(),
+            Sraw | Sraiw => sink.i32_shr_s(),
+            Mulw => sink.i32_mul(),
+            Rolw => sink.i32_rotl(),
+            Rorw | Roriw => sink.i32_rotr(),
+            other => unreachable!("{other:?} is not a word op here"),
         };
     }
 
